@@ -1,0 +1,117 @@
+// The only reader of process.env. Every component gets a typed slice of the Config it returns.
+import os from "node:os";
+import { z } from "zod";
+
+const DEV_JWT_SECRET = "dev-only-jwt-secret-change-me";
+const DEV_API_KEY = "dev-only-api-key-change-me";
+
+const flag = z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v === "true");
+const int = (min: number) => z.coerce.number().int().min(min);
+
+const Env = z.object({
+  NODE_ENV: z.string().default("development"),
+  PORT: int(0).default(8080),
+  TCP_PORT: int(0).default(9000),
+  HOST: z.string().default("0.0.0.0"),
+  /** Host name clients should use to reach this node (im/config's wsUrl and tcpAddress). */
+  PUBLIC_HOST: z.string().optional(),
+  PUBLIC_WS_URL: z.string().optional(),
+  PUBLIC_TCP_ADDRESS: z.string().optional(),
+  REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
+  DATABASE_URL: z.string().default("mysql://root@127.0.0.1:3306/live_im"),
+  /** Prefix of every Redis key and queue: lets several clusters (or test runs) share one Redis. */
+  KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("im"),
+  NODE_ID: z.string().min(1).optional(),
+  FLY_MACHINE_ID: z.string().optional(),
+  FLY_REGION: z.string().optional(),
+  REGION: z.string().optional(),
+  IM_JWT_SECRET: z.string().min(16).optional(),
+  IM_API_KEY: z.string().min(16).optional(),
+  DEV_LOGIN: flag.optional(),
+  HEARTBEAT_SECONDS: z.coerce.number().positive().default(30),
+  ACK_TIMEOUT_MS: int(50).default(4000),
+  ACK_MAX_ATTEMPTS: int(1).default(3),
+  MAX_BODY_BYTES: int(64).default(65536),
+  LOGIN_TIMEOUT_MS: int(100).default(10_000),
+  /** Comma-separated roles this node runs: gateway (TCP + WS), http, workers. */
+  ROLES: z.string().default("gateway,http,workers"),
+  WORKER_CONCURRENCY: int(1).default(64),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+
+export type Role = "gateway" | "http" | "workers";
+
+export interface Config {
+  production: boolean;
+  nodeId: string;
+  region: string;
+  http: { host: string; port: number; devLogin: boolean; jwtSecret: string; apiKey: string };
+  gateway: {
+    host: string;
+    tcpPort: number;
+    /** What im/config tells clients; resolved after the listeners bound their ports. */
+    publicWsUrl?: string;
+    publicTcpAddress?: string;
+    publicHost: string;
+    heartbeatMs: number;
+    /** A connection silent this long is closed (2 heartbeat intervals). */
+    idleMs: number;
+    loginTimeoutMs: number;
+    maxBodyBytes: number;
+  };
+  delivery: { ackTimeoutMs: number; maxAttempts: number };
+  redis: { url: string; prefix: string };
+  db: { url: string };
+  roles: Set<Role>;
+  workerConcurrency: number;
+  logLevel: string;
+}
+
+/** Build the Config from an environment. Throws with every problem listed. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`bad configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === "production";
+  if (production && (!e.IM_JWT_SECRET || !e.IM_API_KEY)) {
+    throw new Error("bad configuration: NODE_ENV=production needs IM_JWT_SECRET and IM_API_KEY (no dev defaults)");
+  }
+  const roles = new Set<Role>();
+  for (const r of e.ROLES.split(",").map((s) => s.trim()).filter(Boolean)) {
+    if (r !== "gateway" && r !== "http" && r !== "workers") throw new Error(`bad configuration: unknown role ${r}`);
+    roles.add(r);
+  }
+  const heartbeatMs = Math.round(e.HEARTBEAT_SECONDS * 1000);
+  return {
+    production,
+    nodeId: e.NODE_ID ?? e.FLY_MACHINE_ID ?? `${os.hostname()}-${e.PORT}`,
+    region: e.REGION ?? e.FLY_REGION ?? "local",
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      devLogin: e.DEV_LOGIN ?? !production,
+      jwtSecret: e.IM_JWT_SECRET ?? DEV_JWT_SECRET,
+      apiKey: e.IM_API_KEY ?? DEV_API_KEY,
+    },
+    gateway: {
+      host: e.HOST,
+      tcpPort: e.TCP_PORT,
+      publicWsUrl: e.PUBLIC_WS_URL,
+      publicTcpAddress: e.PUBLIC_TCP_ADDRESS,
+      publicHost: e.PUBLIC_HOST ?? "127.0.0.1",
+      heartbeatMs,
+      idleMs: 2 * heartbeatMs,
+      loginTimeoutMs: e.LOGIN_TIMEOUT_MS,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+    },
+    delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS },
+    redis: { url: e.REDIS_URL, prefix: e.KEY_PREFIX },
+    db: { url: e.DATABASE_URL },
+    roles,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,54 @@
+// The MySQL connection pool (mysql2) wrapped by Drizzle, plus database creation and migrations.
+import path from "node:path";
+import mysql from "mysql2/promise";
+import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
+import { migrate } from "drizzle-orm/mysql2/migrator";
+import * as schema from "./schema";
+
+export type Db = MySql2Database<typeof schema>;
+
+export interface Database {
+  db: Db;
+  pool: mysql.Pool;
+  close(): Promise<void>;
+}
+
+const MIGRATIONS = path.join(import.meta.dir, "../../drizzle");
+
+/** Create the database named in the URL if it does not exist yet. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`bad database name in DATABASE_URL: ${name}`);
+  u.pathname = "/";
+  const conn = await mysql.createConnection(u.toString());
+  try {
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  } finally {
+    await conn.end();
+  }
+}
+
+export function connectDatabase(url: string): Database {
+  const pool = mysql.createPool({ uri: url, connectionLimit: 10, enableKeepAlive: true });
+  return { db: drizzle(pool, { schema, mode: "default" }), pool, close: () => pool.end() };
+}
+
+/**
+ * Apply pending migrations from drizzle/. Nodes starting together take turns through a MySQL
+ * named lock, so no two apply the same migration.
+ */
+export async function applyMigrations(database: Database): Promise<void> {
+  const conn = await database.pool.getConnection();
+  try {
+    const [rows] = await conn.query("SELECT GET_LOCK('live_im_migrations', 60) AS got");
+    if ((rows as Array<{ got: number }>)[0]?.got !== 1) throw new Error("could not take the migrations lock within 60 s");
+    try {
+      await migrate(drizzle(conn, { schema, mode: "default" }), { migrationsFolder: MIGRATIONS });
+    } finally {
+      await conn.query("SELECT RELEASE_LOCK('live_im_migrations')");
+    }
+  } finally {
+    conn.release();
+  }
+}

@@ -1,0 +1,52 @@
+// Drizzle schema (MySQL). Migrations are generated from it into drizzle/ with `bun run db:generate`.
+import { bigint, datetime, index, int, mediumtext, mysqlTable, primaryKey, tinyint, varchar } from "drizzle-orm/mysql-core";
+import { sql } from "drizzle-orm";
+
+/**
+ * Kept reliable messages (5556 and pushes): one row per (recipient, message) from the moment the
+ * message is processed until the recipient ACKs it. Rows are deleted on ACK, so whatever is here
+ * is exactly what a user's next session must receive, in msg_id order.
+ */
+export const imMessage = mysqlTable(
+  "im_message",
+  {
+    appId: int("app_id").notNull(),
+    userId: bigint("user_id", { mode: "number", unsigned: true }).notNull(),
+    msgId: bigint("msg_id", { mode: "number", unsigned: true }).notNull(),
+    senderId: bigint("sender_id", { mode: "number", unsigned: true }).notNull(),
+    bizCode: int("biz_code").notNull(),
+    /** The delivered `data`: a JSON string. */
+    data: mediumtext("data").notNull(),
+    /** Server time the message was accepted, ms. */
+    ts: bigint("ts", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.appId, t.userId, t.msgId] })],
+);
+
+const roomColumns = {
+  id: int("id", { unsigned: true }).autoincrement().primaryKey(),
+  anchorId: bigint("anchor_id", { mode: "number", unsigned: true }).notNull(),
+  /** 1 normal, 2 pk. */
+  type: tinyint("type").notNull().default(1),
+  /** 1 live (valid), 0 not. */
+  status: tinyint("status").notNull().default(1),
+  roomName: varchar("room_name", { length: 60 }).notNull().default(""),
+  covertImg: varchar("covert_img", { length: 255 }),
+  watchNum: int("watch_num").notNull().default(0),
+  goodNum: int("good_num").notNull().default(0),
+  startTime: datetime("start_time", { mode: "date", fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),
+  updateTime: datetime("update_time", { mode: "date", fsp: 3 }),
+};
+
+/** Rooms that are live now (seed: t_living_room). */
+export const livingRoom = mysqlTable("living_room", roomColumns, (t) => [
+  index("living_room_type_id").on(t.type, t.id),
+  index("living_room_anchor").on(t.anchorId),
+]);
+
+/** Rooms that were live (seed: t_living_room_record); a closed room moves here. */
+export const livingRoomRecord = mysqlTable(
+  "living_room_record",
+  { ...roomColumns, id: int("id", { unsigned: true }).primaryKey(), endTime: datetime("end_time", { mode: "date", fsp: 3 }) },
+  (t) => [index("living_room_record_anchor").on(t.anchorId)],
+);

@@ -1,0 +1,169 @@
+// The session layer of one node: accepts connections from both transports, routes node messages to
+// local sessions, reaps silent connections and drains on shutdown.
+import type { Config } from "../config";
+import type { Logger } from "../log";
+import { Code } from "../protocol/codes";
+import type { MsgIds } from "../messaging/msg-ids";
+import type { AckTracker } from "../messaging/ack-tracker";
+import type { KeptStore } from "../messaging/kept-store";
+import type { Presence } from "../presence/presence";
+import type { ImTokens } from "../presence/tokens";
+import type { Queues } from "../queues/queues";
+import type { Broker } from "../router/broker";
+import { dispatchNodeMessage, roomDataJson, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
+import type { RoomLog } from "../router/room-log";
+import type { RoomNodes } from "../router/room-nodes";
+import { OutFrame, type Connection, type RoomBroadcaster } from "./connection";
+import { LocalSessions, kick } from "./local-sessions";
+import { Session } from "./session";
+
+export interface GatewayDeps {
+  tokens: ImTokens;
+  presence: Presence;
+  broker: Broker;
+  roomNodes: RoomNodes;
+  roomLog: RoomLog;
+  queues: Queues;
+  msgIds: MsgIds;
+  acks: AckTracker;
+  kept: KeptStore;
+  isRoomLive(roomId: number): Promise<boolean>;
+}
+
+/** Kept messages are replayed in pages of this many. */
+const REPLAY_PAGE = 200;
+
+export class Gateway {
+  readonly sessions: LocalSessions;
+  /** Set by the WebSocket transport: fan-out of room messages through its pub/sub topics. */
+  broadcaster: RoomBroadcaster | null = null;
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly cleanups = new Set<Promise<void>>();
+
+  constructor(
+    readonly nodeId: string,
+    readonly settings: Config["gateway"],
+    readonly deps: GatewayDeps,
+    readonly log: Logger,
+  ) {
+    this.sessions = new LocalSessions(deps.roomNodes, log);
+  }
+
+  /** A transport accepted a connection. */
+  accept(conn: Connection): Session {
+    const session = new Session(conn, this);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** A transport reports that a connection is gone: clean up presence and membership. */
+  closed(session: Session): void {
+    session.close();
+    const wasCurrent = this.sessions.remove(session);
+    if (!session.user) return;
+    const { appId, userId } = session.user;
+    const cleanup = (async () => {
+      // compare-and-delete: a newer login's binding is never erased by this late close
+      await this.deps.presence.unbind(appId, userId, session.id);
+      await this.presenceEvent("offline", session);
+    })()
+      .catch((err) => this.log.error({ err, userId, connId: session.id, wasCurrent }, "session cleanup failed"))
+      .finally(() => this.cleanups.delete(cleanup));
+    this.cleanups.add(cleanup);
+  }
+
+  /** Add an im-online / im-offline job for this session. */
+  async presenceEvent(kind: "online" | "offline", session: Session): Promise<void> {
+    const u = session.user!;
+    const job = { appId: u.appId, userId: u.userId, roomId: u.roomId, sessionId: session.id, nodeId: this.nodeId, time: Date.now() };
+    await (kind === "online" ? this.deps.queues.online : this.deps.queues.offline).add(kind, job);
+  }
+
+  /** Deliver a user's kept messages, in msgId order, each ACK-tracked again. */
+  async replayKept(session: Session): Promise<void> {
+    const { appId, userId } = session.user!;
+    let after = 0;
+    for (;;) {
+      const page = await this.deps.kept.page(appId, userId, after, REPLAY_PAGE);
+      if (page.length === 0 || session.closed) return;
+      await this.deps.acks.track(page, 1);
+      for (const d of page) session.write(deliveryFrame(d));
+      if (page.length < REPLAY_PAGE) return;
+      after = Number(page[page.length - 1].msgId);
+    }
+  }
+
+  roomFrame(seq: number, msg: RoomMessage): OutFrame {
+    const body = { msgId: msg.msgId, appId: msg.appId, bizCode: msg.bizCode, data: roomDataJson(msg, seq), ts: msg.ts };
+    return new OutFrame(Code.BIZ, JSON.stringify(body));
+  }
+
+  /** Handle one message from this node's channel. */
+  onNodeMessage(msg: NodeMessage): void {
+    const outcome = dispatchNodeMessage(msg, {
+      deliver: (deliveries) => this.deliver(deliveries),
+      room: (roomId, seq, m) => this.fanOutRoom(roomId, seq, m),
+      kick: (appId, userId, connId) => {
+        const s = this.sessions.get(appId, userId);
+        if (s && s.id === connId) kick(s);
+      },
+    });
+    if (outcome === "unknown") this.log.warn({ msg }, "unknown node message");
+  }
+
+  private deliver(deliveries: Delivery[]): void {
+    for (const d of deliveries) {
+      // not here any more: the ACK check resends or keeps it
+      this.sessions.get(d.appId, d.userId)?.deliver(deliveryFrame(d));
+    }
+  }
+
+  private fanOutRoom(roomId: number, seq: number, msg: RoomMessage): void {
+    const frame = this.roomFrame(seq, msg);
+    const senderId = msg.data.userId;
+    for (const s of this.sessions.directMembers(roomId)) {
+      if (s.user!.userId !== senderId) s.deliver(frame, seq);
+    }
+    const sender = this.sessions.get(msg.appId, senderId);
+    const exclude = sender?.roomViaTransport && sender.user?.roomId === roomId ? sender.conn : undefined;
+    this.broadcaster?.publish(roomId, frame, exclude);
+    if (msg.closesRoom) {
+      for (const s of this.sessions.roomMembers(roomId)) {
+        this.sessions.leaveRoom(s);
+        s.user!.roomId = undefined;
+      }
+    }
+  }
+
+  /** Close connections silent for 2 heartbeat intervals, and those that never logged in in time. */
+  startIdleSweep(): void {
+    const period = Math.max(100, Math.min(1000, this.settings.heartbeatMs / 4));
+    this.sweepTimer = setInterval(() => {
+      const now = Date.now();
+      for (const s of this.sessions.all) {
+        const expired = s.user ? now - s.lastInboundAt >= this.settings.idleMs : now - s.openedAt >= this.settings.loginTimeoutMs;
+        if (expired) s.close();
+      }
+    }, period);
+  }
+
+  /**
+   * Tell every client to go (LOGOUT with reason "shutdown"), close them, and wait up to `graceMs`
+   * for the transports to report the closes and for the cleanups to finish.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const s of this.sessions.all) {
+      if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "shutdown" });
+      s.close();
+    }
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(20);
+    await Promise.allSettled([...this.cleanups]);
+  }
+}
+
+export function deliveryFrame(d: Delivery): OutFrame {
+  const body = { msgId: d.msgId, appId: d.appId, userId: d.userId, bizCode: d.bizCode, data: d.data, ts: d.ts };
+  return new OutFrame(Code.BIZ, JSON.stringify(body));
+}

@@ -1,0 +1,41 @@
+// BIZ c→s: validate, queue on im-biz, then ACK the sender with the message's msgId.
+import { Code } from "../../protocol/codes";
+import { BizBody } from "../../protocol/bodies";
+import { ImError } from "../../protocol/errors";
+import { parseJsonObject } from "../../protocol/frame";
+import { clientBizHandler } from "../../messaging/biz/registry";
+import type { FrameHandler } from "./types";
+
+export const biz: FrameHandler<typeof BizBody> = {
+  code: Code.BIZ,
+  schema: BizBody,
+  async handle(session, body, gateway) {
+    const handler = clientBizHandler(body.bizCode);
+    if (!handler) throw new ImError("unknown_biz_code", `bizCode ${body.bizCode} cannot be sent by a client`);
+    let raw: unknown = body.data;
+    if (typeof raw === "string") {
+      const parsed = parseJsonObject(raw);
+      if (!parsed.ok) throw new ImError("invalid_body", `data: ${parsed.reason}`);
+      raw = parsed.value;
+    }
+    const checked = handler.schema.safeParse(raw);
+    if (!checked.success) {
+      throw new ImError("invalid_body", checked.error.issues.map((i) => `data.${i.path.join(".")}: ${i.message}`).join("; "));
+    }
+    const sender = session.user!;
+    await handler.accept(checked.data, sender);
+    const { msgIds, queues } = gateway.deps;
+    const msgId = await msgIds.next();
+    await queues.biz.add("biz", {
+      msgId,
+      appId: sender.appId,
+      senderId: sender.userId,
+      bizCode: body.bizCode,
+      data: checked.data as Record<string, unknown>,
+      ts: Date.now(),
+      ...handler.toJob(checked.data, sender),
+    });
+    gateway.log.debug({ msgId, userId: sender.userId, bizCode: body.bizCode }, "biz accepted");
+    session.send(Code.ACK, { clientMsgId: body.clientMsgId, msgId });
+  },
+};

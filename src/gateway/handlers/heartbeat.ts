@@ -1,0 +1,19 @@
+// HEARTBEAT: answer it and extend the user's presence binding.
+import { Code } from "../../protocol/codes";
+import { EmptyBody } from "../../protocol/bodies";
+import type { FrameHandler } from "./types";
+
+export const heartbeat: FrameHandler<typeof EmptyBody> = {
+  code: Code.HEARTBEAT,
+  schema: EmptyBody,
+  async handle(session, _body, gateway) {
+    session.send(Code.HEARTBEAT, session.okBody());
+    const { appId, userId } = session.user!;
+    const stillOurs = await gateway.deps.presence.refresh(appId, userId, session.id);
+    if (!stillOurs) {
+      // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
+      session.sendError("kicked", "logged in elsewhere");
+      session.close();
+    }
+  },
+};

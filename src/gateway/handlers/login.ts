@@ -1,0 +1,70 @@
+// LOGIN: check the IM token, then take over the user's one session in the cluster, join the room,
+// answer, and replay what the client missed (kept messages; room messages after its roomSeq).
+import { Code } from "../../protocol/codes";
+import { LoginBody } from "../../protocol/bodies";
+import { ImError } from "../../protocol/errors";
+import type { Gateway } from "../gateway";
+import type { Session } from "../session";
+import type { FrameHandler } from "./types";
+
+export interface LoginRequest {
+  appId: number;
+  userId: number;
+  roomId?: number;
+  roomSeq?: number;
+  nickName?: string;
+  avatar?: string;
+}
+
+export const login: FrameHandler<typeof LoginBody> = {
+  code: Code.LOGIN,
+  schema: LoginBody,
+  async handle(session, body, gateway) {
+    const owner = await gateway.deps.tokens.owner(body.token);
+    if (!owner || owner.userId !== body.userId || owner.appId !== body.appId) {
+      throw new ImError("unauthorized", "bad or expired token, or not this user's");
+    }
+    await completeLogin(session, { ...body, nickName: owner.nickName, avatar: owner.avatar }, gateway);
+  },
+};
+
+/** The login steps after the token was checked (in-band LOGIN, or the WebSocket token upgrade). */
+export async function completeLogin(session: Session, req: LoginRequest, gateway: Gateway): Promise<void> {
+  if (session.user || session.closed) return;
+  const { deps } = gateway;
+  const roomId = req.roomId !== undefined && (await deps.isRoomLive(req.roomId)) ? req.roomId : undefined;
+  session.user = { appId: req.appId, userId: req.userId, roomId, nickName: req.nickName, avatar: req.avatar };
+  session.hold();
+
+  // one session per user in the cluster: this one replaces any other, here or on another node
+  gateway.sessions.claim(session);
+  const previous = await deps.presence.bind(req.appId, req.userId, session.id);
+  if (previous && previous.nodeId !== gateway.nodeId) {
+    await deps.broker.publishToNode(previous.nodeId, { t: "kick", appId: req.appId, userId: req.userId, connId: previous.connId });
+  }
+
+  const answer: Record<string, unknown> = { ...session.okBody(), nodeId: gateway.nodeId };
+  let coveredSeq = 0;
+  let catchUp = null;
+  if (roomId !== undefined) {
+    // join before reading the room's history, so nothing falls between the two
+    await gateway.sessions.joinRoom(session, roomId);
+    if (req.roomSeq !== undefined) {
+      catchUp = await deps.roomLog.since(roomId, req.roomSeq);
+      answer.roomSeq = catchUp.latestSeq;
+      answer.recovered = catchUp.recovered;
+      coveredSeq = catchUp.latestSeq;
+    } else {
+      coveredSeq = await deps.roomLog.latestSeq(roomId);
+      answer.roomSeq = coveredSeq;
+    }
+  }
+  session.send(Code.LOGIN, answer);
+  gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
+
+  if (catchUp) for (const entry of catchUp.entries) session.write(gateway.roomFrame(entry.seq, entry.msg));
+  await gateway.replayKept(session);
+  session.release(coveredSeq);
+  gateway.sessions.roomReady(session);
+  await gateway.presenceEvent("online", session);
+}

@@ -1,0 +1,174 @@
+// WebSocket transport (Bun.serve): text envelopes or binary frames, and room fan-out through
+// Bun's pub/sub topics (one per room and wire form).
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import { LoginBody } from "../protocol/bodies";
+import { parseEnvelope } from "../protocol/envelope";
+import { FrameDecoder, parseBody } from "../protocol/frame";
+import type { Connection, OutFrame, RoomBroadcaster, WireForm } from "./connection";
+import type { Gateway } from "./gateway";
+import { completeLogin, type LoginRequest } from "./handlers/login";
+import type { Session } from "./session";
+
+export interface WsData {
+  /** Set when the upgrade carried a valid token: the login completes as the socket opens. */
+  login: LoginRequest | null;
+  session?: Session;
+  conn?: WsConnection;
+}
+
+/** Bun queues up to this much per socket before send() reports backpressure or drops. */
+const BACKPRESSURE_LIMIT = 4 * 1024 * 1024;
+
+const topic = (roomId: number, form: WireForm) => `room:${roomId}:${form}`;
+
+class WsConnection implements Connection {
+  readonly transport = "ws" as const;
+  /** Text until the client has sent binary (PROTOCOL.md section 2). */
+  form: WireForm = "text";
+  roomId: number | null = null;
+  private closing = false;
+
+  constructor(
+    readonly ws: ServerWebSocket<WsData>,
+    private readonly onDropped: () => void,
+  ) {}
+
+  get remoteAddress(): string {
+    return this.ws.remoteAddress;
+  }
+
+  get topic(): string | null {
+    return this.roomId === null ? null : topic(this.roomId, this.form);
+  }
+
+  write(frame: OutFrame): void {
+    if (this.closing) return;
+    // -1: queued under backpressure (do not resend); 0: dropped, the client cannot keep up
+    const r = this.form === "text" ? this.ws.send(frame.text) : this.ws.send(frame.binary);
+    if (r === 0) {
+      this.onDropped();
+      this.close();
+    }
+  }
+
+  useForm(form: WireForm): void {
+    if (form === this.form) return;
+    const before = this.topic;
+    this.form = form;
+    if (before !== null) {
+      this.ws.unsubscribe(before);
+      this.ws.subscribe(this.topic!);
+    }
+  }
+
+  subscribeRoom(roomId: number): boolean {
+    this.roomId = roomId;
+    this.ws.subscribe(this.topic!);
+    return true;
+  }
+
+  unsubscribeRoom(): void {
+    const t = this.topic;
+    this.roomId = null;
+    if (t !== null && !this.closing) this.ws.unsubscribe(t);
+  }
+
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.ws.close(1000, "bye");
+  }
+}
+
+export class WsTransport implements RoomBroadcaster {
+  private server: Server<WsData> | null = null;
+
+  constructor(private readonly gateway: Gateway) {
+    gateway.broadcaster = this;
+  }
+
+  attach(server: Server<WsData>): void {
+    this.server = server;
+  }
+
+  /**
+   * Handle a request for /ws: an upgrade with ?token=&userId= is checked first (401 when bad);
+   * a plain upgrade must send LOGIN within the login timeout.
+   */
+  async upgrade(req: Request, server: Server<WsData>): Promise<Response | undefined> {
+    const q = new URL(req.url).searchParams;
+    let login: LoginRequest | null = null;
+    if (q.has("token")) {
+      const num = (k: string) => (q.has(k) ? Number(q.get(k)) : undefined);
+      const parsed = LoginBody.safeParse({
+        token: q.get("token"),
+        userId: num("userId"),
+        appId: num("appId"),
+        roomId: num("roomId"),
+        roomSeq: num("roomSeq"),
+      });
+      const owner = parsed.success ? await this.gateway.deps.tokens.owner(parsed.data.token) : null;
+      if (!parsed.success || !owner || owner.userId !== parsed.data.userId || owner.appId !== parsed.data.appId) {
+        return Response.json({ error: { code: "unauthorized", message: "bad or expired token, or not this user's" } }, { status: 401 });
+      }
+      const { token: _token, ...rest } = parsed.data;
+      login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
+    }
+    if (server.upgrade(req, { data: { login } })) return undefined;
+    return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
+  }
+
+  publish(roomId: number, frame: OutFrame, exclude?: Connection): void {
+    const server = this.server;
+    if (!server) return;
+    for (const form of ["text", "binary"] as const) {
+      const t = topic(roomId, form);
+      if (server.subscriberCount(t) === 0) continue;
+      const payload = form === "text" ? frame.text : frame.binary;
+      // publish from the sender's own socket to leave it out; the result is the worst subscriber's
+      // and is never a reason to retry a broadcast
+      if (exclude instanceof WsConnection && exclude.topic === t) exclude.ws.publish(t, payload);
+      else server.publish(t, payload);
+    }
+  }
+
+  handlers(): WebSocketHandler<WsData> {
+    const gateway = this.gateway;
+    const maxBody = gateway.settings.maxBodyBytes;
+    return {
+      maxPayloadLength: 16 * (maxBody + 10),
+      backpressureLimit: BACKPRESSURE_LIMIT,
+      closeOnBackpressureLimit: false,
+      // we reap silent clients ourselves (idleTimeout is re-armed by our own sends)
+      idleTimeout: 0,
+      sendPings: false,
+      open(ws) {
+        const conn = new WsConnection(ws, () => gateway.log.warn({ connId: ws.data.session?.id }, "websocket send dropped; closing"));
+        const session = gateway.accept(conn);
+        ws.data.conn = conn;
+        ws.data.session = session;
+        const login = ws.data.login;
+        if (login) session.enqueue(() => completeLogin(session, login, gateway));
+      },
+      message(ws, message) {
+        const session = ws.data.session!;
+        if (typeof message === "string") {
+          const env = parseEnvelope(message);
+          if (env.ok) session.receive(env.code, { ok: true, value: env.body }, "text");
+          else if (env.fatal || env.code === undefined) session.violation(env.reason);
+          else session.receive(env.code, { ok: false, reason: env.reason }, "text");
+          return;
+        }
+        // a binary message holds whole frames only
+        const decoder = new FrameDecoder(maxBody);
+        const frames = decoder.push(message);
+        for (const f of frames) session.receive(f.code, parseBody(f.body), "binary");
+        if (decoder.violation !== null) session.violation(decoder.violation);
+        else if (decoder.hasPartial) session.violation("binary message ends inside a frame");
+      },
+      close(ws) {
+        if (ws.data.session) gateway.closed(ws.data.session);
+      },
+    };
+  }
+}

@@ -1,0 +1,65 @@
+// Route guards: user routes take a user JWT (HS256, sub = userId); server routes take the API key.
+import { timingSafeEqual } from "node:crypto";
+import { createMiddleware } from "hono/factory";
+import { sign, verify } from "hono/jwt";
+import { ImError } from "../protocol/errors";
+
+export interface UserClaims {
+  userId: number;
+  nickName?: string;
+  avatar?: string;
+}
+
+export type AuthEnv = { Variables: { user: UserClaims } };
+
+const DEV_JWT_TTL_S = 24 * 3600;
+
+function bearer(header: string | undefined): string | null {
+  const m = header ? /^Bearer\s+(.+)$/i.exec(header) : null;
+  return m ? m[1].trim() : null;
+}
+
+export async function mintUserJwt(secret: string, claims: UserClaims): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const payload: Record<string, unknown> = { sub: String(claims.userId), iat: now, exp: now + DEV_JWT_TTL_S };
+  if (claims.nickName) payload.nickName = claims.nickName;
+  if (claims.avatar) payload.avatar = claims.avatar;
+  return sign(payload, secret, "HS256");
+}
+
+export function requireUser(secret: string) {
+  return createMiddleware<AuthEnv>(async (c, next) => {
+    const token = bearer(c.req.header("authorization"));
+    if (!token) throw new ImError("unauthorized", "a user JWT is required (Authorization: Bearer …)");
+    let payload: Record<string, unknown>;
+    try {
+      payload = (await verify(token, secret, "HS256")) as Record<string, unknown>;
+    } catch {
+      throw new ImError("unauthorized", "bad or expired user JWT");
+    }
+    const userId = Number(payload.sub);
+    if (!Number.isSafeInteger(userId) || userId <= 0) throw new ImError("unauthorized", "the JWT's sub is not a userId");
+    c.set("user", {
+      userId,
+      nickName: typeof payload.nickName === "string" ? payload.nickName : undefined,
+      avatar: typeof payload.avatar === "string" ? payload.avatar : undefined,
+    });
+    await next();
+  });
+}
+
+export function isApiKey(given: string | null, apiKey: string): boolean {
+  if (given === null) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(apiKey);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function requireServer(apiKey: string) {
+  return createMiddleware(async (c, next) => {
+    if (!isApiKey(bearer(c.req.header("authorization")), apiKey)) {
+      throw new ImError("unauthorized", "the server API key is required (Authorization: Bearer …)");
+    }
+    await next();
+  });
+}

@@ -1,0 +1,50 @@
+// IM routes: login config for clients, online checks and pushes for business backends.
+import { Hono } from "hono";
+import { z } from "zod";
+import { id } from "../../protocol/bodies";
+import { BizCode, DEFAULT_APP_ID } from "../../protocol/codes";
+import { ImError } from "../../protocol/errors";
+import { requireServer, requireUser, type AuthEnv } from "../auth";
+import type { HttpDeps } from "../deps";
+import { jsonBody, query } from "../validate";
+
+const ConfigBody = z.object({ appId: id.default(DEFAULT_APP_ID) });
+const OnlineQuery = z.object({ userId: z.coerce.number().pipe(id), appId: z.coerce.number().pipe(id).default(DEFAULT_APP_ID) });
+const PushBody = z.object({
+  appId: id.default(DEFAULT_APP_ID),
+  userIds: z.array(id).min(1).max(1000),
+  bizCode: z.number().int().positive().refine((c) => c !== BizCode.ROOM_CHAT, "room chat (5555) cannot be pushed"),
+  data: z.record(z.string(), z.unknown()),
+});
+
+export function imRoutes(deps: HttpDeps) {
+  const user = requireUser(deps.settings.jwtSecret);
+  const server = requireServer(deps.settings.apiKey);
+  return new Hono<AuthEnv>()
+    .post("/config", user, async (c) => {
+      const { appId } = await jsonBody(c, ConfigBody);
+      const u = c.get("user");
+      const token = await deps.tokens.create({ userId: u.userId, appId, nickName: u.nickName, avatar: u.avatar });
+      // this node while it accepts clients, else the least loaded live node
+      let node = deps.self();
+      if (!node.accepting) {
+        const live = (await deps.registry.live()).filter((n) => n.accepting).sort((a, b) => a.connections - b.connections);
+        if (live.length === 0) throw new ImError("unavailable", "no node accepts clients now");
+        node = live[0];
+      }
+      return c.json({ token, wsUrl: node.wsUrl, tcpAddress: node.tcpAddress, nodeId: node.nodeId, region: node.region });
+    })
+    .get("/online", server, async (c) => {
+      const q = query(c, OnlineQuery);
+      const binding = await deps.presence.whereIs(q.appId, q.userId);
+      return c.json(binding ? { online: true, nodeId: binding.nodeId } : { online: false });
+    })
+    .post("/push", server, async (c) => {
+      const body = await jsonBody(c, PushBody);
+      const userIds = [...new Set(body.userIds)];
+      const msgId = await deps.msgIds.next();
+      await deps.queues.biz.add("push", { msgId, appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
+      deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
+      return c.json({ accepted: userIds.length, msgId });
+    });
+}

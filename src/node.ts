@@ -1,0 +1,131 @@
+// Boots one live-im node from a Config: database, Redis, queues, gateway (TCP + WebSocket), HTTP,
+// workers, node registry. Returns a handle that stops it gracefully.
+import type { Server, TCPSocketListener } from "bun";
+import type { Config } from "./config";
+import { applyMigrations, connectDatabase, ensureDatabase } from "./db/client";
+import { Gateway } from "./gateway/gateway";
+import { listenTcp } from "./gateway/tcp";
+import { WsTransport, type WsData } from "./gateway/ws";
+import { createApp } from "./http/app";
+import { createLogger, type Logger } from "./log";
+import { AckTracker } from "./messaging/ack-tracker";
+import { bizProcessor } from "./messaging/biz/registry";
+import { KeptStore } from "./messaging/kept-store";
+import { MsgIds } from "./messaging/msg-ids";
+import { ReliableDelivery } from "./messaging/reliable-delivery";
+import { NodeRegistry } from "./presence/node-registry";
+import { Presence } from "./presence/presence";
+import { ImTokens } from "./presence/tokens";
+import { createQueues, startWorkers, type Workers } from "./queues/queues";
+import { connectRedis } from "./redis/connections";
+import { createKeys } from "./redis/keys";
+import { RoomMembership } from "./rooms/membership";
+import { RedisBroker } from "./router/broker";
+import { RoomLog } from "./router/room-log";
+import { RoomNodes } from "./router/room-nodes";
+import { Router } from "./router/router";
+
+export interface RunningNode {
+  config: Config;
+  log: Logger;
+  httpPort: number;
+  tcpPort: number | null;
+  /** Graceful stop: clients told and closed, bindings removed, jobs in hand finished, connections closed. */
+  stop(): Promise<void>;
+}
+
+export async function startNode(config: Config, log: Logger = createLogger(config.nodeId, config.logLevel)): Promise<RunningNode> {
+  const { nodeId, roles } = config;
+
+  await ensureDatabase(config.db.url);
+  const database = connectDatabase(config.db.url);
+  await applyMigrations(database);
+
+  const redis = connectRedis(config.redis.url, log);
+  const keys = createKeys(config.redis.prefix);
+  const broker = new RedisBroker(redis.command, redis.subscriber, keys, log);
+  const presence = new Presence(redis.command, keys, nodeId, config.gateway.idleMs);
+  const tokens = new ImTokens(redis.command, keys);
+  const roomNodes = new RoomNodes(redis.command, keys, nodeId);
+  const roomLog = new RoomLog(redis.command, keys);
+  const msgIds = new MsgIds(redis.command, keys);
+  const queues = createQueues(redis.bullmq, keys.bullPrefix());
+  const kept = new KeptStore(database.db);
+  const router = new Router(presence, broker);
+  const acks = new AckTracker(redis.command, keys, queues, router, kept, config.delivery);
+  const reliable = new ReliableDelivery(kept, router, acks);
+  const membership = new RoomMembership(redis.command, keys);
+  const isRoomLive = async () => true;
+
+  const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, msgIds, acks, kept, isRoomLive }, log);
+  const ws = new WsTransport(gateway);
+  let accepting = true;
+  let tcp: TCPSocketListener<unknown> | null = null;
+  if (roles.has("gateway")) tcp = listenTcp(gateway, config.gateway.host, config.gateway.tcpPort) as TCPSocketListener<unknown>;
+
+  let server: Server<WsData> | null = null;
+  const self = () => ({
+    nodeId,
+    region: config.region,
+    wsUrl: config.gateway.publicWsUrl ?? `ws://${config.gateway.publicHost}:${server?.port}/ws`,
+    tcpAddress: config.gateway.publicTcpAddress ?? `${config.gateway.publicHost}:${tcp?.port}`,
+    connections: gateway.sessions.size,
+    accepting: accepting && roles.has("gateway"),
+  });
+  const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
+  const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, msgIds, queues, self }, (app) => {
+    app.get("/api/living/:roomId/online", async (c) => c.json({ count: await membership.count(Number(c.req.param("roomId"))) }));
+  });
+
+  server = Bun.serve<WsData>({
+    hostname: config.http.host,
+    port: config.http.port,
+    fetch(req, srv) {
+      if (roles.has("gateway") && new URL(req.url).pathname === "/ws") return ws.upgrade(req, srv);
+      return app.fetch(req, { server: srv });
+    },
+    websocket: ws.handlers(),
+  });
+  ws.attach(server);
+
+  broker.onMessage((msg) => gateway.onNodeMessage(msg));
+  await broker.subscribe(nodeId);
+
+  let workers: Workers | null = null;
+  if (roles.has("workers")) {
+    workers = startWorkers(
+      redis.bullmq,
+      keys.bullPrefix(),
+      {
+        biz: bizProcessor({ broker, reliable, isRoomLive }),
+        online: (job) => membership.online(job.data),
+        offline: (job) => membership.offline(job.data),
+        ack: (job) => acks.check(job),
+      },
+      config.workerConcurrency,
+      log,
+    );
+  }
+  await registry.start();
+  gateway.startIdleSweep();
+  log.info({ http: server.port, tcp: tcp?.port, roles: [...roles], region: config.region }, "node ready");
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      accepting = false;
+      tcp?.stop(false);
+      await gateway.shutdown(3000);
+      await broker.unsubscribe();
+      await workers?.close();
+      await registry.stop(nodeId);
+      tcp?.stop(true);
+      await server?.stop(true);
+      await queues.close();
+      await redis.close();
+      await database.close();
+      log.info("node stopped");
+    })());
+
+  return { config, log, httpPort: server.port!, tcpPort: tcp?.port ?? null, stop };
+}

@@ -1,0 +1,120 @@
+// Cluster-wide presence: which node holds a user's one live session.
+// The binding appId:userId → "nodeId|connId" lives in Redis with a TTL of 2 heartbeat intervals,
+// so a dead node's users go offline by themselves.
+import type Redis from "ioredis";
+import type { Keys } from "../redis/keys";
+
+export interface Binding {
+  nodeId: string;
+  connId: string;
+}
+
+// KEYS: binding, heartbeat zset. ARGV: value, ttl ms, now ms, userId.
+// 1 = refreshed, 2 = re-created after it expired, 0 = it belongs to another session now.
+const REFRESH = `
+local v = redis.call('GET', KEYS[1])
+local r = 0
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2]); r = 1
+elseif not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); r = 2
+end
+if r > 0 then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3] - ARGV[2])
+return r
+`;
+
+// KEYS: binding, heartbeat zset. ARGV: value, userId. Deletes only a binding that is still ours.
+const UNBIND = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+`;
+
+interface PresenceScripts {
+  imRefreshBinding(binding: string, hb: string, value: string, ttl: number, now: number, userId: number): Promise<number>;
+  imUnbind(binding: string, hb: string, value: string, userId: number): Promise<number>;
+}
+
+export class Presence {
+  private readonly scripts: PresenceScripts;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly nodeId: string,
+    /** Binding TTL: 2 heartbeat intervals. */
+    private readonly ttlMs: number,
+  ) {
+    redis.defineCommand("imRefreshBinding", { numberOfKeys: 2, lua: REFRESH });
+    redis.defineCommand("imUnbind", { numberOfKeys: 2, lua: UNBIND });
+    this.scripts = redis as unknown as PresenceScripts;
+  }
+
+  private value(connId: string): string {
+    return `${this.nodeId}|${connId}`;
+  }
+
+  /**
+   * Bind the user to this node's connection, replacing any older binding atomically.
+   * Returns the binding it replaced (another session that must be kicked), if any.
+   */
+  async bind(appId: number, userId: number, connId: string): Promise<Binding | null> {
+    const [[, old]] = (await this.redis
+      .multi()
+      .set(this.keys.binding(appId, userId), this.value(connId), "PX", this.ttlMs, "GET")
+      .zadd(this.keys.heartbeats(appId, userId), Date.now(), String(userId))
+      .exec()) as [[null, string | null], unknown];
+    return old === null ? null : parseBinding(old);
+  }
+
+  /** Heartbeat: extend the binding if it is still this connection's. False when it is not. */
+  async refresh(appId: number, userId: number, connId: string): Promise<boolean> {
+    const r = await this.scripts.imRefreshBinding(
+      this.keys.binding(appId, userId),
+      this.keys.heartbeats(appId, userId),
+      this.value(connId),
+      this.ttlMs,
+      Date.now(),
+      userId,
+    );
+    return r > 0;
+  }
+
+  /** Remove the binding only if it still belongs to this connection (a late close never erases a newer login). */
+  async unbind(appId: number, userId: number, connId: string): Promise<boolean> {
+    const r = await this.scripts.imUnbind(
+      this.keys.binding(appId, userId),
+      this.keys.heartbeats(appId, userId),
+      this.value(connId),
+      userId,
+    );
+    return r === 1;
+  }
+
+  async whereIs(appId: number, userId: number): Promise<Binding | null> {
+    const v = await this.redis.get(this.keys.binding(appId, userId));
+    return v === null ? null : parseBinding(v);
+  }
+
+  /** The node of each online user among `userIds`, in one round trip. Offline users are absent. */
+  async nodesOf(appId: number, userIds: number[]): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    if (userIds.length === 0) return out;
+    const values = await this.redis.mget(userIds.map((u) => this.keys.binding(appId, u)));
+    values.forEach((v, i) => {
+      if (v !== null) out.set(userIds[i], parseBinding(v).nodeId);
+    });
+    return out;
+  }
+}
+
+function parseBinding(value: string): Binding {
+  const bar = value.lastIndexOf("|");
+  return { nodeId: value.slice(0, bar), connId: value.slice(bar + 1) };
+}

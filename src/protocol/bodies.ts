@@ -1,0 +1,41 @@
+// zod schemas of the client→server bodies of PROTOCOL.md section 4. Unknown fields are ignored.
+import { z } from "zod";
+import { BizCode, DEFAULT_APP_ID } from "./codes";
+
+export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const LoginBody = z.object({
+  appId: id.default(DEFAULT_APP_ID),
+  userId: id,
+  token: z.string().min(1).max(512),
+  roomId: id.optional(),
+  roomSeq: z.number().int().nonnegative().optional(),
+});
+export type LoginBody = z.infer<typeof LoginBody>;
+
+export const BizBody = z.object({
+  bizCode: z.number().int(),
+  /** An object, or a JSON string of one (PROTOCOL.md section 4). */
+  data: z.union([z.record(z.string(), z.unknown()), z.string()]),
+  clientMsgId: z.string().min(1).max(128).optional(),
+});
+export type BizBody = z.infer<typeof BizBody>;
+
+export const AckBody = z.object({ msgId: z.string().regex(/^[1-9][0-9]{0,18}$/) });
+export type AckBody = z.infer<typeof AckBody>;
+
+export const EmptyBody = z.object({});
+
+const content = z.string().min(1).max(4000);
+
+/** c→s `data` of the biz codes a client may send. */
+export const RoomChatData = z.object({ roomId: id, content });
+export type RoomChatData = z.infer<typeof RoomChatData>;
+
+export const PrivateChatData = z.object({ objectId: id, content });
+export type PrivateChatData = z.infer<typeof PrivateChatData>;
+
+export const clientBizSchemas = {
+  [BizCode.ROOM_CHAT]: RoomChatData,
+  [BizCode.PRIVATE_CHAT]: PrivateChatData,
+} as const;

@@ -1,0 +1,5 @@
+export * from "./codes";
+export * from "./frame";
+export * from "./envelope";
+export * from "./errors";
+export * from "./bodies";

@@ -1,0 +1,76 @@
+// BullMQ queues and workers. Connections come from redis/connections.ts.
+import { Queue, Worker, type Job, type Processor } from "bullmq";
+import type Redis from "ioredis";
+import type { Logger } from "../log";
+import type { AckCheckJob, BizJob, PresenceEventJob } from "./jobs";
+import { QueueName } from "./names";
+
+export interface Queues {
+  biz: Queue<BizJob>;
+  online: Queue<PresenceEventJob>;
+  offline: Queue<PresenceEventJob>;
+  ack: Queue<AckCheckJob>;
+  all(): Queue[];
+  close(): Promise<void>;
+}
+
+/** Bounded history: completed and failed jobs do not pile up in Redis. */
+const defaultJobOptions = {
+  removeOnComplete: { count: 1000 },
+  removeOnFail: { count: 5000 },
+  attempts: 5,
+  backoff: { type: "exponential", delay: 100 },
+};
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const make = <T>(name: QueueName) => new Queue<T>(name, { connection, prefix, defaultJobOptions });
+  const q = {
+    biz: make<BizJob>(QueueName.biz),
+    online: make<PresenceEventJob>(QueueName.online),
+    offline: make<PresenceEventJob>(QueueName.offline),
+    ack: make<AckCheckJob>(QueueName.ack),
+  };
+  return {
+    ...q,
+    all: () => Object.values(q) as Queue[],
+    async close() {
+      await Promise.allSettled(Object.values(q).map((x) => x.close()));
+    },
+  };
+}
+
+export interface Processors {
+  biz: Processor<BizJob>;
+  online: Processor<PresenceEventJob>;
+  offline: Processor<PresenceEventJob>;
+  ack: Processor<AckCheckJob>;
+}
+
+export interface Workers {
+  /** Finish the jobs in hand, take no new ones. */
+  close(): Promise<void>;
+  running(): boolean;
+}
+
+export function startWorkers(connection: Redis, prefix: string, processors: Processors, concurrency: number, log: Logger): Workers {
+  const names: Record<keyof Processors, QueueName> = {
+    biz: QueueName.biz,
+    online: QueueName.online,
+    offline: QueueName.offline,
+    ack: QueueName.ack,
+  };
+  const workers = (Object.keys(names) as Array<keyof Processors>).map((key) => {
+    const w = new Worker(names[key], processors[key] as Processor, { connection, prefix, concurrency });
+    w.on("failed", (job: Job | undefined, err: Error) =>
+      log.error({ err, queue: names[key], jobId: job?.id, attemptsMade: job?.attemptsMade }, "job failed"),
+    );
+    w.on("error", (err) => log.error({ err, queue: names[key] }, "worker error"));
+    return w;
+  });
+  return {
+    async close() {
+      await Promise.allSettled(workers.map((w) => w.close()));
+    },
+    running: () => workers.every((w) => w.isRunning()),
+  };
+}

@@ -1,0 +1,47 @@
+// Every Redis key and pub/sub channel of live-im is built here, under one prefix (KEY_PREFIX,
+// default "im"), so that several clusters or test runs can share one Redis without meeting.
+
+export type Keys = ReturnType<typeof createKeys>;
+
+/** Heartbeat zsets are sharded by userId % 10000 (ARCHITECTURE.md, "Where state lives"). */
+export const HEARTBEAT_SHARDS = 10_000;
+
+export function createKeys(prefix: string) {
+  const p = prefix;
+  return {
+    prefix: p,
+    /** IM login token → {userId, appId} (string, TTL 300 s). */
+    token: (token: string) => `${p}:token:${token}`,
+    /** appId:userId → "nodeId|connId" (string, TTL 2 heartbeats). */
+    binding: (appId: number, userId: number) => `${p}:bind:${appId}:${userId}`,
+    /** Heartbeat zset shard: member userId, score last heartbeat ms. */
+    heartbeats: (appId: number, userId: number) => `${p}:hb:${appId}:${userId % HEARTBEAT_SHARDS}`,
+    /** Live nodes: zset nodeId → last refresh ms. */
+    nodes: () => `${p}:nodes`,
+    /** One node's advertised facts (JSON string, TTL). */
+    nodeInfo: (nodeId: string) => `${p}:nodeinfo:${nodeId}`,
+    /** The pub/sub channel of one node (PROTOCOL/ARCHITECTURE: im:node:<nodeId>). */
+    nodeChannel: (nodeId: string) => `${p}:node:${nodeId}`,
+    /** Cluster-wide msgId sequence (INCR). */
+    msgIdSeq: () => `${p}:seq:msg`,
+    /** Per-room message seq (INCR). */
+    roomSeq: (roomId: number) => `${p}:room:${roomId}:seq`,
+    /** Per-room recent history (capped stream) for recovery. */
+    roomLog: (roomId: number) => `${p}:room:${roomId}:log`,
+    /** Set of nodeIds that hold at least one connection in the room. */
+    roomNodes: (roomId: number) => `${p}:room:${roomId}:nodes`,
+    /** Room membership: hash userId → sessionId (living_room_user_set of the seed). */
+    roomMembers: (roomId: number) => `${p}:room:${roomId}:members`,
+    /** Reliable deliveries awaiting the recipient's ACK: hash msgId → delivery JSON. */
+    pending: (appId: number, userId: number) => `${p}:pending:${appId}:${userId}`,
+    /** Living-room object cache (JSON, or "null" for a known miss). */
+    livingRoom: (roomId: number) => `${p}:living:room:${roomId}`,
+    /** Per-type list of live rooms (Redis list of JSON rows), rebuilt every second. */
+    livingList: (type: number) => `${p}:living:list:${type}`,
+    livingListTemp: (type: number, nodeId: string) => `${p}:living:list:${type}:tmp:${nodeId}`,
+    /** Lock held by the node that rebuilds the room lists. */
+    livingListLock: () => `${p}:living:list-lock`,
+    /** BullMQ's own prefix, so queues share the cluster's prefix. */
+    bullPrefix: () => `${p}:bull`,
+  };
+}

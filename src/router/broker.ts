@@ -1,0 +1,116 @@
+// The Broker: the only place gateway, messaging and rooms code reaches Redis pub/sub.
+import type Redis from "ioredis";
+import type { Keys } from "../redis/keys";
+import type { Logger } from "../log";
+import type { NodeMessage, RoomMessage } from "./node-message";
+
+export interface RoomLogEntry {
+  seq: number;
+  msg: RoomMessage;
+}
+
+export interface Broker {
+  /**
+   * Publish one message on a node's channel. At most once: a node that is not subscribed (a dead
+   * one) never sees it. Messages from one publisher to one node arrive in publish order.
+   */
+  publishToNode(nodeId: string, msg: NodeMessage): Promise<void>;
+  /**
+   * Give a room message the room's next seq, append it to the room's recent history and publish it
+   * to every node that holds the room, in one atomic step: every node sees a room's messages in seq
+   * order, and history and live fan-out never disagree. Resolves to the seq.
+   */
+  publishToRoom(roomId: number, msg: RoomMessage): Promise<number>;
+  /** Subscribe to this node's own channel; resolves once the subscription is active. */
+  subscribe(nodeId: string): Promise<void>;
+  /** The handler for every message on this node's channel (one handler; a later call replaces it). */
+  onMessage(handler: (msg: NodeMessage) => void): void;
+  /** Unsubscribe. Messages published afterwards are not seen. */
+  unsubscribe(): Promise<void>;
+}
+
+/** At least this many recent messages of a room are kept for recovery (PROTOCOL.md, LOGIN roomSeq). */
+export const ROOM_LOG_MIN_ENTRIES = 1000;
+/** A silent room's seq and history expire after this long. */
+const ROOM_LOG_TTL_S = 7 * 24 * 3600;
+
+// KEYS: seq, log, nodes. ARGV: message JSON, roomId, channel prefix, min entries, ttl.
+const PUBLISH_TO_ROOM = `
+local seq = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'm', ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+local payload = '{"t":"room","roomId":' .. ARGV[2] .. ',"seq":' .. seq .. ',"msg":' .. ARGV[1] .. '}'
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  redis.call('PUBLISH', ARGV[3] .. node, payload)
+end
+return seq
+`;
+
+export class RedisBroker implements Broker {
+  private handler: (msg: NodeMessage) => void = () => {};
+  private channel: string | null = null;
+
+  constructor(
+    private readonly command: Redis,
+    private readonly subscriber: Redis,
+    private readonly keys: Keys,
+    private readonly log: Logger,
+  ) {
+    this.command.defineCommand("imPublishToRoom", { numberOfKeys: 3, lua: PUBLISH_TO_ROOM });
+    this.subscriber.on("message", (channel: string, text: string) => {
+      if (channel !== this.channel) return;
+      let msg: NodeMessage;
+      try {
+        msg = JSON.parse(text) as NodeMessage;
+      } catch (err) {
+        this.log.error({ err, channel }, "node message is not JSON; dropped");
+        return;
+      }
+      try {
+        this.handler(msg);
+      } catch (err) {
+        this.log.error({ err, tag: msg.t }, "node message handler failed");
+      }
+    });
+  }
+
+  async publishToNode(nodeId: string, msg: NodeMessage): Promise<void> {
+    await this.command.publish(this.keys.nodeChannel(nodeId), JSON.stringify(msg));
+  }
+
+  async publishToRoom(roomId: number, msg: RoomMessage): Promise<number> {
+    const k = this.keys;
+    const seq = await (this.command as unknown as RoomScript).imPublishToRoom(
+      k.roomSeq(roomId),
+      k.roomLog(roomId),
+      k.roomNodes(roomId),
+      JSON.stringify(msg),
+      String(roomId),
+      k.nodeChannel(""),
+      String(ROOM_LOG_MIN_ENTRIES),
+      String(ROOM_LOG_TTL_S),
+    );
+    return Number(seq);
+  }
+
+  async subscribe(nodeId: string): Promise<void> {
+    this.channel = this.keys.nodeChannel(nodeId);
+    await this.subscriber.subscribe(this.channel);
+  }
+
+  onMessage(handler: (msg: NodeMessage) => void): void {
+    this.handler = handler;
+  }
+
+  async unsubscribe(): Promise<void> {
+    if (this.channel === null) return;
+    const channel = this.channel;
+    this.channel = null;
+    await this.subscriber.unsubscribe(channel);
+  }
+}
+
+interface RoomScript {
+  imPublishToRoom(...args: string[]): Promise<number>;
+}

@@ -1,0 +1,21 @@
+// Which nodes hold members of a room (Redis set per room), so a room message goes once to each of
+// them and never to the rest. A node adds itself when its first local member joins and removes
+// itself when its last one leaves; commands go out in the order of those local changes.
+import type Redis from "ioredis";
+import type { Keys } from "../redis/keys";
+
+export class RoomNodes {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly nodeId: string,
+  ) {}
+
+  async hold(roomId: number): Promise<void> {
+    await this.redis.sadd(this.keys.roomNodes(roomId), this.nodeId);
+  }
+
+  async release(roomId: number): Promise<void> {
+    await this.redis.srem(this.keys.roomNodes(roomId), this.nodeId);
+  }
+}
