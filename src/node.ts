@@ -19,7 +19,12 @@ import { ImTokens } from "./presence/tokens";
 import { createQueues, startWorkers, type Workers } from "./queues/queues";
 import { connectRedis } from "./redis/connections";
 import { createKeys } from "./redis/keys";
+import { LivingRooms } from "./rooms/living-rooms";
 import { RoomMembership } from "./rooms/membership";
+import { RoomClosing } from "./rooms/room-closing";
+import { RoomList } from "./rooms/room-list";
+import { livingRoutes } from "./http/routes/living";
+import { DEFAULT_APP_ID } from "./protocol/codes";
 import { RedisBroker } from "./router/broker";
 import { RoomLog } from "./router/room-log";
 import { RoomNodes } from "./router/room-nodes";
@@ -55,7 +60,10 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const acks = new AckTracker(redis.command, keys, queues, router, kept, config.delivery);
   const reliable = new ReliableDelivery(kept, router, acks);
   const membership = new RoomMembership(redis.command, keys);
-  const isRoomLive = async () => true;
+  const rooms = new LivingRooms(database.db, redis.command, keys);
+  const roomList = new RoomList(redis.command, keys, rooms, membership, nodeId, log);
+  const closing = new RoomClosing(rooms, membership, broker, msgIds, DEFAULT_APP_ID);
+  const isRoomLive = (roomId: number) => rooms.isLive(roomId);
 
   const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, msgIds, acks, kept, isRoomLive }, log);
   const ws = new WsTransport(gateway);
@@ -74,7 +82,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   });
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
   const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, msgIds, queues, self }, (app) => {
-    app.get("/api/living/:roomId/online", async (c) => c.json({ count: await membership.count(Number(c.req.param("roomId"))) }));
+    app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
   });
 
   server = Bun.serve<WsData>({
@@ -107,6 +115,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     );
   }
   await registry.start();
+  if (roles.has("http")) roomList.start();
   gateway.startIdleSweep();
   log.info({ http: server.port, tcp: tcp?.port, roles: [...roles], region: config.region }, "node ready");
 
@@ -118,6 +127,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       await gateway.shutdown(3000);
       await broker.unsubscribe();
       await workers?.close();
+      roomList.stop();
       await registry.stop(nodeId);
       tcp?.stop(true);
       await server?.stop(true);

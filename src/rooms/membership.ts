@@ -36,6 +36,14 @@ export class RoomMembership {
     return this.redis.hlen(this.keys.roomMembers(roomId));
   }
 
+  /** Member counts of many rooms in one round trip. */
+  async counts(roomIds: number[]): Promise<number[]> {
+    const tx = this.redis.pipeline();
+    for (const id of roomIds) tx.hlen(this.keys.roomMembers(id));
+    const res = (await tx.exec()) ?? [];
+    return res.map(([, n]) => Number(n ?? 0));
+  }
+
   async clear(roomId: number): Promise<void> {
     await this.redis.del(this.keys.roomMembers(roomId));
   }

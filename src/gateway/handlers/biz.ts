@@ -23,7 +23,7 @@ export const biz: FrameHandler<typeof BizBody> = {
       throw new ImError("invalid_body", checked.error.issues.map((i) => `data.${i.path.join(".")}: ${i.message}`).join("; "));
     }
     const sender = session.user!;
-    await handler.accept(checked.data, sender);
+    await handler.accept(checked.data, sender, gateway.deps);
     const { msgIds, queues } = gateway.deps;
     const msgId = await msgIds.next();
     await queues.biz.add("biz", {

@@ -7,7 +7,8 @@ import type { BizHandler } from "./types";
 export const roomChat: BizHandler<typeof RoomChatData> = {
   bizCode: BizCode.ROOM_CHAT,
   schema: RoomChatData,
-  accept(data, sender) {
+  async accept(data, sender, ctx) {
+    if (!(await ctx.isRoomLive(data.roomId))) throw new ImError("room_not_live", `room ${data.roomId} is not live`);
     if (sender.roomId !== data.roomId) throw new ImError("not_in_room", `this connection is not in room ${data.roomId}`);
   },
   toJob: (_data, sender) => ({ senderName: sender.nickName, senderAvatar: sender.avatar }),

@@ -14,6 +14,11 @@ export interface Sender {
   avatar?: string;
 }
 
+/** What intake checks may ask (the gateway provides it). */
+export interface IntakeContext {
+  isRoomLive(roomId: number): Promise<boolean>;
+}
+
 export interface BizDeps {
   broker: Broker;
   reliable: ReliableDelivery;
@@ -26,7 +31,7 @@ export interface BizHandler<S extends z.ZodType = z.ZodType> {
   /** Schema of the c→s `data`. */
   schema: S;
   /** Checks at intake that need the sender (throw ImError to refuse). Runs before queueing. */
-  accept(data: z.infer<S>, sender: Sender): void | Promise<void>;
+  accept(data: z.infer<S>, sender: Sender, ctx: IntakeContext): void | Promise<void>;
   /** The job fields this message carries beyond the common ones. */
   toJob(data: z.infer<S>, sender: Sender): Partial<BizJob>;
   /** Process one accepted message in the im-biz worker. */

@@ -1,0 +1,107 @@
+// Live rooms (seed sections 4.1–4.3): MySQL is the truth, Redis caches each room object (with null
+// caching, so a flood of lookups for a closed or unknown room does not reach MySQL).
+import { desc, eq } from "drizzle-orm";
+import type Redis from "ioredis";
+import type { Db } from "../db/client";
+import { livingRoom, livingRoomRecord } from "../db/schema";
+import { ImError } from "../protocol/errors";
+import type { Keys } from "../redis/keys";
+
+export interface Room {
+  id: number;
+  anchorId: number;
+  type: number;
+  roomName: string;
+  covertImg: string | null;
+  watchNum: number;
+  goodNum: number;
+  startTime: number;
+}
+
+export interface StartRoom {
+  type: number;
+  roomName?: string;
+  covertImg?: string;
+}
+
+const ROOM_TTL_S = 600;
+/** A known miss is cached briefly: long enough to absorb a flood, short enough to be harmless. */
+const MISS_TTL_S = 10;
+const MISS = "null";
+
+export class LivingRooms {
+  constructor(
+    private readonly db: Db,
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Open a live room for the anchor; an anchor already live gets its current room back. */
+  async start(anchorId: number, req: StartRoom): Promise<number> {
+    const [existing] = await this.db.select({ id: livingRoom.id }).from(livingRoom).where(eq(livingRoom.anchorId, anchorId)).limit(1);
+    if (existing) return existing.id;
+    const [res] = await this.db.insert(livingRoom).values({
+      anchorId,
+      type: req.type,
+      status: 1,
+      roomName: req.roomName ?? "",
+      covertImg: req.covertImg ?? null,
+    });
+    const roomId = res.insertId;
+    await this.redis.del(this.keys.livingRoom(roomId));
+    return roomId;
+  }
+
+  /**
+   * Close a live room: the row moves to living_room_record with its end_time in one transaction.
+   * 404 when it is not live, 403 when the user is not its anchor. Returns the closed room.
+   */
+  async close(userId: number, roomId: number): Promise<Room> {
+    const closed = await this.db.transaction(async (tx) => {
+      const [row] = await tx.select().from(livingRoom).where(eq(livingRoom.id, roomId)).for("update");
+      if (!row) throw new ImError("not_found", `room ${roomId} is not live`);
+      if (row.anchorId !== userId) throw new ImError("forbidden", "only the anchor can close the room");
+      const now = new Date();
+      await tx.insert(livingRoomRecord).values({ ...row, status: 0, endTime: now, updateTime: now });
+      await tx.delete(livingRoom).where(eq(livingRoom.id, roomId));
+      return row;
+    });
+    await this.redis.set(this.keys.livingRoom(roomId), MISS, "EX", MISS_TTL_S);
+    return toRoom(closed);
+  }
+
+  /** The live room, or null. Served from the cache; misses are cached too. */
+  async get(roomId: number): Promise<Room | null> {
+    const key = this.keys.livingRoom(roomId);
+    const cached = await this.redis.get(key);
+    if (cached !== null) return cached === MISS ? null : (JSON.parse(cached) as Room);
+    const [row] = await this.db.select().from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
+    const room = row ? toRoom(row) : null;
+    if (room) await this.redis.set(key, JSON.stringify(room), "EX", ROOM_TTL_S);
+    else await this.redis.set(key, MISS, "EX", MISS_TTL_S);
+    return room;
+  }
+
+  async isLive(roomId: number): Promise<boolean> {
+    return (await this.get(roomId)) !== null;
+  }
+
+  /** Every live room of a type, newest first, straight from MySQL (the list cache's source). */
+  async allOfType(type: number): Promise<Room[]> {
+    const rows = await this.db.select().from(livingRoom).where(eq(livingRoom.type, type)).orderBy(desc(livingRoom.id));
+    return rows.map(toRoom);
+  }
+}
+
+function toRoom(row: typeof livingRoom.$inferSelect): Room {
+  return {
+    id: row.id,
+    anchorId: row.anchorId,
+    type: row.type,
+    roomName: row.roomName,
+    covertImg: row.covertImg,
+    watchNum: row.watchNum,
+    goodNum: row.goodNum,
+    startTime: row.startTime.getTime(),
+  };
+}

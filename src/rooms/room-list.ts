@@ -1,0 +1,98 @@
+// The per-type list of live rooms (seed: living_room_list), kept in Redis and rebuilt every second
+// by whichever node holds a Redis lock. A rebuild fills a temporary list and RENAMEs it over the
+// old one, so a reader sees the old list or the new one, never a half-built one.
+import type Redis from "ioredis";
+import type { Logger } from "../log";
+import type { Keys } from "../redis/keys";
+import type { LivingRooms, Room } from "./living-rooms";
+import type { RoomMembership } from "./membership";
+
+export const ROOM_TYPES = [1, 2] as const;
+const PERIOD_MS = 1000;
+/** The lock outlives a few periods, so a builder that dies hands over within seconds. */
+const LOCK_MS = 3000;
+
+// Take the lock, or keep it if we hold it. KEYS: lock. ARGV: nodeId, ttl.
+const TAKE_LOCK = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+`;
+
+export interface RoomPage {
+  list: Room[];
+  hasNext: boolean;
+}
+
+export class RoomList {
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly rooms: LivingRooms,
+    private readonly membership: RoomMembership,
+    private readonly nodeId: string,
+    private readonly log: Logger,
+  ) {
+    redis.defineCommand("imTakeListLock", { numberOfKeys: 1, lua: TAKE_LOCK });
+  }
+
+  /** One page (1-based) from the cached list; straight from MySQL while no list is built yet. */
+  async page(type: number, page: number, pageSize: number): Promise<RoomPage> {
+    const start = (page - 1) * pageSize;
+    const key = this.keys.livingList(type);
+    const [[, exists], [, rows]] = (await this.redis
+      .multi()
+      .exists(key)
+      .lrange(key, start, start + pageSize) // one extra row tells whether there is a next page
+      .exec()) as [[null, number], [null, string[]]];
+    let items: Room[];
+    if (exists === 1) items = rows.map((r) => JSON.parse(r) as Room);
+    else items = (await this.withWatchNum(await this.rooms.allOfType(type))).slice(start, start + pageSize + 1);
+    return { list: items.slice(0, pageSize), hasNext: items.length > pageSize };
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.tick().catch((err) => this.log.error({ err }, "room list rebuild failed"));
+    }, PERIOD_MS);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Rebuild every type's list if this node holds (or takes) the lock. True when it rebuilt. */
+  async tick(): Promise<boolean> {
+    const got = await (this.redis as unknown as { imTakeListLock(k: string, n: string, t: number): Promise<number> }).imTakeListLock(
+      this.keys.livingListLock(),
+      this.nodeId,
+      LOCK_MS,
+    );
+    if (got !== 1) return false;
+    for (const type of ROOM_TYPES) await this.rebuild(type);
+    return true;
+  }
+
+  private async rebuild(type: number): Promise<void> {
+    const rooms = await this.withWatchNum(await this.rooms.allOfType(type));
+    const tmp = this.keys.livingListTemp(type, this.nodeId);
+    const list = this.keys.livingList(type);
+    const tx = this.redis.multi().del(tmp);
+    // no rooms: no list (RENAME needs a source); readers then ask MySQL, which is cheap for nothing
+    if (rooms.length === 0) tx.del(list);
+    for (let i = 0; i < rooms.length; i += 500) tx.rpush(tmp, ...rooms.slice(i, i + 500).map((r) => JSON.stringify(r)));
+    if (rooms.length > 0) tx.rename(tmp, list);
+    await tx.exec();
+  }
+
+  /** watchNum comes from the membership the im-online / im-offline workers keep. */
+  private async withWatchNum(rooms: Room[]): Promise<Room[]> {
+    if (rooms.length === 0) return rooms;
+    const counts = await this.membership.counts(rooms.map((r) => r.id));
+    return rooms.map((r, i) => ({ ...r, watchNum: counts[i] }));
+  }
+}
