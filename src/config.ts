@@ -36,6 +36,20 @@ const Env = z.object({
   /** Comma-separated roles this node runs: gateway (TCP + WS), http, workers. */
   ROLES: z.string().default("gateway,http,workers"),
   WORKER_CONCURRENCY: int(1).default(64),
+  /** Client connections one node accepts (TCP + WS). */
+  MAX_CONNECTIONS: int(1).default(100_000),
+  /** Per-connection frames per second (HEARTBEAT and ACK exempt); 0 turns the limit off. */
+  MSG_RATE_PER_SEC: int(0).default(200),
+  MSG_RATE_BURST: int(1).default(400),
+  /** New connections per client IP per minute; 0 (default) turns the limit off. */
+  IP_CONNECT_PER_MIN: int(0).default(0),
+  /** TCP connections start with a PROXY protocol v1 line (fly.io proxy_proto handler). */
+  PROXY_PROTOCOL: flag.default(false),
+  /** Take the client IP of HTTP/WS requests from Fly-Client-IP (only behind fly's proxy). */
+  TRUST_FLY_CLIENT_IP: flag.default(false),
+  HTTP_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
+  /** How long a draining node stays up, not ready, before it tells its clients to go (lets the load balancer notice). */
+  DRAIN_MS: int(0).default(0),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
@@ -45,7 +59,7 @@ export interface Config {
   production: boolean;
   nodeId: string;
   region: string;
-  http: { host: string; port: number; devLogin: boolean; jwtSecret: string; apiKey: string };
+  http: { host: string; port: number; devLogin: boolean; jwtSecret: string; apiKey: string; maxBodyBytes: number };
   gateway: {
     host: string;
     tcpPort: number;
@@ -58,6 +72,13 @@ export interface Config {
     idleMs: number;
     loginTimeoutMs: number;
     maxBodyBytes: number;
+    maxConnections: number;
+    msgRatePerSec: number;
+    msgRateBurst: number;
+    ipConnectPerMin: number;
+    proxyProtocol: boolean;
+    trustFlyClientIp: boolean;
+    drainMs: number;
   };
   delivery: { ackTimeoutMs: number; maxAttempts: number };
   redis: { url: string; prefix: string };
@@ -95,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       devLogin: e.DEV_LOGIN ?? !production,
       jwtSecret: e.IM_JWT_SECRET ?? DEV_JWT_SECRET,
       apiKey: e.IM_API_KEY ?? DEV_API_KEY,
+      maxBodyBytes: e.HTTP_MAX_BODY_BYTES,
     },
     gateway: {
       host: e.HOST,
@@ -106,6 +128,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idleMs: 2 * heartbeatMs,
       loginTimeoutMs: e.LOGIN_TIMEOUT_MS,
       maxBodyBytes: e.MAX_BODY_BYTES,
+      maxConnections: e.MAX_CONNECTIONS,
+      msgRatePerSec: e.MSG_RATE_PER_SEC,
+      msgRateBurst: e.MSG_RATE_BURST,
+      ipConnectPerMin: e.IP_CONNECT_PER_MIN,
+      proxyProtocol: e.PROXY_PROTOCOL,
+      trustFlyClientIp: e.TRUST_FLY_CLIENT_IP,
+      drainMs: e.DRAIN_MS,
     },
     delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS },
     redis: { url: e.REDIS_URL, prefix: e.KEY_PREFIX },

@@ -24,6 +24,10 @@ import { RoomMembership } from "./rooms/membership";
 import { RoomClosing } from "./rooms/room-closing";
 import { RoomList } from "./rooms/room-list";
 import { livingRoutes } from "./http/routes/living";
+import { opsRoutes } from "./http/routes/ops";
+import { Metrics } from "./metrics/metrics";
+import { sql } from "drizzle-orm";
+import { ADMIN_QUEUES_PATH, adminRoutes } from "./http/routes/admin";
 import { DEFAULT_APP_ID } from "./protocol/codes";
 import { RedisBroker } from "./router/broker";
 import { RoomLog } from "./router/room-log";
@@ -65,9 +69,23 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const closing = new RoomClosing(rooms, membership, broker, msgIds, DEFAULT_APP_ID);
   const isRoomLive = (roomId: number) => rooms.isLive(roomId);
 
-  const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, msgIds, acks, kept, isRoomLive }, log);
+  let gatewayRef: Gateway | null = null;
+  const metrics = new Metrics({ connections: () => gatewayRef?.connectionCounts() ?? { tcp: 0, ws: 0 }, queues: () => queues.all() });
+  redis.command.on("error", () => metrics.backendErrors.labels("redis").inc());
+  const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, msgIds, acks, kept, metrics, isRoomLive }, log);
+  gatewayRef = gateway;
   const ws = new WsTransport(gateway);
   let accepting = true;
+  let workers: Workers | null = null;
+  const ready = async () => {
+    const checks = {
+      accepting,
+      redis: await redis.command.ping().then((r) => r === "PONG", () => false),
+      mysql: await database.db.execute(sql`SELECT 1`).then(() => true, () => false),
+      workers: !roles.has("workers") || (workers?.running() ?? false),
+    };
+    return { ok: Object.values(checks).every(Boolean), checks };
+  };
   let tcp: TCPSocketListener<unknown> | null = null;
   if (roles.has("gateway")) tcp = listenTcp(gateway, config.gateway.host, config.gateway.tcpPort) as TCPSocketListener<unknown>;
 
@@ -83,6 +101,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
   const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, msgIds, queues, self }, (app) => {
     app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
+    app.route("/", opsRoutes({ nodeId, metrics, ready }));
+    app.route(ADMIN_QUEUES_PATH, adminRoutes(config.http.apiKey, queues.all()));
   });
 
   server = Bun.serve<WsData>({
@@ -99,7 +119,6 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   broker.onMessage((msg) => gateway.onNodeMessage(msg));
   await broker.subscribe(nodeId);
 
-  let workers: Workers | null = null;
   if (roles.has("workers")) {
     workers = startWorkers(
       redis.bullmq,
@@ -108,26 +127,42 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
         biz: bizProcessor({ broker, reliable, isRoomLive }),
         online: (job) => membership.online(job.data),
         offline: (job) => membership.offline(job.data),
-        ack: (job) => acks.check(job),
+        ack: async (job) => {
+          const outcome = await acks.check(job);
+          if (outcome === "resent") metrics.retries.inc();
+          if (outcome === "kept") metrics.keptOffline.inc();
+          return outcome;
+        },
       },
       config.workerConcurrency,
       log,
+      (queue, job) => {
+        if (job.finishedOn) metrics.jobSeconds.labels(queue).observe((job.finishedOn - job.timestamp - (job.opts.delay ?? 0)) / 1000);
+      },
     );
   }
   await registry.start();
   if (roles.has("http")) roomList.start();
   gateway.startIdleSweep();
+  metrics.startLagProbe();
   log.info({ http: server.port, tcp: tcp?.port, roles: [...roles], region: config.region }, "node ready");
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
+      // drain: not ready and not offered by im/config any more, then refuse new connections and
+      // tell the clients to reconnect elsewhere; jobs in hand finish, delayed ACK checks stay in
+      // Redis for the other nodes' workers
       accepting = false;
+      gateway.draining = true;
+      await registry.refresh().catch((err) => log.warn({ err }, "could not mark this node as draining"));
+      if (config.gateway.drainMs > 0) await Bun.sleep(config.gateway.drainMs);
       tcp?.stop(false);
       await gateway.shutdown(3000);
       await broker.unsubscribe();
       await workers?.close();
       roomList.stop();
+      metrics.stop();
       await registry.stop(nodeId);
       tcp?.stop(true);
       await server?.stop(true);

@@ -13,6 +13,9 @@ import type { Broker } from "../router/broker";
 import { dispatchNodeMessage, roomDataJson, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
 import type { RoomLog } from "../router/room-log";
 import type { RoomNodes } from "../router/room-nodes";
+import type { Metrics } from "../metrics/metrics";
+import type { ErrorReason } from "../protocol/errors";
+import { ConnectRateLimiter } from "./limits";
 import { OutFrame, type Connection, type RoomBroadcaster } from "./connection";
 import { LocalSessions, kick } from "./local-sessions";
 import { Session } from "./session";
@@ -27,6 +30,7 @@ export interface GatewayDeps {
   msgIds: MsgIds;
   acks: AckTracker;
   kept: KeptStore;
+  metrics: Metrics;
   isRoomLive(roomId: number): Promise<boolean>;
 }
 
@@ -39,6 +43,9 @@ export class Gateway {
   broadcaster: RoomBroadcaster | null = null;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private readonly cleanups = new Set<Promise<void>>();
+  private readonly connectLimiter: ConnectRateLimiter;
+  /** Set when the node drains: no new connections are admitted. */
+  draining = false;
 
   constructor(
     readonly nodeId: string,
@@ -47,13 +54,34 @@ export class Gateway {
     readonly log: Logger,
   ) {
     this.sessions = new LocalSessions(deps.roomNodes, log);
+    this.connectLimiter = new ConnectRateLimiter(settings.ipConnectPerMin);
   }
 
-  /** A transport accepted a connection. */
-  accept(conn: Connection): Session {
+  /** Why a new connection from `ip` is refused, or null to admit it. */
+  admission(ip: string): ErrorReason | null {
+    if (this.draining) return "draining";
+    if (this.sessions.size >= this.settings.maxConnections) return "too_many_connections";
+    if (!this.connectLimiter.admit(ip)) return "rate_limited";
+    return null;
+  }
+
+  /** A transport accepted a connection (already admitted, or refused here with one ERROR). */
+  accept(conn: Connection, ip: string, admitted = false): Session {
     const session = new Session(conn, this);
     this.sessions.add(session);
+    const refusal = admitted ? null : this.admission(ip);
+    if (refusal) {
+      session.sendError(refusal, `connection refused: ${refusal}`);
+      session.close();
+    }
     return session;
+  }
+
+  /** Connections by transport (for metrics). */
+  connectionCounts(): Record<"tcp" | "ws", number> {
+    const counts = { tcp: 0, ws: 0 };
+    for (const s of this.sessions.all) counts[s.conn.transport]++;
+    return counts;
   }
 
   /** A transport reports that a connection is gone: clean up presence and membership. */
@@ -114,16 +142,25 @@ export class Gateway {
   private deliver(deliveries: Delivery[]): void {
     for (const d of deliveries) {
       // not here any more: the ACK check resends or keeps it
-      this.sessions.get(d.appId, d.userId)?.deliver(deliveryFrame(d));
+      const s = this.sessions.get(d.appId, d.userId);
+      if (!s) continue;
+      s.deliver(deliveryFrame(d));
+      this.deps.metrics.deliveries.labels("reliable").inc();
+      this.log.debug({ msgId: d.msgId, userId: d.userId }, "delivered");
     }
   }
 
   private fanOutRoom(roomId: number, seq: number, msg: RoomMessage): void {
     const frame = this.roomFrame(seq, msg);
     const senderId = msg.data.userId;
+    let direct = 0;
     for (const s of this.sessions.directMembers(roomId)) {
-      if (s.user!.userId !== senderId) s.deliver(frame, seq);
+      if (s.user!.userId !== senderId) {
+        s.deliver(frame, seq);
+        direct++;
+      }
     }
+    this.deps.metrics.deliveries.labels("room").inc(direct);
     const sender = this.sessions.get(msg.appId, senderId);
     const exclude = sender?.roomViaTransport && sender.user?.roomId === roomId ? sender.conn : undefined;
     this.broadcaster?.publish(roomId, frame, exclude);
@@ -148,13 +185,15 @@ export class Gateway {
   }
 
   /**
-   * Tell every client to go (LOGOUT with reason "shutdown"), close them, and wait up to `graceMs`
-   * for the transports to report the closes and for the cleanups to finish.
+   * Refuse new connections, tell every client to reconnect elsewhere (LOGOUT with reason
+   * "draining"), close them, and wait up to `graceMs` for the transports to report the closes and
+   * for the cleanups (presence, offline events) to finish.
    */
   async shutdown(graceMs: number): Promise<void> {
+    this.draining = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const s of this.sessions.all) {
-      if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "shutdown" });
+      if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "draining" });
       s.close();
     }
     const deadline = Date.now() + graceMs;

@@ -8,6 +8,7 @@ import type { Connection, OutFrame, WireForm } from "./connection";
 import { OutFrame as Frame } from "./connection";
 import type { Gateway } from "./gateway";
 import { handlerFor } from "./handlers/registry";
+import { TokenBucket } from "./limits";
 
 type Inbound =
   | { kind: "frame"; code: number; body: ParsedBody; form: WireForm }
@@ -37,11 +38,15 @@ export class Session {
   private inbox: Inbound[] = [];
   private pumping = false;
   private held: Held[] | null = null;
+  private readonly bucket: TokenBucket | null;
 
   constructor(
     readonly conn: Connection,
     private readonly gateway: Gateway,
-  ) {}
+  ) {
+    const { msgRatePerSec, msgRateBurst } = gateway.settings;
+    this.bucket = msgRatePerSec > 0 ? new TokenBucket(msgRatePerSec, msgRateBurst) : null;
+  }
 
   get key(): string | null {
     return this.user ? `${this.user.appId}:${this.user.userId}` : null;
@@ -51,6 +56,14 @@ export class Session {
   receive(code: number, body: ParsedBody, form: WireForm = "binary"): void {
     if (this.closed) return;
     this.lastInboundAt = Date.now();
+    this.gateway.deps.metrics.frameIn(code);
+    // liveness and confirmations are never refused; everything else is rate limited per connection
+    if (this.bucket && code !== Code.HEARTBEAT && code !== Code.ACK && !this.bucket.take()) {
+      const clientMsgId = body.ok && typeof body.value.clientMsgId === "string" ? body.value.clientMsgId : undefined;
+      this.conn.useForm(form);
+      this.sendError("rate_limited", "too many frames on this connection; slow down", clientMsgId);
+      return;
+    }
     this.inbox.push({ kind: "frame", code, body, form });
     this.pump();
   }
@@ -69,10 +82,11 @@ export class Session {
   }
 
   send(code: number, body: object): void {
-    if (!this.closed) this.conn.write(new Frame(code, JSON.stringify(body)));
+    this.write(new Frame(code, JSON.stringify(body)));
   }
 
   sendError(reason: ErrorReason, message: string, clientMsgId?: string): void {
+    this.gateway.deps.metrics.refused.labels(reason).inc();
     this.send(Code.ERROR, errorBody(reason, message, clientMsgId));
   }
 
@@ -86,12 +100,14 @@ export class Session {
   deliver(frame: OutFrame, roomSeq?: number): void {
     if (this.closed) return;
     if (this.held) this.held.push({ frame, roomSeq });
-    else this.conn.write(frame);
+    else this.write(frame);
   }
 
   /** Write straight to the client, bypassing the hold (the replay itself). */
   write(frame: OutFrame): void {
-    if (!this.closed) this.conn.write(frame);
+    if (this.closed) return;
+    this.gateway.deps.metrics.frameOut(frame.code);
+    this.conn.write(frame);
   }
 
   /** Hold live deliveries until release(). */

@@ -3,6 +3,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { FrameDecoder, parseBody } from "../protocol/frame";
 import type { Connection, OutFrame } from "./connection";
 import type { Gateway } from "./gateway";
+import { parseProxyV1 } from "./limits";
 import type { Session } from "./session";
 
 /** A client whose unsent bytes pass this bound is too slow to keep: it is closed. */
@@ -12,8 +13,11 @@ const CLOSE_FLUSH_MS = 3000;
 
 interface TcpState {
   conn: TcpConnection;
-  session: Session;
+  /** Null until the PROXY protocol line (when expected) has told who the client is. */
+  session: Session | null;
   decoder: FrameDecoder;
+  /** Bytes of an incomplete PROXY protocol line. */
+  proxyLine: Uint8Array | null;
 }
 
 class TcpConnection implements Connection {
@@ -82,29 +86,50 @@ class TcpConnection implements Connection {
 }
 
 export function listenTcp(gateway: Gateway, hostname: string, port: number): TCPSocketListener<TcpState> {
-  const maxBody = gateway.settings.maxBodyBytes;
+  const { maxBodyBytes, proxyProtocol } = gateway.settings;
+
+  function frames(state: TcpState, chunk: Uint8Array): void {
+    const session = state.session!;
+    // the decoder copies any partial frame; each whole frame is parsed before we return
+    for (const f of state.decoder.push(chunk)) session.receive(f.code, parseBody(f.body));
+    if (state.decoder.violation !== null) session.violation(state.decoder.violation);
+  }
+
   return Bun.listen<TcpState>({
     hostname,
     port,
     socket: {
       open(socket) {
         const conn = new TcpConnection(socket);
-        socket.data = { conn, session: gateway.accept(conn), decoder: new FrameDecoder(maxBody) };
+        socket.data = { conn, session: null, decoder: new FrameDecoder(maxBodyBytes), proxyLine: null };
+        if (!proxyProtocol) socket.data.session = gateway.accept(conn, socket.remoteAddress);
       },
       data(socket, chunk) {
-        const { session, decoder } = socket.data;
-        // the decoder copies any partial frame; each whole frame is parsed before we return
-        for (const f of decoder.push(chunk)) session.receive(f.code, parseBody(f.body));
-        if (decoder.violation !== null) session.violation(decoder.violation);
+        const state = socket.data;
+        if (state.session !== null) return frames(state, chunk);
+        // behind fly's proxy_proto handler the stream starts with "PROXY TCP4 <client> ...\r\n"
+        const buf = state.proxyLine ? Buffer.concat([state.proxyLine, chunk]) : Buffer.from(chunk);
+        const header = parseProxyV1(buf);
+        if (header === "more") {
+          state.proxyLine = buf;
+          return;
+        }
+        state.proxyLine = null;
+        if (header === "bad") {
+          state.session = gateway.accept(state.conn, socket.remoteAddress);
+          return state.session.violation("expected a PROXY protocol v1 line");
+        }
+        state.session = gateway.accept(state.conn, header.clientIp);
+        if (header.length < buf.length) frames(state, buf.subarray(header.length));
       },
       drain(socket) {
         socket.data.conn.flush();
       },
       close(socket) {
-        gateway.closed(socket.data.session);
+        if (socket.data.session) gateway.closed(socket.data.session);
       },
       error(socket, err) {
-        gateway.log.warn({ err, connId: socket.data?.session.id }, "tcp socket error");
+        gateway.log.warn({ err, connId: socket.data?.session?.id }, "tcp socket error");
       },
     },
   });

@@ -2,6 +2,7 @@
 // Bun's pub/sub topics (one per room and wire form).
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { LoginBody } from "../protocol/bodies";
+import { Code } from "../protocol/codes";
 import { parseEnvelope } from "../protocol/envelope";
 import { FrameDecoder, parseBody } from "../protocol/frame";
 import type { Connection, OutFrame, RoomBroadcaster, WireForm } from "./connection";
@@ -10,6 +11,8 @@ import { completeLogin, type LoginRequest } from "./handlers/login";
 import type { Session } from "./session";
 
 export interface WsData {
+  /** The client's address (Fly-Client-IP behind fly's proxy, when trusted). */
+  ip: string;
   /** Set when the upgrade carried a valid token: the login completes as the socket opens. */
   login: LoginRequest | null;
   session?: Session;
@@ -87,6 +90,11 @@ export class WsTransport implements RoomBroadcaster {
     gateway.broadcaster = this;
   }
 
+  private onFanOut(n: number): void {
+    this.gateway.deps.metrics.frameOut(Code.BIZ, n);
+    this.gateway.deps.metrics.deliveries.labels("room").inc(n);
+  }
+
   attach(server: Server<WsData>): void {
     this.server = server;
   }
@@ -96,6 +104,13 @@ export class WsTransport implements RoomBroadcaster {
    * a plain upgrade must send LOGIN within the login timeout.
    */
   async upgrade(req: Request, server: Server<WsData>): Promise<Response | undefined> {
+    const trusted = this.gateway.settings.trustFlyClientIp ? req.headers.get("fly-client-ip") : null;
+    const ip = trusted ?? server.requestIP(req)?.address ?? "unknown";
+    const refusal = this.gateway.admission(ip);
+    if (refusal) {
+      const status = refusal === "rate_limited" ? 429 : 503;
+      return Response.json({ error: { code: refusal, message: `connection refused: ${refusal}` } }, { status });
+    }
     const q = new URL(req.url).searchParams;
     let login: LoginRequest | null = null;
     if (q.has("token")) {
@@ -114,7 +129,7 @@ export class WsTransport implements RoomBroadcaster {
       const { token: _token, ...rest } = parsed.data;
       login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
     }
-    if (server.upgrade(req, { data: { login } })) return undefined;
+    if (server.upgrade(req, { data: { ip, login } })) return undefined;
     return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
   }
 
@@ -123,12 +138,18 @@ export class WsTransport implements RoomBroadcaster {
     if (!server) return;
     for (const form of ["text", "binary"] as const) {
       const t = topic(roomId, form);
-      if (server.subscriberCount(t) === 0) continue;
+      const subscribers = server.subscriberCount(t);
+      if (subscribers === 0) continue;
       const payload = form === "text" ? frame.text : frame.binary;
       // publish from the sender's own socket to leave it out; the result is the worst subscriber's
       // and is never a reason to retry a broadcast
-      if (exclude instanceof WsConnection && exclude.topic === t) exclude.ws.publish(t, payload);
-      else server.publish(t, payload);
+      if (exclude instanceof WsConnection && exclude.topic === t) {
+        exclude.ws.publish(t, payload);
+        this.onFanOut(subscribers - 1);
+      } else {
+        server.publish(t, payload);
+        this.onFanOut(subscribers);
+      }
     }
   }
 
@@ -144,7 +165,8 @@ export class WsTransport implements RoomBroadcaster {
       sendPings: false,
       open(ws) {
         const conn = new WsConnection(ws, () => gateway.log.warn({ connId: ws.data.session?.id }, "websocket send dropped; closing"));
-        const session = gateway.accept(conn);
+        // admitted at the upgrade
+        const session = gateway.accept(conn, ws.data.ip, true);
         ws.data.conn = conn;
         ws.data.session = session;
         const login = ws.data.login;

@@ -1,5 +1,6 @@
 // The Hono app: every HTTP route of PROTOCOL.md section 6 but the WebSocket upgrade.
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { HttpDeps } from "./deps";
 import { errorResponse, onHttpError } from "./errors";
 import { devRoutes } from "./routes/dev";
@@ -9,7 +10,13 @@ export function createApp(deps: HttpDeps, extra: (app: Hono) => void = () => {})
   const app = new Hono();
   app.onError(onHttpError(deps.log));
   app.notFound((c) => errorResponse(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
-  app.get("/healthz", (c) => c.json({ ok: true, nodeId: deps.nodeId }));
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: deps.settings.maxBodyBytes,
+      onError: (c) => errorResponse(c, 413, "payload_too_large", `request bodies are limited to ${deps.settings.maxBodyBytes} bytes`),
+    }),
+  );
   if (deps.settings.devLogin) app.route("/api/dev", devRoutes(deps));
   app.route("/api/im", imRoutes(deps));
   extra(app);

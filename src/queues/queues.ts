@@ -52,7 +52,17 @@ export interface Workers {
   running(): boolean;
 }
 
-export function startWorkers(connection: Redis, prefix: string, processors: Processors, concurrency: number, log: Logger): Workers {
+/** Called when a job completes (for metrics). */
+export type JobObserver = (queue: QueueName, job: Job) => void;
+
+export function startWorkers(
+  connection: Redis,
+  prefix: string,
+  processors: Processors,
+  concurrency: number,
+  log: Logger,
+  observe: JobObserver,
+): Workers {
   const names: Record<keyof Processors, QueueName> = {
     biz: QueueName.biz,
     online: QueueName.online,
@@ -65,6 +75,7 @@ export function startWorkers(connection: Redis, prefix: string, processors: Proc
       log.error({ err, queue: names[key], jobId: job?.id, attemptsMade: job?.attemptsMade }, "job failed"),
     );
     w.on("error", (err) => log.error({ err, queue: names[key] }, "worker error"));
+    w.on("completed", (job: Job) => observe(names[key], job));
     return w;
   });
   return {

@@ -60,6 +60,7 @@ export async function completeLogin(session: Session, req: LoginRequest, gateway
     }
   }
   session.send(Code.LOGIN, answer);
+  deps.metrics.logins.inc();
   gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
 
   if (catchUp) for (const entry of catchUp.entries) session.write(gateway.roomFrame(entry.seq, entry.msg));
