@@ -1,0 +1,50 @@
+// fly.toml must agree with the code: ports, health/readiness paths, the stop signal and its timeout.
+import { describe, expect, test } from "bun:test";
+import { loadConfig } from "../src/config";
+import { opsRoutes } from "../src/http/routes/ops";
+
+const fly = Bun.TOML.parse(await Bun.file(new URL("../fly.toml", import.meta.url)).text()) as any;
+const env: Record<string, string> = fly.env;
+// what `fly secrets set` provides in production
+const secrets = { IM_JWT_SECRET: "x".repeat(32), IM_API_KEY: "y".repeat(32), FLY_MACHINE_ID: "m-123", FLY_REGION: "fra" };
+const config = loadConfig({ ...env, ...secrets });
+
+const seconds = (s: string) => Number(/^(\d+)s$/.exec(s)?.[1] ?? NaN);
+
+describe("fly.toml", () => {
+  test("services point at the ports the node listens on", () => {
+    expect(fly.http_service.internal_port).toBe(config.http.port);
+    const tcp = fly.services.find((s: any) => s.protocol === "tcp");
+    expect(tcp.internal_port).toBe(config.gateway.tcpPort);
+    expect(fly.checks.alive.port).toBe(config.http.port);
+  });
+
+  test("the TCP service sends the PROXY protocol exactly when the node expects it", () => {
+    const tcp = fly.services.find((s: any) => s.protocol === "tcp");
+    const proxied = tcp.ports.some((p: any) => (p.handlers ?? []).includes("proxy_proto"));
+    expect(proxied).toBe(config.gateway.proxyProtocol);
+  });
+
+  test("checks use routes the node serves: /readyz for routing, /healthz for liveness", () => {
+    const served = new Set(opsRoutes({ nodeId: "n", metrics: null as never, ready: null as never }).routes.map((r) => r.path));
+    expect(fly.http_service.checks.map((c: any) => c.path)).toEqual(["/readyz"]);
+    expect(fly.checks.alive.path).toBe("/healthz");
+    for (const path of ["/readyz", "/healthz"]) expect(served.has(path)).toBe(true);
+  });
+
+  test("production config: ids from fly, no dev secrets, dev login off", () => {
+    expect(config.production).toBe(true);
+    expect(config.nodeId).toBe("m-123");
+    expect(config.region).toBe("fra");
+    expect(config.http.devLogin).toBe(false);
+    expect(() => loadConfig(env)).toThrow(/IM_JWT_SECRET and IM_API_KEY/);
+  });
+
+  test("kill_signal is the one main.ts drains on, and kill_timeout covers the drain", async () => {
+    expect(fly.kill_signal).toBe("SIGTERM");
+    const main = await Bun.file(new URL("../src/main.ts", import.meta.url)).text();
+    expect(main).toContain('process.on("SIGTERM"');
+    // drain wait + client goodbye (3 s in node.ts) + main.ts's 10 s hard stop must fit
+    expect(seconds(fly.kill_timeout) * 1000).toBeGreaterThanOrEqual(config.gateway.drainMs + 3000 + 10_000);
+  });
+});
