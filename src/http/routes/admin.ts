@@ -1,0 +1,44 @@
+// Bull Board at /admin/queues: every queue of the node, for operators. Guarded by the server API
+// key, as a Bearer token (scripts) or as the password of HTTP basic auth with user "admin" (a
+// browser prompts for it on the 401 and then sends it with the board's own API calls).
+import { createBullBoard } from "@bull-board/api";
+import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
+import { HonoAdapter } from "@bull-board/hono";
+import type { Queue } from "bullmq";
+import { Hono } from "hono";
+import { serveStatic } from "hono/bun";
+import { createMiddleware } from "hono/factory";
+import { isApiKey } from "../auth";
+
+export const ADMIN_QUEUES_PATH = "/admin/queues";
+const BASIC_USER = "admin";
+
+/** The API key given as `Bearer <key>` or as basic auth `admin:<key>`, else null. */
+function givenKey(header: string | undefined): string | null {
+  const m = header ? /^(Bearer|Basic)\s+(.+)$/i.exec(header) : null;
+  if (!m) return null;
+  if (m[1].toLowerCase() === "bearer") return m[2].trim();
+  const decoded = Buffer.from(m[2].trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon >= 0 && decoded.slice(0, colon) === BASIC_USER ? decoded.slice(colon + 1) : null;
+}
+
+function requireAdmin(apiKey: string) {
+  return createMiddleware(async (c, next) => {
+    if (!isApiKey(givenKey(c.req.header("authorization")), apiKey)) {
+      c.header("WWW-Authenticate", 'Basic realm="live-im admin", charset="UTF-8"');
+      return c.json({ error: { code: "unauthorized", message: "the server API key is required (Bearer, or basic auth as admin)" } }, 401);
+    }
+    await next();
+  });
+}
+
+/** Mount the result at ADMIN_QUEUES_PATH: the board builds its links from that base path. */
+export function adminRoutes(apiKey: string, queues: Queue[]): Hono {
+  const board = new HonoAdapter(serveStatic).setBasePath(ADMIN_QUEUES_PATH);
+  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
+  const app = new Hono();
+  app.use("*", requireAdmin(apiKey));
+  app.route("/", board.registerPlugin());
+  return app;
+}
