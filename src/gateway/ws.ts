@@ -7,7 +7,7 @@ import { parseEnvelope } from "../protocol/envelope";
 import { FrameDecoder, parseBody } from "../protocol/frame";
 import type { Connection, OutFrame, RoomBroadcaster, WireForm } from "./connection";
 import type { Gateway } from "./gateway";
-import { completeLogin, type LoginRequest } from "./handlers/login";
+import { UNAUTHORIZED, completeLogin, type LoginRequest } from "./handlers/login";
 import type { Session } from "./session";
 
 export interface WsData {
@@ -122,10 +122,8 @@ export class WsTransport implements RoomBroadcaster {
         roomId: num("roomId"),
         roomSeq: num("roomSeq"),
       });
-      const owner = parsed.success ? await this.gateway.deps.tokens.owner(parsed.data.token) : null;
-      if (!parsed.success || !owner || owner.userId !== parsed.data.userId || owner.appId !== parsed.data.appId) {
-        return Response.json({ error: { code: "unauthorized", message: "bad or expired token, or not this user's" } }, { status: 401 });
-      }
+      const owner = parsed.success ? await this.gateway.deps.tokens.verify(parsed.data.token, parsed.data.userId, parsed.data.appId) : null;
+      if (!parsed.success || !owner) return Response.json({ error: { code: "unauthorized", message: UNAUTHORIZED } }, { status: 401 });
       const { token: _token, ...rest } = parsed.data;
       login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
     }

@@ -24,6 +24,10 @@ export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Prom
   return check(schema, value, "body");
 }
 
+export function params<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
+  return check(schema, c.req.param(), "path");
+}
+
 export function query<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
   return check(schema, c.req.query(), "query");
 }

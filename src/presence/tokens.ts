@@ -31,9 +31,9 @@ export class ImTokens {
     return v === null ? null : (JSON.parse(v) as TokenOwner);
   }
 
-  /** True when the token is live and belongs to exactly this user and app. */
-  async verify(token: string, userId: number, appId: number): Promise<boolean> {
+  /** The token's owner when the token is live and belongs to exactly this user and app, else null. */
+  async verify(token: string, userId: number, appId: number): Promise<TokenOwner | null> {
     const owner = await this.owner(token);
-    return owner !== null && owner.userId === userId && owner.appId === appId;
+    return owner !== null && owner.userId === userId && owner.appId === appId ? owner : null;
   }
 }

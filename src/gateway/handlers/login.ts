@@ -7,6 +7,8 @@ import type { Gateway } from "../gateway";
 import type { Session } from "../session";
 import type { FrameHandler } from "./types";
 
+export const UNAUTHORIZED = "bad or expired token, or not this user's";
+
 export interface LoginRequest {
   appId: number;
   userId: number;
@@ -20,10 +22,8 @@ export const login: FrameHandler<typeof LoginBody> = {
   code: Code.LOGIN,
   schema: LoginBody,
   async handle(session, body, gateway) {
-    const owner = await gateway.deps.tokens.owner(body.token);
-    if (!owner || owner.userId !== body.userId || owner.appId !== body.appId) {
-      throw new ImError("unauthorized", "bad or expired token, or not this user's");
-    }
+    const owner = await gateway.deps.tokens.verify(body.token, body.userId, body.appId);
+    if (!owner) throw new ImError("unauthorized", UNAUTHORIZED);
     await completeLogin(session, { ...body, nickName: owner.nickName, avatar: owner.avatar }, gateway);
   },
 };
@@ -42,6 +42,8 @@ export async function completeLogin(session: Session, req: LoginRequest, gateway
   if (previous && previous.nodeId !== gateway.nodeId) {
     await deps.broker.publishToNode(previous.nodeId, { t: "kick", appId: req.appId, userId: req.userId, connId: previous.connId });
   }
+  // the client may have gone while we awaited: undo what the close's cleanup could not yet see
+  if (session.closed) return gateway.closed(session);
 
   const answer: Record<string, unknown> = { ...session.okBody(), nodeId: gateway.nodeId };
   let coveredSeq = 0;
@@ -49,6 +51,7 @@ export async function completeLogin(session: Session, req: LoginRequest, gateway
   if (roomId !== undefined) {
     // join before reading the room's history, so nothing falls between the two
     await gateway.sessions.joinRoom(session, roomId);
+    if (session.closed) return gateway.closed(session);
     if (req.roomSeq !== undefined) {
       catchUp = await deps.roomLog.since(roomId, req.roomSeq);
       answer.roomSeq = catchUp.latestSeq;

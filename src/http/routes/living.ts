@@ -7,7 +7,7 @@ import type { LivingRooms } from "../../rooms/living-rooms";
 import type { RoomList } from "../../rooms/room-list";
 import type { RoomMembership } from "../../rooms/membership";
 import type { RoomClosing } from "../../rooms/room-closing";
-import { jsonBody, query } from "../validate";
+import { jsonBody, params, query } from "../validate";
 
 export interface LivingDeps {
   jwtSecret: string;
@@ -48,7 +48,7 @@ export function livingRoutes(deps: LivingDeps) {
       return c.json(await deps.list.page(q.type, q.page, q.pageSize));
     })
     .get("/:roomId/online", async (c) => {
-      const { roomId } = RoomParam.parse(c.req.param());
+      const { roomId } = params(c, RoomParam);
       return c.json({ count: await deps.membership.count(roomId) });
     })
     .get("/:roomId", user, async (c) => {
