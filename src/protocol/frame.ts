@@ -12,15 +12,37 @@ export interface RawFrame {
   body: Uint8Array;
 }
 
-/** Encode one frame whose body is already JSON text. */
-export function encodeFrame(code: number, json: string): Uint8Array {
-  const len = Buffer.byteLength(json);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + len);
-  out.writeUInt16BE(MAGIC, 0);
-  out.writeInt32BE(code, 2);
-  out.writeInt32BE(len, 6);
-  out.write(json, HEADER_BYTES, "utf8");
+// TextEncoder, TextDecoder and plain Uint8Arrays only (no Buffer): clients in browsers use this codec too.
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+/** Encoding goes through this scratch (as fast as Buffer); frames too big for it use a one-off one. */
+const SCRATCH_BYTES = 256 * 1024;
+const scratch = new Uint8Array(SCRATCH_BYTES);
+
+/** Encode one frame whose body is already JSON text. The result owns its whole ArrayBuffer. */
+export function encodeFrame(code: number, json: string): Uint8Array<ArrayBuffer> {
+  // a UTF-16 code unit never takes more than 3 UTF-8 bytes
+  const worst = HEADER_BYTES + 3 * json.length;
+  const into = worst <= SCRATCH_BYTES ? scratch : new Uint8Array(worst);
+  const len = utf8Encoder.encodeInto(json, into.subarray(HEADER_BYTES)).written;
+  const out = into.slice(0, HEADER_BYTES + len);
+  out[0] = MAGIC >>> 8;
+  out[1] = MAGIC & 0xff;
+  writeInt32(out, 2, code);
+  writeInt32(out, 6, len);
   return out;
+}
+
+function writeInt32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
+/** The big-endian int32 at `at`. */
+function int32At(b: Uint8Array, at: number): number {
+  return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
 }
 
 /**
@@ -34,7 +56,7 @@ export function encodeFrame(code: number, json: string): Uint8Array {
  */
 export class FrameDecoder {
   violation: string | null = null;
-  private pending: Buffer | null = null;
+  private pending: Uint8Array | null = null;
 
   constructor(private readonly maxBody: number) {}
 
@@ -45,31 +67,31 @@ export class FrameDecoder {
 
   push(chunk: Uint8Array): RawFrame[] {
     if (this.violation !== null) return [];
-    let buf: Buffer;
-    if (this.pending === null) {
-      buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    } else {
-      buf = Buffer.concat([this.pending, chunk]);
+    let buf = chunk;
+    if (this.pending !== null) {
+      buf = new Uint8Array(this.pending.length + chunk.length);
+      buf.set(this.pending, 0);
+      buf.set(chunk, this.pending.length);
       this.pending = null;
     }
     const frames: RawFrame[] = [];
     let at = 0;
     while (buf.length - at >= HEADER_BYTES) {
-      const magic = buf.readUInt16BE(at);
+      const magic = (buf[at] << 8) | buf[at + 1];
       if (magic !== MAGIC) {
         this.violation = `bad magic ${magic}`;
         return frames;
       }
-      const len = buf.readInt32BE(at + 6);
+      const len = int32At(buf, at + 6);
       if (len < 0 || len > this.maxBody) {
         this.violation = `bad body length ${len}`;
         return frames;
       }
       if (buf.length - at < HEADER_BYTES + len) break;
-      frames.push({ code: buf.readInt32BE(at + 2), body: buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len) });
+      frames.push({ code: int32At(buf, at + 2), body: buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len) });
       at += HEADER_BYTES + len;
     }
-    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
+    if (at < buf.length) this.pending = buf.slice(at);
     return frames;
   }
 }
@@ -79,7 +101,7 @@ export type ParsedBody = { ok: true; value: Record<string, unknown> } | { ok: fa
 /** Parse a frame body: UTF-8 JSON that must be an object; an empty body is {}. */
 export function parseBody(bytes: Uint8Array): ParsedBody {
   if (bytes.length === 0) return { ok: true, value: {} };
-  return parseJsonObject(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  return parseJsonObject(utf8Decoder.decode(bytes));
 }
 
 export function parseJsonObject(text: string): ParsedBody {
