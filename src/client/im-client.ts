@@ -1,0 +1,195 @@
+// ImClient: one user's session with live-im over TCP or WebSocket, across connections: connect and
+// log in, reconnect with backoff and re-login (recovering missed room messages), de-duplicate
+// deliveries, typed events, send() settled by the server's answer. Each connection is a Link.
+// Imports only the pure codec of src/protocol; browser.ts uses it with the WebSocket connector alone.
+import { BizCode, DEFAULT_APP_ID } from "../protocol/codes";
+import { backoffDelay } from "./backoff";
+import type { Delivery } from "./deliveries";
+import { Emitter } from "./emitter";
+import { ImClientError } from "./errors";
+import type { ImClientEvents, LoginInfo } from "./events";
+import { jwtSubject, primedConfigSource } from "./im-config";
+import { Link } from "./link";
+import { readLoginAnswer, type LoginRequest } from "./login";
+import { DEFAULT_TIMEOUT_MS, resolveOptions, type ImClientOptions, type Settings } from "./options";
+import type { SendResult } from "./pending-sends";
+import { RecentIds } from "./recent-ids";
+
+export type ClientState = "idle" | "connecting" | "online" | "waiting" | "leaving" | "closed";
+export type FromConfigOptions = Omit<ImClientOptions, "endpoint" | "userId"> & { userId?: number };
+
+export class ImClient extends Emitter<ImClientEvents> {
+  private readonly s: Settings;
+  private readonly seen: RecentIds;
+  private state: ClientState = "idle";
+  private link: Link | null = null;
+  private connecting: Promise<LoginInfo> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private retries = 0;
+  private lastRoomSeq: number | undefined;
+
+  constructor(options: ImClientOptions) {
+    super();
+    this.s = resolveOptions(options);
+    this.seen = new RecentIds(this.s.dedupCapacity);
+    this.lastRoomSeq = this.s.roomSeq;
+  }
+
+  /**
+   * A client that gets its endpoint and IM token from POST /api/im/config with the user's JWT: now
+   * (rejects if that fails) and again before every reconnect, so it may land on another node.
+   * `httpBase` may list several bases to fail over between. The userId is the JWT's `sub` unless given.
+   */
+  static async fromConfig(httpBase: string | readonly string[], userJwt: string, opts: FromConfigOptions = {}): Promise<ImClient> {
+    const bases = typeof httpBase === "string" ? [httpBase] : httpBase;
+    const endpoint = await primedConfigSource(bases, userJwt, opts.appId ?? DEFAULT_APP_ID, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    return new ImClient({ ...opts, userId: opts.userId ?? jwtSubject(userJwt), endpoint });
+  }
+
+  get status(): ClientState {
+    return this.state;
+  }
+
+  /** The highest room seq seen (or the room's seq at login): a reconnect recovers what came after it. */
+  get roomSeq(): number | undefined {
+    return this.lastRoomSeq;
+  }
+
+  /**
+   * Connect and log in; resolves with the login answer (after the "login" event). Rejects with an
+   * ImClientError if that fails or takes too long; nothing is retried then, and connect() may be
+   * called again. Once logged in, a dropped connection is re-established automatically until
+   * logout(), close(), a kick or a fatal error. While connecting or connected it returns the same promise.
+   */
+  connect(): Promise<LoginInfo> {
+    if (this.state === "closed") return Promise.reject(new ImClientError("closed", "the client is closed"));
+    this.connecting ??= this.open(false).catch((err: unknown) => {
+      this.connecting = null;
+      if (this.state === "connecting") this.state = "idle";
+      throw err;
+    });
+    return this.connecting;
+  }
+
+  /**
+   * Submit one BIZ. Resolves with {clientMsgId, msgId} once the server accepted it; rejects with the
+   * server's refusal (reason = its `error`), "not_connected" (nothing is queued while offline),
+   * "connection_lost" (the answer never came: it may or may not have been taken), "closed" or "timeout".
+   */
+  send(bizCode: number, data: Record<string, unknown> | string): Promise<SendResult> {
+    if (this.state !== "online" || !this.link) return Promise.reject(new ImClientError("not_connected", `cannot send while ${this.state}`));
+    return this.link.submit(bizCode, data);
+  }
+
+  /** A 5555 message to this client's room (see send()); rejects with "no_room" without a roomId. */
+  sendRoom(content: string): Promise<SendResult> {
+    if (this.s.roomId === undefined) return Promise.reject(new ImClientError("no_room", "this client was created without a roomId"));
+    return this.send(BizCode.ROOM_CHAT, { roomId: this.s.roomId, content });
+  }
+
+  /** A 5556 private message (see send()). */
+  sendPrivate(toUserId: number, content: string): Promise<SendResult> {
+    return this.send(BizCode.PRIVATE_CHAT, { objectId: toUserId, content });
+  }
+
+  /** Send LOGOUT and wait (at most timeoutMs) for the answer or the server's close; then closed for good. Never rejects. */
+  async logout(): Promise<void> {
+    const link = this.link;
+    if (this.state === "online" && link) {
+      this.state = "leaving";
+      await link.logout();
+    }
+    this.finish("logged out");
+  }
+
+  /** Close now, without LOGOUT, and never reconnect. Pending sends reject with "closed". */
+  close(): void {
+    this.finish("closed by client");
+  }
+
+  private async open(reconnected: boolean): Promise<LoginInfo> {
+    this.state = "connecting";
+    const endpoint = typeof this.s.endpoint === "function" ? await this.s.endpoint() : this.s.endpoint;
+    const connector = this.s.connectors[this.s.transport];
+    if (!connector) throw new ImClientError("no_transport", `no ${this.s.transport} connector in this build`, true);
+    if (this.state !== "connecting") throw new ImClientError("closed", "the client was closed while connecting");
+    const { appId, userId, roomId } = this.s;
+    const asked: LoginRequest = { appId, userId, token: endpoint.token, roomId, roomSeq: roomId === undefined ? undefined : this.lastRoomSeq };
+    let info: LoginInfo | undefined;
+    const link: Link = new Link(this.s, {
+      loggedIn: (answer) => (info = this.onLogin(readLoginAnswer(answer, asked, endpoint.nodeId, reconnected), asked)),
+      delivery: (d) => link === this.link && this.onDelivery(d),
+      kicked: (message) => link === this.link && this.onKicked(message),
+      error: (err) => link === this.link && this.emit("error", err),
+      dropped: (reason) => link === this.link && this.onDropped(reason),
+    });
+    this.link = link;
+    try {
+      await link.start(connector, endpoint, asked);
+    } catch (err) {
+      if (this.link === link) this.link = null;
+      throw err;
+    }
+    return info!;
+  }
+
+  private onLogin(info: LoginInfo, asked: LoginRequest): LoginInfo {
+    // without recovery the client is live from the room's latest seq; with it, the replay advances it
+    if (asked.roomSeq === undefined && info.roomSeq !== undefined) this.lastRoomSeq = info.roomSeq;
+    this.state = "online";
+    this.retries = 0;
+    this.emit("login", info);
+    return info;
+  }
+
+  private onDelivery(d: Delivery): void {
+    if (!d.ok) return this.emit("error", new ImClientError("bad_server_frame", d.reason));
+    if (!this.seen.add(d.msgId)) return;
+    if (d.kind === "room") {
+      if (d.event.data.roomId === this.s.roomId) this.lastRoomSeq = Math.max(this.lastRoomSeq ?? 0, d.event.data.seq);
+      this.emit("room", d.event);
+    } else if (d.kind === "private") this.emit("private", d.event);
+    else this.emit("push", d.event);
+  }
+
+  private onKicked(message: string): void {
+    // a reconnect would kick the newer session in turn, and that one us: this session ends here
+    this.emit("kicked", { message });
+    this.finish(`kicked: ${message}`);
+  }
+
+  private onDropped(reason: string): void {
+    this.link = null;
+    if (this.state === "online") this.scheduleReconnect(reason);
+  }
+
+  private scheduleReconnect(reason: string): void {
+    const b = this.s.backoff;
+    if (!b) return this.finish(`connection lost: ${reason}`);
+    if (++this.retries > b.maxAttempts) return this.finish(`gave up after ${b.maxAttempts} reconnect attempts: ${reason}`);
+    const delayMs = backoffDelay(this.retries, b);
+    this.state = "waiting";
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.open(true).catch((err: unknown) => {
+        if (this.state !== "connecting") return;
+        const e = err instanceof ImClientError ? err : new ImClientError("connect_failed", String(err));
+        this.emit("error", e);
+        if (e.fatal) this.finish(e.message);
+        else this.scheduleReconnect(e.message);
+      });
+    }, delayMs);
+    this.emit("reconnecting", { attempt: this.retries, delayMs, reason });
+  }
+
+  /** The end: timers stop, the connection closes (its waits settle), "closed" is emitted once. */
+  private finish(reason: string): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const link = this.link;
+    this.link = null;
+    link?.close(reason, "closed");
+    this.emit("closed", { reason });
+  }
+}

@@ -1,0 +1,35 @@
+// The LOGIN exchange of PROTOCOL.md section 4, as data: what ImClient sends and what it reads back.
+import type { LoginInfo } from "./events";
+
+export interface LoginRequest {
+  appId: number;
+  userId: number;
+  token: string;
+  roomId?: number;
+  /** Set to ask the server to replay the room messages after it. */
+  roomSeq?: number;
+}
+
+/** The LOGIN c→s body: roomSeq only goes with a roomId. */
+export function loginBody(r: LoginRequest): Record<string, unknown> {
+  const body: Record<string, unknown> = { appId: r.appId, userId: r.userId, token: r.token };
+  if (r.roomId !== undefined) {
+    body.roomId = r.roomId;
+    if (r.roomSeq !== undefined) body.roomSeq = r.roomSeq;
+  }
+  return body;
+}
+
+/** The LOGIN s→c answer as a LoginInfo (missing fields fall back to what was asked). */
+export function readLoginAnswer(body: Record<string, unknown>, asked: LoginRequest, nodeId: string | undefined, reconnected: boolean): LoginInfo {
+  const info: LoginInfo = {
+    appId: typeof body.appId === "number" ? body.appId : asked.appId,
+    userId: typeof body.userId === "number" ? body.userId : asked.userId,
+    nodeId: typeof body.nodeId === "string" ? body.nodeId : (nodeId ?? ""),
+    reconnected,
+  };
+  if (asked.roomId !== undefined) info.roomId = asked.roomId;
+  if (typeof body.roomSeq === "number") info.roomSeq = body.roomSeq;
+  if (typeof body.recovered === "boolean") info.recovered = body.recovered;
+  return info;
+}
