@@ -28,6 +28,7 @@ import { opsRoutes } from "./http/routes/ops";
 import { Metrics } from "./metrics/metrics";
 import { sql } from "drizzle-orm";
 import { ADMIN_QUEUES_PATH, adminRoutes } from "./http/routes/admin";
+import { buildWebAssets, webRoutes } from "./http/routes/web";
 import { DEFAULT_APP_ID } from "./protocol/codes";
 import { RedisBroker } from "./router/broker";
 import { RoomLog } from "./router/room-log";
@@ -99,10 +100,12 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     accepting: accepting && roles.has("gateway"),
   });
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
+  const web = await buildWebAssets();
   const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, msgIds, queues, self }, (app) => {
     app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
     app.route("/", opsRoutes({ nodeId, metrics, ready }));
     app.route(ADMIN_QUEUES_PATH, adminRoutes(config.http.apiKey, queues.all()));
+    app.route("/", webRoutes(web));
   });
 
   server = Bun.serve<WsData>({

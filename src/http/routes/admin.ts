@@ -8,6 +8,7 @@ import type { Queue } from "bullmq";
 import { Hono } from "hono";
 import { serveStatic } from "hono/bun";
 import { createMiddleware } from "hono/factory";
+import { trimTrailingSlash } from "hono/trailing-slash";
 import { isApiKey } from "../auth";
 
 export const ADMIN_QUEUES_PATH = "/admin/queues";
@@ -39,6 +40,8 @@ export function adminRoutes(apiKey: string, queues: Queue[]): Hono {
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
   const app = new Hono();
   app.use("*", requireAdmin(apiKey));
+  // the board's entry is /admin/queues: a typed /admin/queues/ is redirected there, not a 404
+  app.use("*", trimTrailingSlash());
   app.route("/", board.registerPlugin());
   return app;
 }
