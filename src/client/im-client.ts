@@ -3,7 +3,6 @@
 // deliveries, typed events, send() settled by the server's answer. Each connection is a Link.
 // Imports only the pure codec of src/protocol; browser.ts uses it with the WebSocket connector alone.
 import { BizCode, DEFAULT_APP_ID } from "../protocol/codes";
-import { backoffDelay } from "./backoff";
 import type { Delivery } from "./deliveries";
 import { Emitter } from "./emitter";
 import { ImClientError } from "./errors";
@@ -14,6 +13,7 @@ import { readLoginAnswer, type LoginRequest } from "./login";
 import { DEFAULT_TIMEOUT_MS, resolveOptions, type ImClientOptions, type Settings } from "./options";
 import type { SendResult } from "./pending-sends";
 import { RecentIds } from "./recent-ids";
+import { ReconnectSchedule } from "./reconnect-schedule";
 
 export type ClientState = "idle" | "connecting" | "online" | "waiting" | "leaving" | "closed";
 export type FromConfigOptions = Omit<ImClientOptions, "endpoint" | "userId"> & { userId?: number };
@@ -21,17 +21,17 @@ export type FromConfigOptions = Omit<ImClientOptions, "endpoint" | "userId"> & {
 export class ImClient extends Emitter<ImClientEvents> {
   private readonly s: Settings;
   private readonly seen: RecentIds;
+  private readonly retry: ReconnectSchedule;
   private state: ClientState = "idle";
   private link: Link | null = null;
   private connecting: Promise<LoginInfo> | null = null;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private retries = 0;
   private lastRoomSeq: number | undefined;
 
   constructor(options: ImClientOptions) {
     super();
     this.s = resolveOptions(options);
     this.seen = new RecentIds(this.s.dedupCapacity);
+    this.retry = new ReconnectSchedule(this.s.backoff);
     this.lastRoomSeq = this.s.roomSeq;
   }
 
@@ -137,7 +137,7 @@ export class ImClient extends Emitter<ImClientEvents> {
     // without recovery the client is live from the room's latest seq; with it, the replay advances it
     if (asked.roomSeq === undefined && info.roomSeq !== undefined) this.lastRoomSeq = info.roomSeq;
     this.state = "online";
-    this.retries = 0;
+    this.retry.reset();
     this.emit("login", info);
     return info;
   }
@@ -164,29 +164,25 @@ export class ImClient extends Emitter<ImClientEvents> {
   }
 
   private scheduleReconnect(reason: string): void {
-    const b = this.s.backoff;
-    if (!b) return this.finish(`connection lost: ${reason}`);
-    if (++this.retries > b.maxAttempts) return this.finish(`gave up after ${b.maxAttempts} reconnect attempts: ${reason}`);
-    const delayMs = backoffDelay(this.retries, b);
-    this.state = "waiting";
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+    const next = this.retry.schedule(() =>
       this.open(true).catch((err: unknown) => {
         if (this.state !== "connecting") return;
         const e = err instanceof ImClientError ? err : new ImClientError("connect_failed", String(err));
         this.emit("error", e);
         if (e.fatal) this.finish(e.message);
         else this.scheduleReconnect(e.message);
-      });
-    }, delayMs);
-    this.emit("reconnecting", { attempt: this.retries, delayMs, reason });
+      }),
+    );
+    if (!next) return this.finish(this.s.backoff ? `gave up reconnecting: ${reason}` : `connection lost: ${reason}`);
+    this.state = "waiting";
+    this.emit("reconnecting", { ...next, reason });
   }
 
   /** The end: timers stop, the connection closes (its waits settle), "closed" is emitted once. */
   private finish(reason: string): void {
     if (this.state === "closed") return;
     this.state = "closed";
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retry.cancel();
     const link = this.link;
     this.link = null;
     link?.close(reason, "closed");

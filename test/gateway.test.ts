@@ -1,0 +1,219 @@
+// Issue 2, the gateway: login over TCP and WebSocket, framing violations, in-order answers,
+// heartbeats and presence bindings, idle close, logout, duplicate login across two nodes, and a
+// killed node's users going offline. Real node processes, Redis and MySQL.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { Code } from "../src/protocol/codes";
+import { startCluster, type Cluster, type ImNode } from "./support/cluster";
+import { APP_ID, bindingKey, Clients, imToken, newUserId, online, redis } from "./support/im";
+import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
+import { record } from "./support/recorder";
+import { waitFor } from "./support/wait";
+
+let cluster: Cluster;
+let A: ImNode;
+let B: ImNode;
+const clients = new Clients();
+const raws: RawTcp[] = [];
+const db = redis();
+
+beforeAll(async () => {
+  cluster = await startCluster(2);
+  [A, B] = cluster.nodes;
+});
+
+afterEach(() => {
+  clients.closeAll();
+  for (const r of raws.splice(0)) r.close();
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  db.disconnect();
+});
+
+async function raw(node: ImNode): Promise<RawTcp> {
+  const conn = await RawTcp.connect(node.tcp);
+  raws.push(conn);
+  return conn;
+}
+
+/** A raw TCP connection logged in as a new user. */
+async function rawLogin(node: ImNode, userId = newUserId()): Promise<{ conn: RawTcp; userId: number }> {
+  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
+  raws.push(conn);
+  return { conn, userId };
+}
+
+const isError = (reason: string) => (f: { code: number; body: any }) => f.code === Code.ERROR && f.body.error === reason;
+
+describe("TCP login", () => {
+  test("a valid token logs in; the answer names the node, which /api/im/online then reports", async () => {
+    const userId = newUserId();
+    expect(await online(cluster, B, userId)).toEqual({ online: false });
+    const client = await clients.make(A, { userId, transport: "tcp" });
+    const info = await client.connect();
+    expect(info).toMatchObject({ appId: APP_ID, userId, nodeId: A.nodeId, reconnected: false });
+    expect(await online(cluster, B, userId)).toEqual({ online: true, nodeId: A.nodeId });
+  });
+
+  test("a bad token gets ERROR unauthorized, then the connection is closed", async () => {
+    const conn = await raw(A);
+    conn.send(Code.LOGIN, { appId: APP_ID, userId: newUserId(), token: "not-a-token" });
+    await conn.next(isError("unauthorized"), 3000, "ERROR unauthorized");
+    await conn.closedWithin(3000);
+  });
+
+  test("another user's token gets ERROR unauthorized, then close", async () => {
+    const conn = await raw(A);
+    conn.send(Code.LOGIN, { appId: APP_ID, userId: newUserId(), token: await imToken(A, newUserId()) });
+    await conn.next(isError("unauthorized"), 3000, "ERROR unauthorized");
+    await conn.closedWithin(3000);
+  });
+
+  test("a frame other than LOGIN before login gets ERROR not_logged_in, then close", async () => {
+    const conn = await raw(A);
+    conn.send(Code.BIZ, { bizCode: 5556, data: { objectId: 1, content: "x" }, clientMsgId: "early" });
+    await conn.next(isError("not_logged_in"), 3000, "ERROR not_logged_in");
+    await conn.closedWithin(3000);
+  });
+
+  test("a LOGIN arriving in pieces (partial frames) logs in", async () => {
+    const userId = newUserId();
+    const bytes = frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
+    const conn = await raw(A);
+    for (const cut of [[0, 3], [3, 10], [10, 25], [25, bytes.length]]) {
+      conn.write(bytes.subarray(cut[0], cut[1]));
+      await Bun.sleep(30); // separate TCP segments: the server must buffer, not wait for one read
+    }
+    const answer = await conn.next((f) => f.code === Code.LOGIN, 3000, "LOGIN answer");
+    expect(answer.body).toMatchObject({ appId: APP_ID, userId, data: "true", nodeId: A.nodeId });
+  });
+
+  test("bad magic after login closes the connection (at most one ERROR first)", async () => {
+    const { conn } = await rawLogin(A);
+    conn.write(header(Code.HEARTBEAT, 0, 0x1234));
+    await conn.closedWithin(3000);
+    expect(conn.frames.filter((f) => !f.taken).every((f) => f.code === Code.ERROR)).toBe(true);
+    expect(conn.frames.filter((f) => !f.taken).length).toBeLessThanOrEqual(1);
+  });
+
+  test("a len over maxBody after login closes the connection", async () => {
+    const { conn } = await rawLogin(A);
+    conn.write(header(Code.BIZ, cluster.settings.maxBodyBytes + 1));
+    await conn.closedWithin(3000);
+    expect(conn.frames.filter((f) => !f.taken && f.code !== Code.ERROR)).toEqual([]);
+  });
+
+  test("frames of one connection are answered in order, even from one read with a partial frame", async () => {
+    const userId = newUserId();
+    const conn = await raw(A);
+    const tail = frame(Code.HEARTBEAT);
+    conn.write(
+      new Uint8Array([
+        ...frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) }),
+        ...frame(Code.HEARTBEAT),
+        ...frame(Code.BIZ, { bizCode: 5556, data: { objectId: "nope" }, clientMsgId: "bad-1" }),
+        ...frame(Code.HEARTBEAT),
+        ...tail.subarray(0, 5),
+      ]),
+    );
+    await Bun.sleep(50);
+    conn.write(tail.subarray(5));
+    await waitFor(() => conn.frames.length >= 5, 3000, `5 answers (got ${conn.transcript()})`);
+    expect(conn.frames.map((f) => f.code)).toEqual([Code.LOGIN, Code.HEARTBEAT, Code.ERROR, Code.HEARTBEAT, Code.HEARTBEAT]);
+    expect(conn.frames[2].body).toMatchObject({ error: "invalid_body", clientMsgId: "bad-1" });
+    expect(conn.closed).toBe(false);
+  });
+});
+
+describe("WebSocket login", () => {
+  test("a token upgrade logs in at once; a bad token or another user's gets 401", async () => {
+    const userId = newUserId();
+    const token = await imToken(B, userId);
+    expect(await upgradeStatus(B.http, `/ws?token=bad&userId=${userId}`)).toBe(401);
+    expect(await upgradeStatus(B.http, `/ws?token=${token}&userId=${userId + 1}`)).toBe(401);
+    const ws = new WebSocket(`${B.ws}?token=${token}&userId=${userId}`);
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        ws.onmessage = (ev) => resolve(String(ev.data));
+        ws.onclose = () => reject(new Error("closed before the LOGIN answer"));
+        setTimeout(() => reject(new Error("no LOGIN answer within 3 s")), 3000);
+      });
+      expect(JSON.parse(first)).toEqual({ code: Code.LOGIN, body: { appId: APP_ID, userId, data: "true", nodeId: B.nodeId } });
+    } finally {
+      ws.close();
+    }
+  });
+
+  test("ImClient logs in over WebSocket in text and in binary form", async () => {
+    for (const wsForm of ["text", "binary"] as const) {
+      const userId = newUserId();
+      const info = await (await clients.make(B, { userId, wsForm })).connect();
+      expect(info).toMatchObject({ userId, nodeId: B.nodeId });
+    }
+  });
+});
+
+describe("heartbeat and presence", () => {
+  test("a HEARTBEAT is answered and pushes the binding's TTL back up", async () => {
+    const { conn, userId } = await rawLogin(A);
+    const ttlMs = 2 * cluster.heartbeatMs;
+    const key = bindingKey(cluster, userId);
+    await waitFor(async () => (await db.pttl(key)) < ttlMs - 400, ttlMs, "the binding TTL to run down");
+    conn.send(Code.HEARTBEAT);
+    const answer = await conn.next((f) => f.code === Code.HEARTBEAT, 2000, "HEARTBEAT answer");
+    expect(answer.body).toEqual({ appId: APP_ID, userId, data: "true" });
+    await waitFor(async () => (await db.pttl(key)) > ttlMs - 200, 1000, "the binding TTL refreshed");
+  });
+
+  test("a silent connection is closed after 2 heartbeat intervals; a heartbeating client stays online", async () => {
+    const steadyId = newUserId();
+    const steady = await clients.online(A, { userId: steadyId, transport: "tcp", heartbeatMs: 300 });
+    const steadyEvents = record(steady);
+    const sentAt = Date.now();
+    const { conn } = await rawLogin(A);
+    await conn.closedWithin(2 * cluster.heartbeatMs + 2000, "the idle close");
+    // PROTOCOL.md: closed after 2 intervals of silence, not before (the LOGIN was its last frame)
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(2 * cluster.heartbeatMs - 100);
+    expect(steady.status).toBe("online");
+    expect(steadyEvents.reconnecting).toEqual([]);
+    // logged in before the silent one, so its binding would have expired by now without heartbeats
+    expect(await online(cluster, B, steadyId)).toEqual({ online: true, nodeId: A.nodeId });
+  });
+
+  test("LOGOUT clears presence at once (not by TTL)", async () => {
+    const userId = newUserId();
+    const client = await clients.online(A, { userId, transport: "tcp" });
+    expect(await db.exists(bindingKey(cluster, userId))).toBe(1);
+    await client.logout();
+    expect(client.status).toBe("closed");
+    await waitFor(async () => (await db.exists(bindingKey(cluster, userId))) === 0, 1000, "the binding removed by LOGOUT");
+    expect(await online(cluster, B, userId)).toEqual({ online: false });
+  });
+
+  test("a login on the other node kicks the older session, which does not come back; online follows", async () => {
+    const userId = newUserId();
+    const old = await clients.online(A, { userId, transport: "tcp" });
+    const oldEvents = record(old);
+    const newer = await clients.online(B, { userId });
+    await waitFor(() => oldEvents.kicked.length === 1, 3000, "the older session kicked");
+    expect(old.status).toBe("closed");
+    expect(oldEvents.reconnecting).toEqual([]);
+    expect(await online(cluster, A, userId)).toEqual({ online: true, nodeId: B.nodeId });
+    expect((await newer.sendPrivate(newUserId(), "still here")).msgId).toMatch(/^[1-9][0-9]*$/);
+  });
+
+  test("the users of a node killed with SIGKILL are offline within 2 heartbeat intervals", async () => {
+    const doomed = await cluster.addNode();
+    const userIds = [newUserId(), newUserId()];
+    for (const userId of userIds) await clients.online(doomed, { userId, transport: userId === userIds[0] ? "tcp" : "ws", reconnect: false });
+    for (const userId of userIds) expect(await online(cluster, A, userId)).toEqual({ online: true, nodeId: doomed.nodeId });
+    await cluster.kill9(doomed);
+    await waitFor(
+      async () => (await db.exists(...userIds.map((u) => bindingKey(cluster, u)))) === 0,
+      2 * cluster.heartbeatMs + 1000,
+      "the killed node's bindings to expire",
+    );
+    for (const userId of userIds) expect(await online(cluster, A, userId)).toEqual({ online: false });
+  });
+});

@@ -1,0 +1,180 @@
+// Issue 3, messaging: private chat across nodes and transports, sender ACKs, redelivery until the
+// recipient ACKs, kept messages for offline users, room chat fan-out with seq, backend pushes, and
+// refused BIZ bodies. Real node processes, Redis and MySQL.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { ImClient } from "../src/client";
+import { Code } from "../src/protocol/codes";
+import { startCluster, type Cluster, type ImNode } from "./support/cluster";
+import { api, APP_ID, Clients, imToken, newUserId, openRoom, redis } from "./support/im";
+import { RawTcp } from "./support/raw-tcp";
+import { record } from "./support/recorder";
+import { waitFor } from "./support/wait";
+
+const DECIMAL = /^[1-9][0-9]*$/;
+
+let cluster: Cluster;
+let A: ImNode;
+let B: ImNode;
+const clients = new Clients();
+const raws: RawTcp[] = [];
+const db = redis();
+
+beforeAll(async () => {
+  cluster = await startCluster(2);
+  [A, B] = cluster.nodes;
+});
+
+afterEach(() => {
+  clients.closeAll();
+  for (const r of raws.splice(0)) r.close();
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  db.disconnect();
+});
+
+/** A connected client of a new (or the given) user, with everything it emits recorded. */
+async function user(node: ImNode, opts: Parameters<Clients["online"]>[1] = {}) {
+  const userId = opts.userId ?? newUserId();
+  const client = await clients.online(node, { ...opts, userId });
+  return { userId, client, events: record(client) };
+}
+
+describe("private chat (5556)", () => {
+  test("TCP on A → WS on B and back: the sender's ACK carries the msgId the recipient gets", async () => {
+    const tcp = await user(A, { transport: "tcp" });
+    const ws = await user(B, { wsForm: "binary" });
+    const there = await tcp.client.sendPrivate(ws.userId, "hello over there");
+    expect(there.msgId).toMatch(DECIMAL);
+    const [got] = await waitFor(() => ws.events.private.length > 0 && ws.events.private, 3000, "the delivery on B");
+    expect(got.msgId).toBe(there.msgId);
+    expect(got.bizCode).toBe(5556);
+    expect(got.data).toMatchObject({ userId: tcp.userId, objectId: ws.userId, content: "hello over there" });
+    expect(typeof got.data.createTime).toBe("number");
+    // data may also be sent as a JSON string (PROTOCOL.md section 4)
+    const back = await ws.client.send(5556, JSON.stringify({ objectId: tcp.userId, content: "and back" }));
+    const [reply] = await waitFor(() => tcp.events.private.length > 0 && tcp.events.private, 3000, "the reply on A");
+    expect(reply).toMatchObject({ msgId: back.msgId, data: { userId: ws.userId, objectId: tcp.userId, content: "and back" } });
+    expect(BigInt(back.msgId)).toBeGreaterThan(BigInt(there.msgId));
+  });
+
+  test("a recipient that does not ACK gets the same msgId again after the ACK timeout, and not once it ACKs", async () => {
+    const sender = await user(A, { transport: "tcp" });
+    const recipientId = newUserId();
+    const raw = await RawTcp.loggedIn(B.tcp, recipientId, await imToken(B, recipientId));
+    raws.push(raw);
+    raw.keepAlive(300);
+    const { msgId } = await sender.client.sendPrivate(recipientId, "ack me");
+    const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
+    const first = await raw.next(isIt, 3000, "the first delivery");
+    const firstAt = Date.now();
+    expect(first.body).toMatchObject({ msgId, appId: APP_ID, userId: recipientId, bizCode: 5556 });
+    const ackTimeout = cluster.settings.ackTimeoutMs;
+    const again = await raw.next(isIt, 2 * ackTimeout + 3000, "the redelivery");
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(ackTimeout / 2);
+    expect(again.body).toEqual(first.body);
+    raw.send(Code.ACK, { msgId });
+    const pending = `${cluster.prefix}:pending:${APP_ID}:${recipientId}`;
+    await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the server to record the ACK");
+    // observe past the next retry time (a protocol bound): an ACKed message is never sent again
+    await Bun.sleep(2 * ackTimeout + 300);
+    expect(raw.frames.filter(isIt)).toHaveLength(2);
+  });
+
+  test("an offline recipient gets its kept messages at the next login, in msgId order, and only once", async () => {
+    const sender = await user(A, { transport: "tcp" });
+    const offlineId = newUserId();
+    const sent: string[] = [];
+    for (const content of ["one", "two", "three"]) sent.push((await sender.client.sendPrivate(offlineId, content)).msgId);
+    const first = await user(B, { userId: offlineId });
+    await waitFor(() => first.events.private.length >= 3, 3000, "3 kept messages at login");
+    expect(first.events.private.map((p) => p.msgId)).toEqual(sent);
+    expect(first.events.private.map((p) => p.data.content)).toEqual(["one", "two", "three"]);
+    await first.client.logout(); // its ACKs were sent before the LOGOUT, and are handled in order
+
+    const second = await user(A, { userId: offlineId, transport: "tcp" });
+    const { msgId: fresh } = await sender.client.sendPrivate(offlineId, "new");
+    // kept messages come before any new one: once "new" is here, no replay can follow
+    await waitFor(() => second.events.private.some((p) => p.msgId === fresh), 3000, "the new message");
+    expect(second.events.private.map((p) => p.msgId)).toEqual([fresh]);
+  });
+});
+
+describe("room chat (5555)", () => {
+  test("members on both nodes get every message but their own, with consecutive seq", async () => {
+    const roomId = await openRoom(A);
+    const sender = await user(A, { transport: "tcp", roomId });
+    const members = [await user(A, { roomId }), await user(B, { transport: "tcp", roomId }), await user(B, { wsForm: "binary", roomId })];
+    const outsider = await user(B, {});
+    for (const content of ["r1", "r2", "r3"]) await sender.client.sendRoom(content);
+    for (const m of members) await waitFor(() => m.events.room.length >= 3, 3000, `3 room messages at member ${m.userId}`);
+    // seq places each message: consecutive, the same at every member, and arriving in seq order
+    const placed = members[0].events.room.map((r) => [r.data.seq, r.data.content, r.data.userId, r.data.roomId]);
+    const first = members[0].events.room[0].data.seq;
+    expect(placed.map(([seq]) => seq)).toEqual([first, first + 1, first + 2]);
+    expect(placed.map(([, content]) => content).sort()).toEqual(["r1", "r2", "r3"]);
+    expect(placed.every(([, , from, room]) => from === sender.userId && room === roomId)).toBe(true);
+    for (const m of members) {
+      expect(m.events.room.map((r) => [r.data.seq, r.data.content, r.data.userId, r.data.roomId])).toEqual(placed);
+      expect(m.client.roomSeq).toBe(first + 2);
+    }
+    // a reply from node B continues the seq and reaches the first sender, who saw none of its own
+    await members[1].client.sendRoom("reply");
+    await waitFor(() => sender.events.room.length > 0, 3000, "the reply at the first sender");
+    expect(sender.events.room.map((r) => [r.data.seq, r.data.content])).toEqual([[first + 3, "reply"]]);
+    expect(outsider.events.room).toEqual([]);
+  });
+
+  // Known server bug (reported): seq is given when an im-biz worker publishes the message, and with
+  // two nodes the second of two messages may be published first, so some back-to-back pairs
+  // of one sender swap places. Run with `bun test --todo` to see it.
+  test.todo("one sender's room messages keep their send order in seq", async () => {
+    const roomId = await openRoom(A);
+    const sender = await user(A, { transport: "tcp", roomId });
+    const viewer = await user(B, { roomId });
+    const sent = Array.from({ length: 200 }, (_, i) => `m${i}`);
+    for (const content of sent) await sender.client.sendRoom(content);
+    await waitFor(() => viewer.events.room.length === sent.length, 10_000, "every room message");
+    expect(viewer.events.room.map((r) => r.data.content)).toEqual(sent);
+  });
+});
+
+describe("backend push", () => {
+  test("POST /api/im/push reaches online users on both nodes and an offline one at login; a wrong key gets 401", async () => {
+    const onA = await user(A, { transport: "tcp" });
+    const onB = await user(B, {});
+    const offlineId = newUserId();
+    const body = { appId: APP_ID, userIds: [onA.userId, onB.userId, offlineId], bizCode: 6001, data: { gift: "rose", count: 3 } };
+    const refused = await api(A.http, "POST", "/api/im/push", { bearer: "wrong-key", body });
+    expect(refused.status).toBe(401);
+    expect(refused.json.error.code).toBe("unauthorized");
+    const r = await api(A.http, "POST", "/api/im/push", { bearer: cluster.apiKey, body });
+    expect(r.status).toBe(200);
+    expect(r.json.accepted).toBe(3);
+    const offline = await user(B, { userId: offlineId });
+    for (const u of [onA, onB, offline]) {
+      const [p] = await waitFor(() => u.events.push.length > 0 && u.events.push, 3000, `the push at ${u.userId}`);
+      expect(p).toMatchObject({ bizCode: 6001, data: { gift: "rose", count: 3 } });
+      expect(p.msgId).toBe(onA.events.push[0].msgId);
+    }
+  });
+});
+
+describe("refused BIZ", () => {
+  test("bad bodies get ERROR with their clientMsgId, and the connection keeps working", async () => {
+    const u = await user(A, {});
+    const reason = (p: Promise<unknown>) => p.then(() => "accepted", (e: { reason: string }) => e.reason);
+    const client: ImClient = u.client;
+    expect(await reason(client.send(5556, { objectId: "nope", content: "x" }))).toBe("invalid_body");
+    expect(await reason(client.send(5556, "{not json"))).toBe("invalid_body");
+    expect(await reason(client.send(5556, { objectId: newUserId(), content: "" }))).toBe("invalid_body");
+    expect(await reason(client.send(4242, { anything: 1 }))).toBe("unknown_biz_code");
+    expect(await reason(client.send(5555, { roomId: 12345, content: "not my room" }))).toMatch(/^(not_in_room|room_not_live)$/);
+    expect((await client.sendPrivate(newUserId(), "fine")).msgId).toMatch(DECIMAL);
+    // every ERROR was matched to its send by clientMsgId: none was left over as a stray error
+    expect(u.events.error).toEqual([]);
+    expect(u.events.reconnecting).toEqual([]);
+    expect(client.status).toBe("online");
+  });
+});

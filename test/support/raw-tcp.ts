@@ -1,0 +1,134 @@
+// A raw TCP connection for tests that must misbehave (bad magic, partial frames, no ACK): it writes
+// whatever bytes it is given and records every frame the server sends back.
+import net from "node:net";
+import { Code, DEFAULT_APP_ID, MAGIC } from "../../src/protocol/codes";
+import { encodeFrame, FrameDecoder, parseBody } from "../../src/protocol/frame";
+import { waitFor } from "./wait";
+
+export interface ServerFrame {
+  code: number;
+  body: any;
+  taken: boolean;
+}
+
+export function frame(code: number, body: object = {}): Uint8Array {
+  return encodeFrame(code, JSON.stringify(body));
+}
+
+/** A frame header alone, with any magic and length (for framing violations). */
+export function header(code: number, len: number, magic: number = MAGIC): Uint8Array {
+  const b = new Uint8Array(10);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, magic);
+  v.setInt32(2, code);
+  v.setInt32(6, len);
+  return b;
+}
+
+export class RawTcp {
+  readonly frames: ServerFrame[] = [];
+  closed = false;
+  private keepAliveTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly decoder = new FrameDecoder(16 * 1024 * 1024);
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.on("data", (chunk: Buffer) => {
+      for (const f of this.decoder.push(chunk)) {
+        const parsed = parseBody(f.body);
+        this.frames.push({ code: f.code, body: parsed.ok ? parsed.value : { unparsable: parsed.reason }, taken: false });
+      }
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.closed = true;
+      if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    });
+  }
+
+  static connect(address: string, timeoutMs = 5000): Promise<RawTcp> {
+    const at = address.lastIndexOf(":");
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection({ host: address.slice(0, at), port: Number(address.slice(at + 1)) });
+      const timer = setTimeout(() => reject(new Error(`tcp connect to ${address} timed out`)), timeoutMs);
+      socket.once("error", reject);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve(new RawTcp(socket));
+      });
+    });
+  }
+
+  /** Connect and LOGIN; resolves once the LOGIN answer came (taken). */
+  static async loggedIn(address: string, userId: number, token: string): Promise<RawTcp> {
+    const conn = await RawTcp.connect(address);
+    conn.send(Code.LOGIN, { appId: DEFAULT_APP_ID, userId, token });
+    await conn.next((f) => f.code === Code.LOGIN, 5000, "LOGIN answer");
+    return conn;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  send(code: number, body: object = {}): void {
+    this.write(frame(code, body));
+  }
+
+  /** Send a HEARTBEAT every intervalMs until closed, so the server does not reap it while a test watches. */
+  keepAlive(intervalMs: number): void {
+    this.keepAliveTimer = setInterval(() => this.send(Code.HEARTBEAT), intervalMs);
+  }
+
+  /** The first frame not taken yet that matches; marks it taken. Fails after timeoutMs with the transcript. */
+  async next(match: (f: ServerFrame) => boolean, timeoutMs: number, what: string): Promise<ServerFrame> {
+    try {
+      return await waitFor(() => this.take(match), timeoutMs, what);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; received: ${this.transcript()}; closed: ${this.closed}`);
+    }
+  }
+
+  /** Resolves once the server closed the connection; fails after timeoutMs. */
+  async closedWithin(timeoutMs: number, what = "the server to close the connection"): Promise<void> {
+    await waitFor(() => this.closed, timeoutMs, `${what}; received: ${this.transcript()}`);
+  }
+
+  transcript(): string {
+    return JSON.stringify(this.frames.map((f) => [f.code, f.body]));
+  }
+
+  close(): void {
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    this.socket.destroy();
+  }
+
+  private take(match: (f: ServerFrame) => boolean): ServerFrame | undefined {
+    const f = this.frames.find((x) => !x.taken && match(x));
+    if (f) f.taken = true;
+    return f;
+  }
+}
+
+/** The HTTP status of a WebSocket upgrade request (101 when upgraded): the WebSocket API hides it. */
+export function upgradeStatus(http: string, pathAndQuery: string, timeoutMs = 5000): Promise<number> {
+  const url = new URL(http);
+  const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection({ host: url.hostname, port: Number(url.port) });
+    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`upgrade ${pathAndQuery}: no status line in ${timeoutMs} ms`))), timeoutMs);
+    let head = "";
+    socket.on("connect", () =>
+      socket.write(`GET ${pathAndQuery} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+    );
+    socket.on("data", (chunk) => {
+      head += chunk.toString("latin1");
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+      if (m) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(Number(m[1]));
+      }
+    });
+    socket.on("error", (e) => (clearTimeout(timer), reject(e)));
+  });
+}
