@@ -69,6 +69,8 @@ runMain("logins", args.maxSeconds, async () => {
         "gen %": cpu.self,
         "redis %": cpu.procs.redis,
         "mariadb %": cpu.procs.db,
+        "core0 busy %": cpu.cores[0],
+        "core1 busy %": cpu.cores[1],
       });
       console.log(`rep ${rep} ${kind}: ${Math.round(args.n / (wallMs / 1000))} logins/s`);
       // let the close cleanups (unbind, im-offline jobs) finish before the next measurement
@@ -85,7 +87,7 @@ runMain("logins", args.maxSeconds, async () => {
   note(`before the measured repetitions, ${args.warmup} logins per transport warm the fresh nodes up (unmeasured): the first logins after a start run up to 2× slower.`);
   note("TCP latency: LOGIN frame sent → LOGIN answer on an open connection. WS latency: new WebSocket → LOGIN answer (TCP connect + HTTP upgrade + login).");
   note("node CPU is % of one core; both nodes share core 0, so A + B near 100 % means the servers are saturated.");
-  note("redis % and mariadb % are whole-service figures: other users of this machine count in them too.");
+  note("redis % and mariadb % are whole-service figures: other users of this machine count in them too; core0/core1 busy % = how busy each core was, by anyone.");
   for (const m of medians) {
     if ((m["gen %"] as number) >= GENERATOR_SATURATED_PCT) note(`${m.transport}: the load generator was near 100 % of its core: the login rate is a lower bound`);
   }

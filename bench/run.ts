@@ -10,7 +10,7 @@ const args = parseArgs({ only: "logins,idle-memory,private,room-fanout", maxSeco
 /** name → flags: shorter windows and one repetition; RESULTS.md used the standalone defaults. */
 const PLAN: Record<string, string[]> = {
   logins: ["--n", "2000", "--reps", "1", "--warmup", "500", "--maxSeconds", "60"],
-  "idle-memory": ["--tcp", "5000", "--ws", "5000", "--settleS", "15", "--maxSeconds", "90"],
+  "idle-memory": ["--tcp", "5000", "--ws", "5000", "--settleS", "20", "--maxSeconds", "120"],
   private: ["--rates", "1000,3000,5000", "--duration", "10", "--drainMs", "3000", "--clearMs", "10000", "--maxSeconds", "120"],
   "room-fanout": ["--rates", "50,100,200,300,400,700,1000", "--duration", "10", "--clearMs", "10000", "--maxSeconds", "120"],
 };

@@ -14,10 +14,19 @@ function cpuModel(): string {
   }
 }
 
+/** The code under test: HEAD, and whether src/ had uncommitted changes (others work in this tree). */
+function codeVersion(): string {
+  const git = (...a: string[]) => Bun.spawnSync(["git", ...a], { cwd: import.meta.dir }).stdout.toString().trim();
+  const head = git("rev-parse", "--short", "HEAD");
+  if (!head) return "unknown (no git)";
+  const dirty = git("status", "--porcelain", "--", "../../src").length > 0;
+  return `${head}${dirty ? " + uncommitted changes in src/" : ""}`;
+}
+
 export function printHeader(title: string): void {
   console.log(`\n## ${title}\n`);
   console.log(`- command: \`${commandLine()}\``);
-  console.log(`- date: ${new Date().toISOString()}`);
+  console.log(`- date: ${new Date().toISOString()}, code: ${codeVersion()}`);
   console.log(`- machine: nproc ${os.availableParallelism()}, ${cpuModel()}, bun ${Bun.version}`);
   console.log(
     canPin
