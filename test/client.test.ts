@@ -11,8 +11,10 @@ import { PendingSends } from "../src/client/pending-sends";
 import { RecentIds } from "../src/client/recent-ids";
 import { ReconnectSchedule } from "../src/client/reconnect-schedule";
 import { Code } from "../src/protocol/codes";
-import { startCluster, type Cluster, type ImNode } from "./support/cluster";
-import { APP_ID, Clients, devJwt, newUserId, openRoom, redis } from "./support/im";
+import { createKeys } from "../src/redis/keys";
+import { Clients } from "./support/clients";
+import { APP_ID, connectTestRedis, devJwt, newUserId, openRoom } from "./support/http-api";
+import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { record } from "./support/recorder";
 import { waitFor } from "./support/wait";
 
@@ -81,14 +83,14 @@ describe("parts", () => {
 });
 
 describe("against real nodes", () => {
-  let cluster: Cluster;
-  let A: ImNode;
-  let B: ImNode;
+  let cluster: ProcessCluster;
+  let A: ProcessNode;
+  let B: ProcessNode;
   const clients = new Clients();
-  const db = redis();
+  const db = connectTestRedis();
 
   beforeAll(async () => {
-    cluster = await startCluster(2);
+    cluster = await startNodeProcesses(2);
     [A, B] = cluster.nodes;
   });
 
@@ -180,7 +182,7 @@ describe("against real nodes", () => {
     const sender = await clients.online(A, {});
     const { msgId } = await sender.sendPrivate(recipientId, "twice on the wire");
     await waitFor(() => transportSaw.filter((id) => id === msgId).length === 2, 3 * cluster.settings.ackTimeoutMs + 3000, "the redelivery");
-    const pending = `${cluster.prefix}:pending:${APP_ID}:${recipientId}`;
+    const pending = createKeys(cluster.prefix).pending(APP_ID, recipientId);
     await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the second ACK to reach the server");
     expect(seen.private.map((p) => p.msgId)).toEqual([msgId]);
   });

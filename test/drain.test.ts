@@ -2,9 +2,11 @@
 // none of them: its clients reconnect to the other node and get every message, by msgId.
 import { afterAll, expect, test } from "bun:test";
 import { ImClient, nativeConnectors } from "../src/client";
-import { devJwt, newUserId, startInProcessNodes, until, type TestCluster } from "./support/in-process-nodes";
+import { devJwt, newUserId } from "./support/http-api";
+import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import { waitFor } from "./support/wait";
 
-let cluster: TestCluster | null = null;
+let cluster: InProcessCluster | null = null;
 const clients: ImClient[] = [];
 
 afterAll(async () => {
@@ -17,9 +19,9 @@ test("no reliable message is lost when the recipient's node drains mid-stream", 
   const [a, b] = cluster.nodes;
   const senderId = newUserId();
   const recipientId = newUserId();
-  const sender = await ImClient.fromConfig(a.http, await devJwt(a.http, senderId), { transport: "tcp", connectors: nativeConnectors, heartbeatMs: 400 });
+  const sender = await ImClient.fromConfig(a.http, await devJwt(a, senderId), { transport: "tcp", connectors: nativeConnectors, heartbeatMs: 400 });
   // the recipient asks node B first, and node A once B is gone or draining
-  const recipient = await ImClient.fromConfig([b.http, a.http], await devJwt(b.http, recipientId), {
+  const recipient = await ImClient.fromConfig([b.http, a.http], await devJwt(b, recipientId), {
     transport: "tcp",
     connectors: nativeConnectors,
     heartbeatMs: 400,
@@ -41,10 +43,10 @@ test("no reliable message is lost when the recipient's node drains mid-stream", 
     sent.push((await sender.sendPrivate(recipientId, `m${i}`)).msgId);
     if (i === 60) {
       // drain node B while the rest keeps coming; do not await: messages flow during the drain
-      void b.node.stop().then(() => (drained = Date.now() - started));
+      void b.running.stop().then(() => (drained = Date.now() - started));
     }
   }
-  await until(() => sent.every((id) => received.has(id)), 15_000, `all ${total} messages at the recipient (got ${received.size})`);
+  await waitFor(() => sent.every((id) => received.has(id)), 15_000, `all ${total} messages at the recipient (got ${received.size})`);
   const duplicates = [...received.values()].filter((n) => n > 1).length;
   console.log(
     `drain: ${total} sent, ${received.size} distinct received, ${duplicates} delivered more than once, ` +

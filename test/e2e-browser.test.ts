@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
 import { ImClient, nativeConnectors, type Delivered, type PrivateData, type RoomData } from "../src/client";
 import { QueueName } from "../src/queues/names";
-import { startCluster, type Cluster, type ImNode } from "./support/cluster";
-import { api, newUserId } from "./support/im";
+import { api, devJwt, newUserId } from "./support/http-api";
+import { startNodeProcesses, type ProcessCluster } from "./support/node-processes";
 import { waitFor } from "./support/wait";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -19,7 +19,7 @@ const WAIT_MS = 15_000;
 /** Phone width: the page must be usable there, and that is what the screenshots show. */
 const VIEWPORT = { width: 375, height: 812 };
 
-let cluster: Cluster | null = null;
+let cluster: ProcessCluster | null = null;
 let context: BrowserContext | null = null;
 let profileDir = "";
 const clients: ImClient[] = [];
@@ -29,7 +29,7 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   // the page heartbeats every 30 s, as PROTOCOL.md says: the nodes must not expect it sooner
-  cluster = await startCluster(2, { heartbeatSeconds: 30 });
+  cluster = await startNodeProcesses(2, { heartbeatSeconds: 30 });
   profileDir = mkdtempSync(join(tmpdir(), "live-im-chromium-"));
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
@@ -81,12 +81,6 @@ async function say(page: Page, form: "room" | "private", text: string): Promise<
   await visible(page.locator(`#${form}-messages li.mine:not(.pending):not(.failed)`, { hasText: text }), `the ACK of "${text}"`);
 }
 
-async function devJwt(node: ImNode, userId: number, nickName: string): Promise<string> {
-  const r = await api(node.http, "POST", "/api/dev/login", { body: { userId, nickName } });
-  if (r.status !== 200) throw new Error(`dev login of ${userId}: HTTP ${r.status}`);
-  return r.json.token;
-}
-
 const roomLine = (page: Page, text: string) => page.locator("#room-messages li", { hasText: text });
 const privateLineFromOthers = (page: Page, text: string) => page.locator("#private-messages li:not(.mine)", { hasText: text });
 
@@ -118,7 +112,7 @@ test("two pages on two nodes and a TCP client chat in one live room; private mes
     const r = await api(nodeA.http, "GET", "/api/living/list?type=1&pageSize=100");
     return (r.json.list as Array<{ id: number; roomName: string }>).find((x) => x.roomName === roomName);
   }, "the room in GET /api/living/list");
-  const tcp = await ImClient.fromConfig(nodeA.http, await devJwt(nodeA, tcpUserId, "Tom"), { transport: "tcp", connectors: nativeConnectors, roomId: room.id });
+  const tcp = await ImClient.fromConfig(nodeA.http, await devJwt(nodeA, tcpUserId, { nickName: "Tom" }), { transport: "tcp", connectors: nativeConnectors, roomId: room.id });
   clients.push(tcp);
   const tcpRoom: Delivered<RoomData>[] = [];
   const tcpPrivate: Delivered<PrivateData>[] = [];

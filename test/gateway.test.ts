@@ -3,21 +3,22 @@
 // killed node's users going offline. Real node processes, Redis and MySQL.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Code } from "../src/protocol/codes";
-import { startCluster, type Cluster, type ImNode } from "./support/cluster";
-import { APP_ID, bindingKey, Clients, imToken, newUserId, online, redis } from "./support/im";
+import { Clients } from "./support/clients";
+import { APP_ID, bindingKey, connectTestRedis, imToken, newUserId, onlineStatus } from "./support/http-api";
+import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { record } from "./support/recorder";
 import { waitFor } from "./support/wait";
 
-let cluster: Cluster;
-let A: ImNode;
-let B: ImNode;
+let cluster: ProcessCluster;
+let A: ProcessNode;
+let B: ProcessNode;
 const clients = new Clients();
 const raws: RawTcp[] = [];
-const db = redis();
+const db = connectTestRedis();
 
 beforeAll(async () => {
-  cluster = await startCluster(2);
+  cluster = await startNodeProcesses(2);
   [A, B] = cluster.nodes;
 });
 
@@ -31,14 +32,14 @@ afterAll(async () => {
   db.disconnect();
 });
 
-async function raw(node: ImNode): Promise<RawTcp> {
+async function raw(node: ProcessNode): Promise<RawTcp> {
   const conn = await RawTcp.connect(node.tcp);
   raws.push(conn);
   return conn;
 }
 
 /** A raw TCP connection logged in as a new user. */
-async function rawLogin(node: ImNode, userId = newUserId()): Promise<{ conn: RawTcp; userId: number }> {
+async function rawLogin(node: ProcessNode, userId = newUserId()): Promise<{ conn: RawTcp; userId: number }> {
   const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
   raws.push(conn);
   return { conn, userId };
@@ -49,11 +50,11 @@ const isError = (reason: string) => (f: { code: number; body: any }) => f.code =
 describe("TCP login", () => {
   test("a valid token logs in; the answer names the node, which /api/im/online then reports", async () => {
     const userId = newUserId();
-    expect(await online(cluster, B, userId)).toEqual({ online: false });
+    expect(await onlineStatus(cluster, B, userId)).toEqual({ online: false });
     const client = await clients.make(A, { userId, transport: "tcp" });
     const info = await client.connect();
     expect(info).toMatchObject({ appId: APP_ID, userId, nodeId: A.nodeId, reconnected: false });
-    expect(await online(cluster, B, userId)).toEqual({ online: true, nodeId: A.nodeId });
+    expect(await onlineStatus(cluster, B, userId)).toEqual({ online: true, nodeId: A.nodeId });
   });
 
   test("a bad token gets ERROR unauthorized, then the connection is closed", async () => {
@@ -178,7 +179,7 @@ describe("heartbeat and presence", () => {
     expect(steady.status).toBe("online");
     expect(steadyEvents.reconnecting).toEqual([]);
     // logged in before the silent one, so its binding would have expired by now without heartbeats
-    expect(await online(cluster, B, steadyId)).toEqual({ online: true, nodeId: A.nodeId });
+    expect(await onlineStatus(cluster, B, steadyId)).toEqual({ online: true, nodeId: A.nodeId });
   });
 
   test("LOGOUT clears presence at once (not by TTL)", async () => {
@@ -188,7 +189,7 @@ describe("heartbeat and presence", () => {
     await client.logout();
     expect(client.status).toBe("closed");
     await waitFor(async () => (await db.exists(bindingKey(cluster, userId))) === 0, 1000, "the binding removed by LOGOUT");
-    expect(await online(cluster, B, userId)).toEqual({ online: false });
+    expect(await onlineStatus(cluster, B, userId)).toEqual({ online: false });
   });
 
   test("a login on the other node kicks the older session, which does not come back; online follows", async () => {
@@ -199,7 +200,7 @@ describe("heartbeat and presence", () => {
     await waitFor(() => oldEvents.kicked.length === 1, 3000, "the older session kicked");
     expect(old.status).toBe("closed");
     expect(oldEvents.reconnecting).toEqual([]);
-    expect(await online(cluster, A, userId)).toEqual({ online: true, nodeId: B.nodeId });
+    expect(await onlineStatus(cluster, A, userId)).toEqual({ online: true, nodeId: B.nodeId });
     expect((await newer.sendPrivate(newUserId(), "still here")).msgId).toMatch(/^[1-9][0-9]*$/);
   });
 
@@ -207,13 +208,13 @@ describe("heartbeat and presence", () => {
     const doomed = await cluster.addNode();
     const userIds = [newUserId(), newUserId()];
     for (const userId of userIds) await clients.online(doomed, { userId, transport: userId === userIds[0] ? "tcp" : "ws", reconnect: false });
-    for (const userId of userIds) expect(await online(cluster, A, userId)).toEqual({ online: true, nodeId: doomed.nodeId });
+    for (const userId of userIds) expect(await onlineStatus(cluster, A, userId)).toEqual({ online: true, nodeId: doomed.nodeId });
     await cluster.kill9(doomed);
     await waitFor(
       async () => (await db.exists(...userIds.map((u) => bindingKey(cluster, u)))) === 0,
       2 * cluster.heartbeatMs + 1000,
       "the killed node's bindings to expire",
     );
-    for (const userId of userIds) expect(await online(cluster, A, userId)).toEqual({ online: false });
+    for (const userId of userIds) expect(await onlineStatus(cluster, A, userId)).toEqual({ online: false });
   });
 });

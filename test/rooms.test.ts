@@ -10,17 +10,20 @@ import { createLogger } from "../src/log";
 import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
 import { RedisBroker } from "../src/router/broker";
-import { api, devJwt, newUserId, startInProcessNodes, until, type TestCluster } from "./support/in-process-nodes";
+import { api, devJwt, newUserId, roomOnlineCount } from "./support/http-api";
+import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import type { TestNode } from "./support/test-cluster";
+import { waitFor } from "./support/wait";
 
-let cluster: TestCluster;
-let A: string;
-let B: string;
+let cluster: InProcessCluster;
+let A: TestNode;
+let B: TestNode;
 const clients: ImClient[] = [];
 const database = connectDatabase(loadConfig().db.url);
 
 beforeAll(async () => {
   cluster = await startInProcessNodes(2);
-  [A, B] = cluster.nodes.map((n) => n.http);
+  [A, B] = cluster.nodes;
 });
 
 afterAll(async () => {
@@ -29,16 +32,16 @@ afterAll(async () => {
   await database.close();
 });
 
-async function startRoom(base: string, anchorJwt: string, roomName = "test room"): Promise<number> {
-  const r = await api(base, "POST", "/api/living/start", { bearer: anchorJwt, body: { type: 1, roomName, covertImg: "https://example.invalid/c.png" } });
+async function startRoom(node: TestNode, anchorJwt: string, roomName = "test room"): Promise<number> {
+  const r = await api(node.http, "POST", "/api/living/start", { bearer: anchorJwt, body: { type: 1, roomName, covertImg: "https://example.invalid/c.png" } });
   expect(r.status).toBe(200);
   return r.json.roomId;
 }
 
-async function listAll(base: string, type = 1): Promise<any[]> {
+async function listAll(node: TestNode, type = 1): Promise<any[]> {
   const rows: any[] = [];
   for (let page = 1; page < 500; page++) {
-    const r = await api(base, "GET", `/api/living/list?type=${type}&page=${page}&pageSize=100`);
+    const r = await api(node.http, "GET", `/api/living/list?type=${type}&page=${page}&pageSize=100`);
     expect(r.status).toBe(200);
     rows.push(...r.json.list);
     if (!r.json.hasNext) return rows;
@@ -47,9 +50,9 @@ async function listAll(base: string, type = 1): Promise<any[]> {
 }
 
 /** A viewer over TCP in `roomId` that records room messages; no automatic reconnect. */
-async function viewer(base: string, userId: number, roomId: number, roomSeq?: number) {
+async function viewer(node: TestNode, userId: number, roomId: number, roomSeq?: number) {
   const seen: Delivered<RoomData>[] = [];
-  const client = await ImClient.fromConfig(base, await devJwt(base, userId), {
+  const client = await ImClient.fromConfig(node.http, await devJwt(node, userId), {
     transport: "tcp",
     connectors: nativeConnectors,
     roomId,
@@ -70,16 +73,16 @@ describe("live rooms", () => {
     const viewerJwt = await devJwt(B, newUserId());
     const roomId = await startRoom(A, anchorJwt, "lifecycle");
 
-    const listed = await until(async () => (await listAll(B)).find((r) => r.id === roomId), 5000, "the room in the list");
+    const listed = await waitFor(async () => (await listAll(B)).find((r) => r.id === roomId), 5000, "the room in the list");
     expect(listed).toMatchObject({ anchorId: anchor, roomName: "lifecycle", type: 1, watchNum: 0 });
 
-    expect((await api(B, "GET", `/api/living/${roomId}`, { bearer: anchorJwt })).json).toMatchObject({ roomId, isAnchor: true });
-    expect((await api(A, "GET", `/api/living/${roomId}`, { bearer: viewerJwt })).json).toMatchObject({ roomId, isAnchor: false });
+    expect((await api(B.http, "GET", `/api/living/${roomId}`, { bearer: anchorJwt })).json).toMatchObject({ roomId, isAnchor: true });
+    expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: viewerJwt })).json).toMatchObject({ roomId, isAnchor: false });
 
-    expect((await api(B, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
+    expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
     // the room object cache was invalidated by the close itself: no waiting
-    expect((await api(A, "GET", `/api/living/${roomId}`, { bearer: viewerJwt })).json.roomId).toBe(-1);
-    await until(async () => !(await listAll(A)).some((r) => r.id === roomId), 5000, "the room to leave the list");
+    expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: viewerJwt })).json.roomId).toBe(-1);
+    await waitFor(async () => !(await listAll(A)).some((r) => r.id === roomId), 5000, "the room to leave the list");
 
     const [record] = await database.db.select().from(livingRoomRecord).where(eq(livingRoomRecord.id, roomId));
     expect(record).toMatchObject({ anchorId: anchor, roomName: "lifecycle", status: 0 });
@@ -90,19 +93,19 @@ describe("live rooms", () => {
     const anchorJwt = await devJwt(A, newUserId());
     const otherJwt = await devJwt(A, newUserId());
     const roomId = await startRoom(A, anchorJwt);
-    const denied = await api(A, "POST", "/api/living/close", { bearer: otherJwt, body: { roomId } });
+    const denied = await api(A.http, "POST", "/api/living/close", { bearer: otherJwt, body: { roomId } });
     expect(denied.status).toBe(403);
     expect(denied.json.error.code).toBe("forbidden");
-    expect((await api(B, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
-    expect((await api(B, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(404);
-    expect((await api(A, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId: 2_000_000_000 } })).status).toBe(404);
+    expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
+    expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(404);
+    expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId: 2_000_000_000 } })).status).toBe(404);
   });
 
   test("list pagination edges: past the end is empty without a next page; pageSize 101 is 400", async () => {
     const all = await listAll(A);
-    const past = await api(A, "GET", `/api/living/list?type=1&page=${Math.ceil((all.length + 1) / 10) + 1}&pageSize=10`);
+    const past = await api(A.http, "GET", `/api/living/list?type=1&page=${Math.ceil((all.length + 1) / 10) + 1}&pageSize=10`);
     expect(past.json).toEqual({ list: [], hasNext: false });
-    const bad = await api(A, "GET", "/api/living/list?type=1&page=1&pageSize=101");
+    const bad = await api(A.http, "GET", "/api/living/list?type=1&page=1&pageSize=101");
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe("bad_request");
   });
@@ -110,7 +113,7 @@ describe("live rooms", () => {
   test("the list, rebuilt every second by one of two nodes, is never half built nor duplicated", async () => {
     const jwts = await Promise.all([0, 1, 2, 3, 4].map(() => devJwt(A, newUserId())));
     const ids = await Promise.all(jwts.map((j, i) => startRoom(i % 2 ? A : B, j, `rebuild ${i}`)));
-    await until(async () => {
+    await waitFor(async () => {
       const rows = await listAll(B);
       return ids.every((id) => rows.some((r) => r.id === id));
     }, 5000, "all five rooms in the list");
@@ -122,7 +125,7 @@ describe("live rooms", () => {
       for (const id of ids) expect(seen).toContain(id);
       await Bun.sleep(100);
     }
-    for (const [i, id] of ids.entries()) await api(A, "POST", "/api/living/close", { bearer: jwts[i], body: { roomId: id } });
+    for (const [i, id] of ids.entries()) await api(A.http, "POST", "/api/living/close", { bearer: jwts[i], body: { roomId: id } });
   });
 });
 
@@ -133,20 +136,20 @@ describe("room recovery (LOGIN roomSeq)", () => {
     const sender = await viewer(A, newUserId(), roomId);
     const v = await viewer(B, newUserId(), roomId);
     await sender.client.sendRoom("before");
-    await until(() => v.seen.some((d) => d.data.content === "before"), 5000, "the first message at the viewer");
+    await waitFor(() => v.seen.some((d) => d.data.content === "before"), 5000, "the first message at the viewer");
     const lastSeq = v.seen.at(-1)!.data.seq;
     v.client.close();
 
     for (let i = 1; i <= 5; i++) await sender.client.sendRoom(`missed ${i}`);
     const back = await viewer(A, v.login.userId, roomId, lastSeq);
     expect(back.login.recovered).toBe(true);
-    await until(() => back.seen.length >= 5, 5000, "the 5 missed messages");
+    await waitFor(() => back.seen.length >= 5, 5000, "the 5 missed messages");
     expect(back.seen.map((d) => d.data.content)).toEqual(["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]);
     expect(back.seen.map((d) => d.data.seq)).toEqual([1, 2, 3, 4, 5].map((n) => lastSeq + n));
     await sender.client.sendRoom("live");
-    await until(() => back.seen.length === 6, 5000, "the live message after the recovered ones");
+    await waitFor(() => back.seen.length === 6, 5000, "the live message after the recovered ones");
     expect(back.seen[5].data).toMatchObject({ content: "live", seq: lastSeq + 6 });
-    await api(A, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
   });
 
   test("a viewer that missed more than the history keeps gets recovered=false", async () => {
@@ -170,11 +173,11 @@ describe("room recovery (LOGIN roomSeq)", () => {
     expect(v.login.recovered).toBe(false);
     expect(v.login.roomSeq).toBe(3000);
     // what is still kept is delivered, in order, ending at the latest
-    await until(() => v.seen.at(-1)?.data.seq === 3000, 5000, "the kept tail of the history");
+    await waitFor(() => v.seen.at(-1)?.data.seq === 3000, 5000, "the kept tail of the history");
     const seqs = v.seen.map((d) => d.data.seq);
     expect(seqs.length).toBeGreaterThanOrEqual(1000);
     expect(seqs).toEqual(seqs.slice().sort((a, b) => a - b));
-    await api(A, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
   });
 
   test("closing a room tells its viewers (5557) and empties its online count", async () => {
@@ -183,10 +186,10 @@ describe("room recovery (LOGIN roomSeq)", () => {
     const pushes: number[] = [];
     const v = await viewer(B, newUserId(), roomId);
     v.client.on("push", (d) => pushes.push(d.bizCode));
-    await until(async () => (await api(A, "GET", `/api/living/${roomId}/online`)).json.count === 1, 5000, "online count 1");
-    await api(A, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
-    await until(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 room-closed notice");
-    expect((await api(B, "GET", `/api/living/${roomId}/online`)).json.count).toBe(0);
+    await waitFor(async () => (await roomOnlineCount(A, roomId)) === 1, 5000, "online count 1");
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+    await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 room-closed notice");
+    expect(await roomOnlineCount(B, roomId)).toBe(0);
     await expect(v.client.sendRoom("after close")).rejects.toThrow();
   });
 });
