@@ -20,6 +20,10 @@ export function createKeys(prefix: string) {
     nodes: () => `${p}:nodes`,
     /** One node's advertised facts (JSON string, TTL). */
     nodeInfo: (nodeId: string) => `${p}:nodeinfo:${nodeId}`,
+    /** Held by the live node that cleans up after a dead node (string, TTL). */
+    nodeReapLock: (nodeId: string) => `${p}:nodereap:${nodeId}`,
+    /** Rooms a node has had members in (set of roomIds), for removing them when the node dies. */
+    nodeRooms: (nodeId: string) => `${p}:noderooms:${nodeId}`,
     /** The pub/sub channel of one node (PROTOCOL/ARCHITECTURE: im:node:<nodeId>). */
     nodeChannel: (nodeId: string) => `${p}:node:${nodeId}`,
     /** Cluster-wide msgId sequence (INCR). */
@@ -30,7 +34,7 @@ export function createKeys(prefix: string) {
     roomLog: (roomId: number) => `${p}:room:${roomId}:log`,
     /** Set of nodeIds that hold at least one connection in the room. */
     roomNodes: (roomId: number) => `${p}:room:${roomId}:nodes`,
-    /** Room membership: hash userId → sessionId (living_room_user_set of the seed). */
+    /** Room membership: hash userId → "nodeId|sessionId" (living_room_user_set of the seed). */
     roomMembers: (roomId: number) => `${p}:room:${roomId}:members`,
     /** Reliable deliveries awaiting the recipient's ACK: hash msgId → delivery JSON. */
     pending: (appId: number, userId: number) => `${p}:pending:${appId}:${userId}`,
