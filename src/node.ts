@@ -8,11 +8,12 @@ import { listenTcp } from "./gateway/tcp";
 import { WsTransport, type WsData } from "./gateway/ws";
 import { createApp } from "./http/app";
 import { createLogger, type Logger } from "./log";
-import { AckTracker } from "./messaging/ack-tracker";
 import { bizProcessor } from "./messaging/biz/registry";
+import { BizIntake } from "./messaging/intake";
 import { KeptStore } from "./messaging/kept-store";
-import { MsgIds } from "./messaging/msg-ids";
+import { PendingAcks } from "./messaging/pending-acks";
 import { ReliableDelivery } from "./messaging/reliable-delivery";
+import { Sequencer } from "./messaging/sequencer";
 import { NodeRegistry } from "./presence/node-registry";
 import { Presence } from "./presence/presence";
 import { ImTokens } from "./presence/tokens";
@@ -58,25 +59,26 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const tokens = new ImTokens(redis.command, keys);
   const roomNodes = new RoomNodes(redis.command, keys, nodeId);
   const roomLog = new RoomLog(redis.command, keys);
-  const msgIds = new MsgIds(redis.command, keys);
+  const sequencer = new Sequencer(redis.command, keys);
   const queues = createQueues(redis.bullmq, keys.bullPrefix());
+  const intake = new BizIntake(sequencer, queues, log);
   const kept = new KeptStore(database.db);
-  const router = new Router(presence, broker);
-  const acks = new AckTracker(redis.command, keys, queues, router, kept, config.delivery);
-  const reliable = new ReliableDelivery(kept, router, acks);
+  const router = new Router(presence, broker, log);
+  const pending = new PendingAcks(redis.command, keys, queues, config.delivery.ackTimeoutMs);
+  const reliable = new ReliableDelivery(kept, router, pending, config.delivery.maxAttempts, log);
   const membership = new RoomMembership(redis.command, keys);
   // members that an earlier run of this node id left behind if it crashed and came back quickly,
   // before any other node found it dead
   await membership.removeNode(nodeId);
   const rooms = new LivingRooms(database.db, redis.command, keys);
   const roomList = new RoomList(redis.command, keys, rooms, membership, nodeId, log);
-  const closing = new RoomClosing(rooms, membership, broker, msgIds, DEFAULT_APP_ID);
+  const closing = new RoomClosing(rooms, membership, broker, sequencer, DEFAULT_APP_ID);
   const isRoomLive = (roomId: number) => rooms.isLive(roomId);
 
   let gatewayRef: Gateway | null = null;
   const metrics = new Metrics({ connections: () => gatewayRef?.connectionCounts() ?? { tcp: 0, ws: 0 }, queues: () => queues.all() });
   redis.command.on("error", () => metrics.backendErrors.labels("redis").inc());
-  const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, msgIds, acks, kept, metrics, isRoomLive }, log);
+  const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, intake, reliable, kept, metrics, isRoomLive }, log);
   gatewayRef = gateway;
   const ws = new WsTransport(gateway);
   let accepting = true;
@@ -105,7 +107,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
   registry.onNodeDead((deadNodeId) => membership.removeNode(deadNodeId));
   const web = await buildWebAssets();
-  const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, msgIds, queues, self }, (app) => {
+  const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, intake, self }, (app) => {
     app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
     app.route("/", opsRoutes({ nodeId, metrics, ready }));
     app.route(ADMIN_QUEUES_PATH, adminRoutes(config.http.apiKey, queues.all()));
@@ -131,13 +133,13 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       redis.bullmq,
       keys.bullPrefix(),
       {
-        biz: bizProcessor({ broker, reliable, isRoomLive }),
+        biz: bizProcessor({ broker, reliable, isRoomLive, log }),
         online: (job) => membership.online(job.data),
         offline: (job) => membership.offline(job.data),
         ack: async (job) => {
-          const outcome = await acks.check(job);
-          if (outcome === "resent") metrics.retries.inc();
-          if (outcome === "kept") metrics.keptOffline.inc();
+          const outcome = await reliable.check(job.data);
+          metrics.retries.inc(outcome.resent);
+          metrics.keptOffline.inc(outcome.kept);
           return outcome;
         },
       },

@@ -126,17 +126,24 @@ describe("room chat (5555)", () => {
     expect(outsider.events.room).toEqual([]);
   });
 
-  // Known server bug (reported): seq is given when an im-biz worker publishes the message, and with
-  // two nodes the second of two messages may be published first, so some back-to-back pairs
-  // of one sender swap places. Run with `bun test --todo` to see it.
-  test.todo("one sender's room messages keep their send order in seq", async () => {
+  test("room messages keep their send order: seq follows msgId, with senders and workers on both nodes", async () => {
     const roomId = await openRoom(A);
-    const sender = await user(A, { transport: "tcp", roomId });
+    const senders = [await user(A, { transport: "tcp", roomId }), await user(B, { roomId })];
     const viewer = await user(B, { roomId });
-    const sent = Array.from({ length: 200 }, (_, i) => `m${i}`);
-    for (const content of sent) await sender.client.sendRoom(content);
-    await waitFor(() => viewer.events.room.length === sent.length, 10_000, "every room message");
-    expect(viewer.events.room.map((r) => r.data.content)).toEqual(sent);
+    const sent = Array.from({ length: 100 }, (_, i) => `m${i}`);
+    // each sender sends back to back (the next right after the previous one's ACK), both at once
+    await Promise.all(senders.map(async (s, k) => {
+      for (const content of sent) await s.client.sendRoom(`${k}:${content}`);
+    }));
+    await waitFor(() => viewer.events.room.length === 2 * sent.length, 10_000, "every room message at the viewer");
+    const seen = viewer.events.room;
+    const seqs = seen.map((r) => r.data.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0] + i));
+    const msgIds = seen.map((r) => BigInt(r.msgId));
+    expect(msgIds).toEqual(msgIds.slice().sort((a, b) => (a < b ? -1 : 1)));
+    for (const k of [0, 1]) {
+      expect(seen.filter((r) => r.data.content?.startsWith(`${k}:`)).map((r) => r.data.content)).toEqual(sent.map((c) => `${k}:${c}`));
+    }
   });
 });
 

@@ -160,11 +160,11 @@ describe("room recovery (LOGIN roomSeq)", () => {
     const broker = new RedisBroker(redis.command, redis.subscriber, createKeys(cluster.prefix), createLogger("test", "warn"));
     try {
       for (let i = 0; i < 3000; i += 500) {
-        await Promise.all(
-          Array.from({ length: 500 }, (_, j) =>
-            broker.publishToRoom(roomId, { msgId: String(i + j + 1), appId: 10001, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: `m${i + j}` } }),
-          ),
-        );
+        const entries = Array.from({ length: 500 }, (_, j) => ({
+          seq: i + j + 1,
+          msg: { msgId: String(i + j + 1), appId: 10001, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: `m${i + j}` } },
+        }));
+        await broker.publishToRoom(roomId, entries);
       }
     } finally {
       await redis.close();

@@ -3,9 +3,9 @@
 import type { Config } from "../config";
 import type { Logger } from "../log";
 import { Code } from "../protocol/codes";
-import type { MsgIds } from "../messaging/msg-ids";
-import type { AckTracker } from "../messaging/ack-tracker";
+import type { BizIntake } from "../messaging/intake";
 import type { KeptStore } from "../messaging/kept-store";
+import type { ReliableDelivery } from "../messaging/reliable-delivery";
 import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
 import type { Queues } from "../queues/queues";
@@ -18,6 +18,7 @@ import type { ErrorReason } from "../protocol/errors";
 import { ConnectRateLimiter } from "./limits";
 import { OutFrame, type Connection, type RoomBroadcaster } from "./connection";
 import { LocalSessions, kick } from "./local-sessions";
+import { RoomOrder } from "./room-order";
 import { Session } from "./session";
 
 export interface GatewayDeps {
@@ -27,8 +28,8 @@ export interface GatewayDeps {
   roomNodes: RoomNodes;
   roomLog: RoomLog;
   queues: Queues;
-  msgIds: MsgIds;
-  acks: AckTracker;
+  intake: BizIntake;
+  reliable: ReliableDelivery;
   kept: KeptStore;
   metrics: Metrics;
   isRoomLive(roomId: number): Promise<boolean>;
@@ -36,6 +37,10 @@ export interface GatewayDeps {
 
 /** Kept messages are replayed in pages of this many. */
 const REPLAY_PAGE = 200;
+/** How long a room message waits for the ones before it (see room-order.ts). */
+const ROOM_GAP_WAIT_MS = 250;
+/** A room's ordering state is dropped after this long without messages. */
+const ROOM_ORDER_IDLE_MS = 60_000;
 
 export class Gateway {
   readonly sessions: LocalSessions;
@@ -44,6 +49,7 @@ export class Gateway {
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private readonly cleanups = new Set<Promise<void>>();
   private readonly connectLimiter: ConnectRateLimiter;
+  private readonly roomOrder = new RoomOrder<RoomMessage>(ROOM_GAP_WAIT_MS, (roomId, seq, msg) => this.fanOutRoom(roomId, seq, msg));
   /** Set when the node drains: no new connections are admitted. */
   draining = false;
 
@@ -114,7 +120,7 @@ export class Gateway {
     for (;;) {
       const page = await this.deps.kept.page(appId, userId, after, REPLAY_PAGE);
       if (page.length === 0 || session.closed) return;
-      await this.deps.acks.track(page, 1);
+      await this.deps.reliable.trackReplay(page);
       for (const d of page) session.write(deliveryFrame(d));
       if (page.length < REPLAY_PAGE) return;
       after = Number(page[page.length - 1].msgId);
@@ -130,7 +136,7 @@ export class Gateway {
   onNodeMessage(msg: NodeMessage): void {
     const outcome = dispatchNodeMessage(msg, {
       deliver: (deliveries) => this.deliver(deliveries),
-      room: (roomId, seq, m) => this.fanOutRoom(roomId, seq, m),
+      room: (roomId, seq, m) => this.roomOrder.push(roomId, seq, m),
       kick: (appId, userId, connId) => {
         const s = this.sessions.get(appId, userId);
         if (s && s.id === connId) kick(s);
@@ -181,6 +187,7 @@ export class Gateway {
         const expired = s.user ? now - s.lastInboundAt >= this.settings.idleMs : now - s.openedAt >= this.settings.loginTimeoutMs;
         if (expired) s.close();
       }
+      this.roomOrder.forgetIdle(now, ROOM_ORDER_IDLE_MS);
     }, period);
   }
 
@@ -192,6 +199,7 @@ export class Gateway {
   async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.roomOrder.clear();
     for (const s of this.sessions.all) {
       if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "draining" });
       s.close();

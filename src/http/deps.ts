@@ -1,10 +1,9 @@
 import type { Config } from "../config";
 import type { Logger } from "../log";
-import type { MsgIds } from "../messaging/msg-ids";
+import type { BizIntake } from "../messaging/intake";
 import type { NodeRegistry, NodeInfo } from "../presence/node-registry";
 import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
-import type { Queues } from "../queues/queues";
 
 /** What the HTTP routes need from the node. */
 export interface HttpDeps {
@@ -14,8 +13,7 @@ export interface HttpDeps {
   tokens: ImTokens;
   presence: Presence;
   registry: NodeRegistry;
-  msgIds: MsgIds;
-  queues: Queues;
+  intake: BizIntake;
   /** This node's own registry entry (im/config prefers it while it accepts clients). */
   self(): Omit<NodeInfo, "updatedAt">;
 }

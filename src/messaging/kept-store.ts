@@ -1,23 +1,20 @@
-// Kept reliable messages in MySQL (table im_message): written before any delivery attempt, deleted
-// when the recipient ACKs. Writes from concurrent jobs are batched into multi-row statements.
+// Kept reliable messages in MySQL (table im_message): written when the recipient is offline or never
+// ACKed, deleted when the recipient ACKs a replay. Concurrent writes are batched into multi-row
+// statements.
 import { and, asc, eq, gt, or } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { imMessage } from "../db/schema";
-import type { Delivery } from "../router/node-message";
-import { WriteBatcher } from "./write-batcher";
+import type { ReliableMessage } from "../queues/jobs";
+import { TickBatcher } from "./tick-batcher";
 
-export interface KeptMessage extends Delivery {
-  senderId: number;
-}
-
-type AckKey = Pick<Delivery, "appId" | "userId" | "msgId">;
+type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
 export class KeptStore {
-  private readonly inserts: WriteBatcher<KeptMessage>;
-  private readonly deletes: WriteBatcher<AckKey>;
+  private readonly inserts: TickBatcher<ReliableMessage>;
+  private readonly deletes: TickBatcher<AckKey>;
 
   constructor(private readonly db: Db) {
-    this.inserts = new WriteBatcher((rows) =>
+    this.inserts = new TickBatcher((rows) =>
       inChunks(sortByKey(rows), (chunk) =>
         // IGNORE: a retried job inserts the same (app, user, msg) again; the first row stands
         this.db
@@ -26,7 +23,7 @@ export class KeptStore {
           .values(chunk.map((r) => ({ ...r, msgId: Number(r.msgId) }))),
       ),
     );
-    this.deletes = new WriteBatcher((keys) =>
+    this.deletes = new TickBatcher((keys) =>
       inChunks(sortByKey(keys), (chunk) =>
         // an OR of primary-key equalities: MariaDB turns a one-tuple `(a,b,c) IN ((…))` into a full
         // scan that locks every row and deadlocks with concurrent inserts
@@ -38,24 +35,24 @@ export class KeptStore {
   }
 
   /** Keep these messages durably. Resolves once they are stored. */
-  keep(messages: KeptMessage[]): Promise<void> {
-    return this.inserts.add(messages);
+  async keep(messages: ReliableMessage[]): Promise<void> {
+    await this.inserts.add(messages);
   }
 
   /** Forget an ACKed message: it is never delivered again. */
-  forget(key: AckKey): Promise<void> {
-    return this.deletes.add([key]);
+  async forget(key: AckKey): Promise<void> {
+    await this.deletes.add([key]);
   }
 
   /** A page of a user's kept messages with msgId > afterMsgId, in msgId order. */
-  async page(appId: number, userId: number, afterMsgId: number, limit: number): Promise<Delivery[]> {
+  async page(appId: number, userId: number, afterMsgId: number, limit: number): Promise<ReliableMessage[]> {
     const rows = await this.db
       .select()
       .from(imMessage)
       .where(and(eq(imMessage.appId, appId), eq(imMessage.userId, userId), gt(imMessage.msgId, afterMsgId)))
       .orderBy(asc(imMessage.msgId))
       .limit(limit);
-    return rows.map((r) => ({ appId: r.appId, userId: r.userId, msgId: String(r.msgId), bizCode: r.bizCode, data: r.data, ts: r.ts }));
+    return rows.map((r) => ({ appId: r.appId, userId: r.userId, msgId: String(r.msgId), bizCode: r.bizCode, data: r.data, ts: r.ts, senderId: r.senderId }));
   }
 }
 

@@ -1,7 +1,8 @@
 // The data carried by each queue's jobs.
 
-/** im-biz: one accepted business message (client BIZ or backend push). */
-export interface BizJob {
+/** One accepted business message (client BIZ or backend push). */
+export interface BizMessage {
+  /** Given at intake (messaging/sequencer.ts), before the job is queued. */
   msgId: string;
   appId: number;
   /** The sending user (0 for a backend push). */
@@ -11,10 +12,17 @@ export interface BizJob {
   data: Record<string, unknown>;
   /** Recipients of a push; unused for client biz codes (the handler derives them). */
   userIds?: number[];
+  /** The room's seq, given at intake with the msgId, for a message to a room. */
+  seq?: number;
   ts: number;
   /** Shown with room messages (from the user's profile). */
   senderName?: string;
   senderAvatar?: string;
+}
+
+/** im-biz: the messages one node accepted in one tick, in msgId order. */
+export interface BizBatchJob {
+  messages: BizMessage[];
 }
 
 /** im-online / im-offline: seed ImOnlineDTO / ImOfflineDTO, plus the session that caused it. */
@@ -27,14 +35,20 @@ export interface PresenceEventJob {
   time: number;
 }
 
-/** im-ack: check that one reliable delivery was ACKed. */
-export interface AckCheckJob {
+/** A reliable delivery with what keeping it in MySQL needs. `data` is already a JSON string. */
+export interface ReliableMessage {
   appId: number;
   userId: number;
   msgId: string;
   bizCode: number;
   data: string;
   ts: number;
-  /** Deliveries made so far (the first one is attempt 1). */
+  senderId: number;
+}
+
+/** im-ack: check, once the ACK timeout has passed, that these deliveries (attempt n) were ACKed. */
+export interface AckCheckJob {
+  /** Deliveries made so far of each message (the first one is attempt 1). */
   attempt: number;
+  messages: ReliableMessage[];
 }

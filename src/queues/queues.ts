@@ -2,11 +2,11 @@
 import { Queue, Worker, type Job, type Processor } from "bullmq";
 import type Redis from "ioredis";
 import type { Logger } from "../log";
-import type { AckCheckJob, BizJob, PresenceEventJob } from "./jobs";
+import type { AckCheckJob, BizBatchJob, PresenceEventJob } from "./jobs";
 import { QueueName } from "./names";
 
 export interface Queues {
-  biz: Queue<BizJob>;
+  biz: Queue<BizBatchJob>;
   online: Queue<PresenceEventJob>;
   offline: Queue<PresenceEventJob>;
   ack: Queue<AckCheckJob>;
@@ -25,7 +25,7 @@ const defaultJobOptions = {
 export function createQueues(connection: Redis, prefix: string): Queues {
   const make = <T>(name: QueueName) => new Queue<T>(name, { connection, prefix, defaultJobOptions });
   const q = {
-    biz: make<BizJob>(QueueName.biz),
+    biz: make<BizBatchJob>(QueueName.biz),
     online: make<PresenceEventJob>(QueueName.online),
     offline: make<PresenceEventJob>(QueueName.offline),
     ack: make<AckCheckJob>(QueueName.ack),
@@ -40,7 +40,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
 }
 
 export interface Processors {
-  biz: Processor<BizJob>;
+  biz: Processor<BizBatchJob>;
   online: Processor<PresenceEventJob>;
   offline: Processor<PresenceEventJob>;
   ack: Processor<AckCheckJob>;

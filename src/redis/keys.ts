@@ -28,10 +28,10 @@ export function createKeys(prefix: string) {
     nodeChannel: (nodeId: string) => `${p}:node:${nodeId}`,
     /** Cluster-wide msgId sequence (INCR). */
     msgIdSeq: () => `${p}:seq:msg`,
-    /** Per-room message seq (INCR). */
+    /** Per-room message seq (INCR at intake). */
     roomSeq: (roomId: number) => `${p}:room:${roomId}:seq`,
-    /** Per-room recent history (capped stream) for recovery. */
-    roomLog: (roomId: number) => `${p}:room:${roomId}:log`,
+    /** Per-room recent history for recovery: zset of message JSON scored by seq, capped. */
+    roomLog: (roomId: number) => `${p}:room:${roomId}:history`,
     /** Set of nodeIds that hold at least one connection in the room. */
     roomNodes: (roomId: number) => `${p}:room:${roomId}:nodes`,
     /** Room membership: hash userId → "nodeId|sessionId" (living_room_user_set of the seed). */

@@ -16,11 +16,12 @@ export interface Broker {
    */
   publishToNode(nodeId: string, msg: NodeMessage): Promise<void>;
   /**
-   * Give a room message the room's next seq, append it to the room's recent history and publish it
-   * to every node that holds the room, in one atomic step: every node sees a room's messages in seq
-   * order, and history and live fan-out never disagree. Resolves to the seq.
+   * Append room messages (seq given at intake) to the room's recent history and publish each to
+   * every node that holds the room, in one atomic step: history and live fan-out never disagree,
+   * and every node sees this call's messages in the given order. Calls from different workers may
+   * reach a node out of seq order; the receiving node puts them back in order.
    */
-  publishToRoom(roomId: number, msg: RoomMessage): Promise<number>;
+  publishToRoom(roomId: number, entries: RoomLogEntry[]): Promise<void>;
   /** Subscribe to this node's own channel; resolves once the subscription is active. */
   subscribe(nodeId: string): Promise<void>;
   /** The handler for every message on this node's channel (one handler; a later call replaces it). */
@@ -34,17 +35,20 @@ export const ROOM_LOG_MIN_ENTRIES = 1000;
 /** A silent room's seq and history expire after this long. */
 const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 
-// KEYS: seq, log, nodes. ARGV: message JSON, roomId, channel prefix, min entries, ttl.
+// KEYS: seq, log, nodes. ARGV: roomId, channel prefix, min entries, ttl, then seq and message JSON
+// of each entry. The log is a zset scored by seq, so entries may arrive out of seq order.
 const PUBLISH_TO_ROOM = `
-local seq = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'm', ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-local payload = '{"t":"room","roomId":' .. ARGV[2] .. ',"seq":' .. seq .. ',"msg":' .. ARGV[1] .. '}'
-for _, node in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  redis.call('PUBLISH', ARGV[3] .. node, payload)
+local nodes = redis.call('SMEMBERS', KEYS[3])
+for i = 5, #ARGV, 2 do
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+  local payload = '{"t":"room","roomId":' .. ARGV[1] .. ',"seq":' .. ARGV[i] .. ',"msg":' .. ARGV[i + 1] .. '}'
+  for _, node in ipairs(nodes) do
+    redis.call('PUBLISH', ARGV[2] .. node, payload)
+  end
 end
-return seq
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 `;
 
 export class RedisBroker implements Broker {
@@ -79,19 +83,20 @@ export class RedisBroker implements Broker {
     await this.command.publish(this.keys.nodeChannel(nodeId), JSON.stringify(msg));
   }
 
-  async publishToRoom(roomId: number, msg: RoomMessage): Promise<number> {
+  async publishToRoom(roomId: number, entries: RoomLogEntry[]): Promise<void> {
+    if (entries.length === 0) return;
     const k = this.keys;
-    const seq = await (this.command as unknown as RoomScript).imPublishToRoom(
+    const args = entries.flatMap((e) => [String(e.seq), JSON.stringify(e.msg)]);
+    await (this.command as unknown as RoomScript).imPublishToRoom(
       k.roomSeq(roomId),
       k.roomLog(roomId),
       k.roomNodes(roomId),
-      JSON.stringify(msg),
       String(roomId),
       k.nodeChannel(""),
       String(ROOM_LOG_MIN_ENTRIES),
       String(ROOM_LOG_TTL_S),
+      ...args,
     );
-    return Number(seq);
   }
 
   async subscribe(nodeId: string): Promise<void> {
@@ -112,5 +117,5 @@ export class RedisBroker implements Broker {
 }
 
 interface RoomScript {
-  imPublishToRoom(...args: string[]): Promise<number>;
+  imPublishToRoom(...args: string[]): Promise<null>;
 }

@@ -1,21 +1,23 @@
 // Routing reliable deliveries: find each recipient's node in one round trip, then publish ONE
 // message per node. Redis work grows with the number of nodes, not of recipients.
+import type { Logger } from "../log";
 import type { Presence } from "../presence/presence";
 import type { Broker } from "./broker";
 import type { Delivery } from "./node-message";
 
-export type DeliveriesByNode = Map<string, Delivery[]>;
+export type DeliveriesByNode<D extends Delivery = Delivery> = Map<string, D[]>;
 
 export class Router {
   constructor(
     private readonly presence: Presence,
     private readonly broker: Broker,
+    private readonly log: Logger,
   ) {}
 
   /** Group deliveries by the node of their online recipient; offline recipients are left out. */
-  async locate(deliveries: Delivery[]): Promise<DeliveriesByNode> {
-    const byNode: DeliveriesByNode = new Map();
-    const byApp = new Map<number, Delivery[]>();
+  async locate<D extends Delivery>(deliveries: D[]): Promise<DeliveriesByNode<D>> {
+    const byNode: DeliveriesByNode<D> = new Map();
+    const byApp = new Map<number, D[]>();
     for (const d of deliveries) {
       const list = byApp.get(d.appId);
       if (list) list.push(d);
@@ -36,6 +38,9 @@ export class Router {
 
   /** Publish each node's deliveries as one message on its channel. */
   async publish(byNode: DeliveriesByNode): Promise<void> {
+    if (this.log.isLevelEnabled("debug")) {
+      for (const [node, deliveries] of byNode) this.log.debug({ node, msgIds: deliveries.map((d) => d.msgId) }, "routed");
+    }
     await Promise.all([...byNode].map(([node, deliveries]) => this.broker.publishToNode(node, { t: "deliver", deliveries })));
   }
 }

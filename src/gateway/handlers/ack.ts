@@ -8,6 +8,6 @@ export const ack: FrameHandler<typeof AckBody> = {
   schema: AckBody,
   async handle(session, body, gateway) {
     const { appId, userId } = session.user!;
-    await gateway.deps.acks.ack(appId, userId, body.msgId);
+    await gateway.deps.reliable.ack(appId, userId, body.msgId);
   },
 };

@@ -1,4 +1,4 @@
-// BIZ c→s: validate, queue on im-biz, then ACK the sender with the message's msgId.
+// BIZ c→s: validate, queue on im-biz (messaging/intake.ts), then ACK the sender with the message's msgId.
 import { Code } from "../../protocol/codes";
 import { BizBody } from "../../protocol/bodies";
 import { ImError } from "../../protocol/errors";
@@ -24,18 +24,16 @@ export const biz: FrameHandler<typeof BizBody> = {
     }
     const sender = session.user!;
     await handler.accept(checked.data, sender, gateway.deps);
-    const { msgIds, queues } = gateway.deps;
-    const msgId = await msgIds.next();
-    await queues.biz.add("biz", {
-      msgId,
+    const message = await gateway.deps.intake.submit({
       appId: sender.appId,
       senderId: sender.userId,
       bizCode: body.bizCode,
       data: checked.data as Record<string, unknown>,
       ts: Date.now(),
-      ...handler.toJob(checked.data, sender),
+      roomId: handler.roomOf(checked.data),
+      ...handler.extraFields(checked.data, sender),
     });
-    gateway.log.debug({ msgId, userId: sender.userId, bizCode: body.bizCode }, "biz accepted");
-    session.send(Code.ACK, { clientMsgId: body.clientMsgId, msgId });
+    gateway.log.debug({ msgId: message.msgId, userId: sender.userId, bizCode: body.bizCode }, "biz accepted");
+    session.send(Code.ACK, { clientMsgId: body.clientMsgId, msgId: message.msgId });
   },
 };

@@ -42,8 +42,7 @@ export function imRoutes(deps: HttpDeps) {
     .post("/push", server, async (c) => {
       const body = await jsonBody(c, PushBody);
       const userIds = [...new Set(body.userIds)];
-      const msgId = await deps.msgIds.next();
-      await deps.queues.biz.add("push", { msgId, appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
+      const { msgId } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
       deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
       return c.json({ accepted: userIds.length, msgId });
     });

@@ -7,12 +7,14 @@ export const privateChat: BizHandler<typeof PrivateChatData> = {
   bizCode: BizCode.PRIVATE_CHAT,
   schema: PrivateChatData,
   accept() {},
-  toJob: () => ({}),
-  async process(job, deps) {
-    const data = PrivateChatData.parse(job.data);
-    const delivered = JSON.stringify({ userId: job.senderId, objectId: data.objectId, content: data.content, createTime: job.ts });
-    await deps.reliable.send([
-      { appId: job.appId, userId: data.objectId, msgId: job.msgId, bizCode: job.bizCode, data: delivered, ts: job.ts, senderId: job.senderId },
-    ]);
+  roomOf: () => undefined,
+  extraFields: () => ({}),
+  route(m) {
+    const data = PrivateChatData.parse(m.data);
+    const delivered = JSON.stringify({ userId: m.senderId, objectId: data.objectId, content: data.content, createTime: m.ts });
+    return {
+      kind: "reliable",
+      messages: [{ appId: m.appId, userId: data.objectId, msgId: m.msgId, bizCode: m.bizCode, data: delivered, ts: m.ts, senderId: m.senderId }],
+    };
   },
 };

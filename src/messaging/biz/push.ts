@@ -1,18 +1,11 @@
 // Backend pushes (POST /api/im/push): any bizCode, to a list of users, delivered like 5556.
-import type { BizJob } from "../../queues/jobs";
-import type { BizDeps } from "./types";
+import type { BizMessage } from "../../queues/jobs";
+import type { Route } from "./types";
 
-export async function processPush(job: BizJob, deps: BizDeps): Promise<void> {
-  const data = JSON.stringify(job.data);
-  await deps.reliable.send(
-    (job.userIds ?? []).map((userId) => ({
-      appId: job.appId,
-      userId,
-      msgId: job.msgId,
-      bizCode: job.bizCode,
-      data,
-      ts: job.ts,
-      senderId: 0,
-    })),
-  );
+export function routePush(m: BizMessage): Route {
+  const data = JSON.stringify(m.data);
+  return {
+    kind: "reliable",
+    messages: (m.userIds ?? []).map((userId) => ({ appId: m.appId, userId, msgId: m.msgId, bizCode: m.bizCode, data, ts: m.ts, senderId: 0 })),
+  };
 }

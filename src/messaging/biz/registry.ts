@@ -1,11 +1,14 @@
-// bizCode → handler. A bizCode clients may send is listed here; anything else from a client is
-// refused at intake, and a backend may push any bizCode (push.ts).
-import { UnrecoverableError, type Job } from "bullmq";
-import type { BizJob } from "../../queues/jobs";
+// bizCode → handler, and the im-biz processor. A bizCode clients may send is listed here; anything
+// else from a client is refused at intake, and a backend may push any bizCode (push.ts).
+import type { Job } from "bullmq";
+import type { Logger } from "../../log";
+import type { BizBatchJob, BizMessage, ReliableMessage } from "../../queues/jobs";
+import type { Broker, RoomLogEntry } from "../../router/broker";
+import type { ReliableDelivery } from "../reliable-delivery";
 import { privateChat } from "./private-chat";
-import { processPush } from "./push";
+import { routePush } from "./push";
 import { roomChat } from "./room-chat";
-import type { BizDeps, BizHandler } from "./types";
+import type { BizHandler, Route } from "./types";
 
 const handlers = new Map<number, BizHandler>([
   [roomChat.bizCode, roomChat as BizHandler],
@@ -16,12 +19,50 @@ export function clientBizHandler(bizCode: number): BizHandler | undefined {
   return handlers.get(bizCode);
 }
 
-/** The im-biz processor. */
+export interface BizDeps {
+  broker: Broker;
+  reliable: ReliableDelivery;
+  /** True when the room is live (rooms/); a room message to a closed room is dropped. */
+  isRoomLive(roomId: number): Promise<boolean>;
+  log: Logger;
+}
+
+function routeOf(m: BizMessage): Route {
+  if (m.userIds !== undefined) return routePush(m);
+  const handler = handlers.get(m.bizCode);
+  if (!handler) throw new Error(`no handler for bizCode ${m.bizCode}`);
+  return handler.route(m);
+}
+
+/**
+ * The im-biz processor: one job is one node's batch of accepted messages. Reliable deliveries of the
+ * whole batch are routed together (one presence lookup, one message per node); room messages are
+ * published per room, in seq order. A failure fails the job, and BullMQ retries all of it (clients
+ * drop the repeats by msgId).
+ */
 export function bizProcessor(deps: BizDeps) {
-  return async (job: Job<BizJob>): Promise<void> => {
-    if (job.data.userIds !== undefined) return processPush(job.data, deps);
-    const handler = handlers.get(job.data.bizCode);
-    if (!handler) throw new UnrecoverableError(`no handler for bizCode ${job.data.bizCode}`);
-    await handler.process(job.data, deps);
+  return async (job: Job<BizBatchJob>): Promise<void> => {
+    const reliable: ReliableMessage[] = [];
+    const rooms = new Map<number, RoomLogEntry[]>();
+    for (const m of job.data.messages) {
+      let route: Route;
+      try {
+        route = routeOf(m);
+      } catch (err) {
+        // a message no handler can route would fail its whole batch on every retry: drop it alone
+        deps.log.error({ err, msgId: m.msgId, bizCode: m.bizCode, jobId: job.id }, "biz message cannot be routed; dropped");
+        continue;
+      }
+      if (route.kind === "reliable") reliable.push(...route.messages);
+      else rooms.set(route.roomId, [...(rooms.get(route.roomId) ?? []), { seq: route.seq, msg: route.msg }]);
+    }
+    if (deps.log.isLevelEnabled("debug")) deps.log.debug({ jobId: job.id, msgIds: job.data.messages.map((m) => m.msgId) }, "biz processing");
+    await Promise.all([
+      deps.reliable.send(reliable),
+      ...[...rooms].map(async ([roomId, entries]) => {
+        // the room may have closed between intake and now: nobody is left to receive these
+        if (await deps.isRoomLive(roomId)) await deps.broker.publishToRoom(roomId, entries);
+      }),
+    ]);
   };
 }

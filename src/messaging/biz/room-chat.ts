@@ -11,24 +11,25 @@ export const roomChat: BizHandler<typeof RoomChatData> = {
     if (!(await ctx.isRoomLive(data.roomId))) throw new ImError("room_not_live", `room ${data.roomId} is not live`);
     if (sender.roomId !== data.roomId) throw new ImError("not_in_room", `this connection is not in room ${data.roomId}`);
   },
-  toJob: (_data, sender) => ({ senderName: sender.nickName, senderAvatar: sender.avatar }),
-  async process(job, deps) {
-    const data = RoomChatData.parse(job.data);
-    // the room may have closed between intake and now: nobody is left to receive it
-    if (!(await deps.isRoomLive(data.roomId))) return;
-    await deps.broker.publishToRoom(data.roomId, {
-      msgId: job.msgId,
-      appId: job.appId,
-      bizCode: job.bizCode,
-      ts: job.ts,
+  roomOf: (data) => data.roomId,
+  extraFields: (_data, sender) => ({ senderName: sender.nickName, senderAvatar: sender.avatar }),
+  route(m) {
+    const data = RoomChatData.parse(m.data);
+    if (m.seq === undefined) throw new Error(`room message ${m.msgId} has no seq`);
+    const msg = {
+      msgId: m.msgId,
+      appId: m.appId,
+      bizCode: m.bizCode,
+      ts: m.ts,
       data: {
-        userId: job.senderId,
+        userId: m.senderId,
         roomId: data.roomId,
         content: data.content,
-        ...(job.senderName ? { senderName: job.senderName } : {}),
-        ...(job.senderAvatar ? { senderAvatar: job.senderAvatar } : {}),
-        createTime: job.ts,
+        ...(m.senderName ? { senderName: m.senderName } : {}),
+        ...(m.senderAvatar ? { senderAvatar: m.senderAvatar } : {}),
+        createTime: m.ts,
       },
-    });
+    };
+    return { kind: "room", roomId: data.roomId, seq: m.seq, msg };
   },
 };

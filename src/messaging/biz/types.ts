@@ -1,8 +1,7 @@
-// A business-message handler: validated at intake by the gateway, processed by the im-biz worker.
+// A business-message handler: validated at intake by the gateway, routed by the im-biz worker.
 import type { z } from "zod";
-import type { BizJob } from "../../queues/jobs";
-import type { Broker } from "../../router/broker";
-import type { ReliableDelivery } from "../reliable-delivery";
+import type { BizMessage, ReliableMessage } from "../../queues/jobs";
+import type { RoomMessage } from "../../router/node-message";
 
 /** Who sent a BIZ: always the session's user, never a field of the body. */
 export interface Sender {
@@ -19,12 +18,10 @@ export interface IntakeContext {
   isRoomLive(roomId: number): Promise<boolean>;
 }
 
-export interface BizDeps {
-  broker: Broker;
-  reliable: ReliableDelivery;
-  /** True when the room is live (rooms/); a room message to a closed room is dropped. */
-  isRoomLive(roomId: number): Promise<boolean>;
-}
+/** Where the worker sends one message: reliably to users, or to a room's live fan-out. */
+export type Route =
+  | { kind: "reliable"; messages: ReliableMessage[] }
+  | { kind: "room"; roomId: number; seq: number; msg: RoomMessage };
 
 export interface BizHandler<S extends z.ZodType = z.ZodType> {
   bizCode: number;
@@ -32,8 +29,10 @@ export interface BizHandler<S extends z.ZodType = z.ZodType> {
   schema: S;
   /** Checks at intake that need the sender (throw ImError to refuse). Runs before queueing. */
   accept(data: z.infer<S>, sender: Sender, ctx: IntakeContext): void | Promise<void>;
-  /** The job fields this message carries beyond the common ones. */
-  toJob(data: z.infer<S>, sender: Sender): Partial<BizJob>;
-  /** Process one accepted message in the im-biz worker. */
-  process(job: BizJob, deps: BizDeps): Promise<void>;
+  /** The room this message goes to, if it is a room message (it gets the room's next seq). */
+  roomOf(data: z.infer<S>): number | undefined;
+  /** The message fields this handler carries beyond the common ones. */
+  extraFields(data: z.infer<S>, sender: Sender): Partial<BizMessage>;
+  /** In the im-biz worker: where one accepted message goes. Pure. */
+  route(message: BizMessage): Route;
 }

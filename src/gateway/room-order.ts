@@ -1,0 +1,71 @@
+// Puts each room's messages back in seq order before this node fans them out. Seqs are given in
+// accept order at intake, but workers on several nodes publish concurrently, so a room's messages can
+// reach this node out of order. A message after a gap waits until the gap is filled, or at most
+// `gapWaitMs` (its job may have failed and be retried later, or the room closed meanwhile); then
+// the gap is skipped. A message older than what was already passed on (a late or repeated one) is
+// passed on at once: late beats lost, and clients drop repeats by msgId.
+
+interface RoomState<M> {
+  /** The seq expected next. */
+  next: number;
+  /** Messages after a gap, by seq. */
+  waiting: Map<number, M>;
+  timer: ReturnType<typeof setTimeout> | null;
+  lastSeenAt: number;
+}
+
+export class RoomOrder<M> {
+  private readonly rooms = new Map<number, RoomState<M>>();
+
+  constructor(
+    private readonly gapWaitMs: number,
+    private readonly emit: (roomId: number, seq: number, msg: M) => void,
+  ) {}
+
+  /** A room message arrived: pass it (and any it unblocks) on in seq order. */
+  push(roomId: number, seq: number, msg: M): void {
+    let room = this.rooms.get(roomId);
+    if (!room) {
+      room = { next: seq, waiting: new Map(), timer: null, lastSeenAt: 0 };
+      this.rooms.set(roomId, room);
+    }
+    room.lastSeenAt = Date.now();
+    if (seq < room.next) return this.emit(roomId, seq, msg);
+    room.waiting.set(seq, msg);
+    this.release(roomId, room);
+  }
+
+  /** Forget rooms silent for `idleMs` with nothing waiting (their next message starts afresh). */
+  forgetIdle(now: number, idleMs: number): void {
+    for (const [roomId, room] of this.rooms) {
+      if (room.waiting.size === 0 && now - room.lastSeenAt >= idleMs) this.rooms.delete(roomId);
+    }
+  }
+
+  /** Stop the gap timers (shutdown). */
+  clear(): void {
+    for (const room of this.rooms.values()) if (room.timer) clearTimeout(room.timer);
+    this.rooms.clear();
+  }
+
+  private release(roomId: number, room: RoomState<M>): void {
+    for (let msg = room.waiting.get(room.next); msg !== undefined; msg = room.waiting.get(room.next)) {
+      room.waiting.delete(room.next);
+      this.emit(roomId, room.next, msg);
+      room.next++;
+    }
+    if (room.waiting.size === 0) {
+      if (room.timer) clearTimeout(room.timer);
+      room.timer = null;
+    } else {
+      room.timer ??= setTimeout(() => this.skipGap(roomId, room), this.gapWaitMs);
+    }
+  }
+
+  private skipGap(roomId: number, room: RoomState<M>): void {
+    room.timer = null;
+    if (room.waiting.size === 0) return;
+    room.next = Math.min(...room.waiting.keys());
+    this.release(roomId, room);
+  }
+}

@@ -1,0 +1,38 @@
+// Intake of business messages (client BIZ and backend pushes): each message gets its msgId (and
+// room seq) and is queued on im-biz. The messages a node accepts in one tick share one reservation
+// and one job, so the queue's cost per message shrinks as the load grows. A submit resolves once
+// its job is stored in Redis: only then may the sender be told "accepted".
+import type { Logger } from "../log";
+import type { Queues } from "../queues/queues";
+import type { BizMessage } from "../queues/jobs";
+import type { Sequencer } from "./sequencer";
+import { TickBatcher } from "./tick-batcher";
+
+/** A message as submitted: everything but what intake assigns. */
+export type Submission = Omit<BizMessage, "msgId" | "seq"> & {
+  /** The room a room message goes to: it gets that room's next seq. */
+  roomId?: number;
+};
+
+/** At most this many messages go in one im-biz job. */
+const MAX_BATCH = 500;
+
+export class BizIntake {
+  private readonly batcher: TickBatcher<Submission, BizMessage>;
+
+  constructor(sequencer: Sequencer, queues: Queues, log: Logger) {
+    this.batcher = new TickBatcher(async (submissions) => {
+      const reserved = await sequencer.reserve(submissions.map((s) => s.roomId));
+      const messages = submissions.map(({ roomId: _room, ...s }, i) => ({ ...s, ...reserved[i] }));
+      const job = await queues.biz.add("batch", { messages });
+      if (log.isLevelEnabled("debug")) log.debug({ jobId: job.id, msgIds: messages.map((m) => m.msgId) }, "biz queued");
+      return messages;
+    }, MAX_BATCH);
+  }
+
+  /** Reserve the message's msgId (and room seq) and queue it. Resolves once it is queued. */
+  async submit(submission: Submission): Promise<BizMessage> {
+    const [message] = await this.batcher.add([submission]);
+    return message;
+  }
+}

@@ -1,0 +1,89 @@
+// The Redis side of ACK tracking (PROTOCOL.md section 5; seed: imAckMap + delayed retry): which
+// reliable deliveries await their recipient's ACK, and the delayed im-ack job that checks them.
+// One hash per recipient, field msgId → "<attempt>" or "<attempt>k"; the "k" says the message is
+// also kept in MySQL, so its ACK must delete it there. Attempt 0 ("0k") is a kept message with no
+// delivery scheduled.
+import type Redis from "ioredis";
+import type { Keys } from "../redis/keys";
+import type { Queues } from "../queues/queues";
+import type { ReliableMessage } from "../queues/jobs";
+
+/** A pending record outlives any retry schedule by far; it only guards against leaks. */
+const PENDING_TTL_MS = 24 * 3600 * 1000;
+
+export interface PendingState {
+  attempt: number;
+  kept: boolean;
+}
+
+type Recipient = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
+
+// KEYS: the recipient's hash. ARGV: msgId. Returns the field's value before it was removed.
+const SETTLE = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return v
+`;
+
+export class PendingAcks {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly queues: Queues,
+    private readonly ackTimeoutMs: number,
+  ) {
+    this.redis.defineCommand("imSettleAck", { numberOfKeys: 1, lua: SETTLE });
+  }
+
+  /**
+   * Record these deliveries as pending (attempt n) and schedule ONE check of them all, ackTimeoutMs
+   * from now. Resolves once both are stored; call it before writing the deliveries, so that an ACK
+   * can never arrive before its record.
+   */
+  async track(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<void> {
+    if (messages.length === 0) return;
+    await this.mark(messages, `${attempt}${kept ? "k" : ""}`);
+    await this.queues.ack.add("check", { attempt, messages }, { delay: this.ackTimeoutMs });
+  }
+
+  /** Record these messages as kept in MySQL with no delivery pending (a late ACK still counts). */
+  markKept(messages: Recipient[]): Promise<void> {
+    return this.mark(messages, "0k");
+  }
+
+  /** The recipient ACKed: forget the record. Resolves to what it was (null: none, e.g. a repeat). */
+  async settle(appId: number, userId: number, msgId: string): Promise<PendingState | null> {
+    const script = this.redis as unknown as SettleScript;
+    return parseState(await script.imSettleAck(this.keys.pending(appId, userId), msgId));
+  }
+
+  /** The records of these messages, in order (null: ACKed, or never tracked). */
+  async states(messages: Recipient[]): Promise<Array<PendingState | null>> {
+    const pipeline = this.redis.pipeline();
+    for (const m of messages) pipeline.hget(this.keys.pending(m.appId, m.userId), m.msgId);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return parseState(value as string | null);
+    });
+  }
+
+  private async mark(messages: Recipient[], value: string): Promise<void> {
+    if (messages.length === 0) return;
+    const tx = this.redis.multi();
+    for (const m of messages) {
+      const key = this.keys.pending(m.appId, m.userId);
+      tx.hset(key, m.msgId, value).pexpire(key, PENDING_TTL_MS);
+    }
+    await tx.exec();
+  }
+}
+
+function parseState(value: string | null): PendingState | null {
+  if (value === null) return null;
+  return { attempt: Number.parseInt(value, 10), kept: value.endsWith("k") };
+}
+
+interface SettleScript {
+  imSettleAck(key: string, msgId: string): Promise<string | null>;
+}

@@ -1,0 +1,73 @@
+// Coalesces many small requests into one: everything added while no flush runs is flushed together
+// by one call of `flush` on the next tick. At most one flush is in flight, so two batches never
+// contend for the same rows or keys, and batches grow by themselves under load. Each add() settles
+// with its batch: it gets the results for its own items, in order, or the batch's error.
+
+interface Waiter<R> {
+  start: number;
+  count: number;
+  resolve: (results: R[]) => void;
+  reject: (err: unknown) => void;
+}
+
+export class TickBatcher<T, R = void> {
+  private items: T[] = [];
+  private waiters: Waiter<R>[] = [];
+  private busy = false;
+
+  /**
+   * @param flush handles one batch; resolves to one result per item, in item order (or nothing,
+   *   for a batcher of writes without results).
+   * @param maxBatch the most items one flush takes; the rest wait for the next.
+   */
+  constructor(
+    private readonly flush: (items: T[]) => Promise<R[] | void>,
+    private readonly maxBatch = 1000,
+  ) {}
+
+  add(items: T[]): Promise<R[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ start: this.items.length, count: items.length, resolve, reject });
+      for (const item of items) this.items.push(item);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.busy || this.items.length === 0) return;
+    this.busy = true;
+    // the next tick gathers whatever else arrives in this one
+    setImmediate(() => {
+      const { items, waiters } = this.take();
+      this.flush(items)
+        .then(
+          (results) => {
+            for (const w of waiters) w.resolve(results ? results.slice(w.start, w.start + w.count) : []);
+          },
+          (err) => {
+            for (const w of waiters) w.reject(err);
+          },
+        )
+        .finally(() => {
+          this.busy = false;
+          this.schedule();
+        });
+    });
+  }
+
+  /** The waiters whose items fit in one batch (at least one waiter, whatever its size). */
+  private take(): { items: T[]; waiters: Waiter<R>[] } {
+    let n = 0;
+    let end = 0;
+    while (n < this.waiters.length && (n === 0 || end + this.waiters[n].count <= this.maxBatch)) {
+      end += this.waiters[n].count;
+      n++;
+    }
+    const items = this.items.slice(0, end);
+    const waiters = this.waiters.slice(0, n);
+    this.items = this.items.slice(end);
+    this.waiters = this.waiters.slice(n).map((w) => ({ ...w, start: w.start - end }));
+    return { items, waiters };
+  }
+}

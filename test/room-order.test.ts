@@ -1,0 +1,45 @@
+import { describe, expect, test } from "bun:test";
+import { RoomOrder } from "../src/gateway/room-order";
+import { waitFor } from "./support/wait";
+
+function recorder(gapWaitMs = 50) {
+  const out: Array<[number, number, string]> = [];
+  const order = new RoomOrder<string>(gapWaitMs, (roomId, seq, msg) => out.push([roomId, seq, msg]));
+  return { out, order };
+}
+
+describe("RoomOrder", () => {
+  test("passes messages in seq order, holding one that comes after a gap until the gap fills", () => {
+    const { out, order } = recorder();
+    order.push(7, 10, "a");
+    order.push(7, 12, "c");
+    expect(out).toEqual([[7, 10, "a"]]);
+    order.push(7, 11, "b");
+    expect(out).toEqual([[7, 10, "a"], [7, 11, "b"], [7, 12, "c"]]);
+    order.clear();
+  });
+
+  test("rooms are ordered independently", () => {
+    const { out, order } = recorder();
+    order.push(1, 5, "r1-5");
+    order.push(2, 9, "r2-9");
+    order.push(1, 7, "r1-7");
+    order.push(2, 10, "r2-10");
+    expect(out.map(([, , m]) => m)).toEqual(["r1-5", "r2-9", "r2-10"]);
+    order.clear();
+  });
+
+  test("a gap that does not fill is skipped after the wait; the late message still comes, once", async () => {
+    const { out, order } = recorder(30);
+    order.push(3, 1, "one");
+    order.push(3, 3, "three");
+    order.push(3, 4, "four");
+    await waitFor(() => out.length === 3, 1000, "the messages after the gap");
+    expect(out.map(([, seq]) => seq)).toEqual([1, 3, 4]);
+    order.push(3, 2, "two");
+    expect(out.map(([, seq]) => seq)).toEqual([1, 3, 4, 2]);
+    order.push(3, 5, "five");
+    expect(out.map(([, seq]) => seq)).toEqual([1, 3, 4, 2, 5]);
+    order.clear();
+  });
+});
