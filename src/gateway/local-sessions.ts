@@ -12,7 +12,9 @@ interface LocalRoom {
 
 export class LocalSessions {
   readonly all = new Set<Session>();
-  private readonly byUser = new Map<string, Session>();
+  /** By appId, then userId: number keys, so no key string is kept per session. */
+  private readonly byUser = new Map<number, Map<number, Session>>();
+  private users = 0;
   private readonly rooms = new Map<number, LocalRoom>();
 
   constructor(
@@ -25,7 +27,7 @@ export class LocalSessions {
   }
 
   get loggedIn(): number {
-    return this.byUser.size;
+    return this.users;
   }
 
   add(session: Session): void {
@@ -34,14 +36,20 @@ export class LocalSessions {
 
   /** Make `session` its user's session on this node; an older one here is kicked. */
   claim(session: Session): void {
-    const key = session.key!;
-    const older = this.byUser.get(key);
-    this.byUser.set(key, session);
-    if (older && older !== session) kick(older);
+    const { appId, userId } = session.user!;
+    let app = this.byUser.get(appId);
+    if (!app) {
+      app = new Map();
+      this.byUser.set(appId, app);
+    }
+    const older = app.get(userId);
+    app.set(userId, session);
+    if (!older) this.users++;
+    else if (older !== session) kick(older);
   }
 
   get(appId: number, userId: number): Session | undefined {
-    return this.byUser.get(`${appId}:${userId}`);
+    return this.byUser.get(appId)?.get(userId);
   }
 
   /** Add a logged-in session to a room; the first local member makes this node hold the room. */
@@ -99,12 +107,14 @@ export class LocalSessions {
   remove(session: Session): boolean {
     this.all.delete(session);
     this.leaveRoom(session);
-    const key = session.key;
-    if (key !== null && this.byUser.get(key) === session) {
-      this.byUser.delete(key);
-      return true;
-    }
-    return false;
+    if (!session.user) return false;
+    const { appId, userId } = session.user;
+    const app = this.byUser.get(appId);
+    if (app?.get(userId) !== session) return false;
+    app.delete(userId);
+    this.users--;
+    if (app.size === 0) this.byUser.delete(appId);
+    return true;
   }
 }
 

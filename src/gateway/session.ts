@@ -4,6 +4,7 @@ import { Code } from "../protocol/codes";
 import { ImError, errorBody, type ErrorReason } from "../protocol/errors";
 import type { ParsedBody } from "../protocol/frame";
 import type { Sender } from "../messaging/biz/types";
+import type { Metrics } from "../metrics/metrics";
 import type { Connection, OutFrame, WireForm } from "./connection";
 import { OutFrame as Frame } from "./connection";
 import type { Gateway } from "./gateway";
@@ -24,9 +25,41 @@ interface Held {
 let nextConn = 0;
 const bootId = Math.random().toString(36).slice(2, 8);
 
+/**
+ * Frames out, counted per code and handed to the metrics once per tick: a room fan-out writes a
+ * frame to every viewer in one tick, and a counter update per frame was a visible part of its cost.
+ */
+class FramesOutTally {
+  private readonly counts = new Map<number, number>();
+
+  constructor(private readonly metrics: Metrics) {}
+
+  add(code: number): void {
+    if (this.counts.size === 0) setImmediate(() => this.report());
+    this.counts.set(code, (this.counts.get(code) ?? 0) + 1);
+  }
+
+  private report(): void {
+    for (const [code, n] of this.counts) this.metrics.frameOut(code, n);
+    this.counts.clear();
+  }
+}
+
+/** One tally per node (tests run several nodes in one process). */
+const tallies = new WeakMap<Metrics, FramesOutTally>();
+
+function tallyFor(metrics: Metrics): FramesOutTally {
+  let tally = tallies.get(metrics);
+  if (!tally) {
+    tally = new FramesOutTally(metrics);
+    tallies.set(metrics, tally);
+  }
+  return tally;
+}
+
 export class Session {
-  /** Unique in the cluster and across restarts of this node. */
-  readonly id = `${bootId}.${++nextConn}`;
+  /** Numbers the connections of this node process; `id` is derived from it when asked. */
+  private readonly seq = ++nextConn;
   readonly openedAt = Date.now();
   lastInboundAt = Date.now();
   /** Set once logged in. */
@@ -35,21 +68,25 @@ export class Session {
   /** Room messages reach this session through the transport's pub/sub instead of direct writes. */
   roomViaTransport = false;
 
-  private inbox: Inbound[] = [];
+  // Idle sessions are most of a node's memory: what only some sessions need is made when first needed.
+  /** Frames and tasks waiting to be handled; null when none. */
+  private inbox: Inbound[] | null = null;
   private pumping = false;
   private held: Held[] | null = null;
-  private readonly bucket: TokenBucket | null;
+  /** Made at the first rate-limited frame (a new bucket is full, so making it late changes nothing). */
+  private bucket: TokenBucket | null = null;
+  private readonly framesOut: FramesOutTally;
 
   constructor(
     readonly conn: Connection,
     private readonly gateway: Gateway,
   ) {
-    const { msgRatePerSec, msgRateBurst } = gateway.settings;
-    this.bucket = msgRatePerSec > 0 ? new TokenBucket(msgRatePerSec, msgRateBurst) : null;
+    this.framesOut = tallyFor(gateway.deps.metrics);
   }
 
-  get key(): string | null {
-    return this.user ? `${this.user.appId}:${this.user.userId}` : null;
+  /** Unique in the cluster and across restarts of this node. */
+  get id(): string {
+    return `${bootId}.${this.seq}`;
   }
 
   /** A decoded inbound frame. Frames are handled one at a time, in arrival order. */
@@ -58,19 +95,19 @@ export class Session {
     this.lastInboundAt = Date.now();
     this.gateway.deps.metrics.frameIn(code);
     // liveness and confirmations are never refused; everything else is rate limited per connection
-    if (this.bucket && code !== Code.HEARTBEAT && code !== Code.ACK && !this.bucket.take()) {
+    if (code !== Code.HEARTBEAT && code !== Code.ACK && !this.takeToken()) {
       const clientMsgId = body.ok && typeof body.value.clientMsgId === "string" ? body.value.clientMsgId : undefined;
       this.conn.useForm(form);
       this.sendError("rate_limited", "too many frames on this connection; slow down", clientMsgId);
       return;
     }
-    this.inbox.push({ kind: "frame", code, body, form });
+    (this.inbox ??= []).push({ kind: "frame", code, body, form });
     this.pump();
   }
 
   /** Work that must run in order with the frames (a login completed at the WebSocket upgrade). */
   enqueue(run: () => Promise<void>): void {
-    this.inbox.push({ kind: "task", run });
+    (this.inbox ??= []).push({ kind: "task", run });
     this.pump();
   }
 
@@ -106,7 +143,7 @@ export class Session {
   /** Write straight to the client, bypassing the hold (the replay itself). */
   write(frame: OutFrame): void {
     if (this.closed) return;
-    this.gateway.deps.metrics.frameOut(frame.code);
+    this.framesOut.add(frame.code);
     this.conn.write(frame);
   }
 
@@ -129,8 +166,16 @@ export class Session {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.inbox = [];
+    this.inbox = null;
     this.conn.close();
+  }
+
+  /** False when the connection is over its frame rate (always true with rate limiting off). */
+  private takeToken(): boolean {
+    const { msgRatePerSec, msgRateBurst } = this.gateway.settings;
+    if (msgRatePerSec <= 0) return true;
+    this.bucket ??= new TokenBucket(msgRatePerSec, msgRateBurst);
+    return this.bucket.take();
   }
 
   private pump(): void {
@@ -141,13 +186,13 @@ export class Session {
 
   private async drain(): Promise<void> {
     try {
-      while (this.inbox.length > 0 && !this.closed) {
-        const item = this.inbox.shift()!;
+      for (let item = this.inbox?.shift(); item !== undefined && !this.closed; item = this.inbox?.shift()) {
         if (item.kind === "task") await this.guard(item.run, undefined);
         else await this.handleFrame(item.code, item.body, item.form);
       }
     } finally {
       this.pumping = false;
+      if (this.inbox?.length === 0) this.inbox = null;
     }
   }
 

@@ -1,6 +1,11 @@
 // Raw TCP transport (Bun.listen): binary frames in, binary frames out.
+//
+// Frames written to a connection during one event-loop tick leave in ONE socket write at the end
+// of the tick (PROTOCOL.md section 1: a read may hold several frames). A room fan-out of k messages
+// that arrive together then costs each viewer one syscall instead of k; that syscall, and the
+// receiving side of loopback TCP it runs, is most of a delivery's CPU.
 import type { Socket, TCPSocketListener } from "bun";
-import { FrameDecoder, parseBody } from "../protocol/frame";
+import { concatBytes, parseBody, scanFrames } from "../protocol/frame";
 import type { Connection, OutFrame } from "./connection";
 import type { Gateway } from "./gateway";
 import { parseProxyV1 } from "./limits";
@@ -11,23 +16,38 @@ const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 /** A closing connection that cannot flush in this time is cut. */
 const CLOSE_FLUSH_MS = 3000;
 
-interface TcpState {
-  conn: TcpConnection;
-  /** Null until the PROXY protocol line (when expected) has told who the client is. */
-  session: Session | null;
-  decoder: FrameDecoder;
-  /** Bytes of an incomplete PROXY protocol line. */
-  proxyLine: Uint8Array | null;
+/** Batches are copied into this before their one write; a bigger batch gets a buffer of its own. */
+const scratch = new Uint8Array(256 * 1024);
+
+/** Connections with frames written this tick; written out together by one setImmediate. */
+let unsent: TcpConnection[] = [];
+
+function sendAll(): void {
+  const batch = unsent;
+  unsent = [];
+  for (const conn of batch) conn.sendBatch();
 }
 
+/** One client connection; it is also the socket's `data`, so a connection is a single object. */
 class TcpConnection implements Connection {
   readonly transport = "tcp" as const;
+  /** Null until the PROXY protocol line (when expected) has told who the client is. */
+  session: Session | null = null;
+  /** Bytes of an incomplete frame (or PROXY line), kept until the rest arrives. */
+  private partial: Uint8Array | null = null;
+  /** Frames written this tick, not yet given to the socket. */
+  private batch: Uint8Array[] | null = null;
   /** Bytes Bun did not take yet (socket.write may take fewer than given); written on drain. */
-  private queue: Uint8Array[] = [];
+  private queue: Uint8Array[] | null = null;
   private queuedBytes = 0;
   private closing = false;
+  /** The socket is gone: nothing can be written any more. */
+  private ended = false;
 
-  constructor(private readonly socket: Socket<TcpState>) {}
+  constructor(
+    private readonly socket: Socket<TcpConnection>,
+    private readonly gateway: Gateway,
+  ) {}
 
   get remoteAddress(): string {
     return this.socket.remoteAddress;
@@ -35,7 +55,12 @@ class TcpConnection implements Connection {
 
   write(frame: OutFrame): void {
     if (this.closing) return;
-    this.push(frame.binary);
+    if (this.batch === null) {
+      this.batch = [frame.binary];
+      if (unsent.push(this) === 1) setImmediate(sendAll);
+    } else {
+      this.batch.push(frame.binary);
+    }
   }
 
   useForm(): void {}
@@ -48,15 +73,65 @@ class TcpConnection implements Connection {
 
   close(): void {
     if (this.closing) return;
+    this.sendBatch();
     this.closing = true;
+    if (this.ended) return;
     // end() only once everything is flushed: end(data) can drop the tail
-    if (this.queue.length === 0) this.socket.end();
+    if (this.queue === null) this.socket.end();
     else setTimeout(() => this.socket.terminate(), CLOSE_FLUSH_MS).unref();
+  }
+
+  /** Bytes arrived from the client (after any PROXY line). */
+  receive(chunk: Uint8Array): void {
+    const session = this.session!;
+    // a closed session reads nothing more (after a framing violation the stream is meaningless)
+    if (session.closed) return;
+    const buf = this.partial === null ? chunk : concatBytes(this.partial, chunk);
+    this.partial = null;
+    const scan = scanFrames(buf, this.gateway.settings.maxBodyBytes);
+    // each frame is parsed before we return, and the tail copied: Bun reuses `chunk` after this callback
+    for (const f of scan.frames) session.receive(f.code, parseBody(f.body));
+    if (scan.violation !== null) session.violation(scan.violation);
+    else if (scan.rest < buf.length) this.partial = buf.slice(scan.rest);
+  }
+
+  /** Behind fly's proxy_proto handler the stream starts with "PROXY TCP4 <client> ...\r\n". */
+  receiveProxyLine(chunk: Uint8Array): void {
+    const buf = this.partial === null ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
+    const header = parseProxyV1(buf);
+    if (header === "more") {
+      this.partial = buf;
+      return;
+    }
+    this.partial = null;
+    if (header === "bad") {
+      this.session = this.gateway.accept(this, this.socket.remoteAddress);
+      return this.session.violation("expected a PROXY protocol v1 line");
+    }
+    this.session = this.gateway.accept(this, header.clientIp);
+    if (header.length < buf.length) this.receive(buf.subarray(header.length));
+  }
+
+  /** Hand this tick's frames to the socket in one write, behind anything still queued. */
+  sendBatch(): void {
+    const frames = this.batch;
+    if (frames === null) return;
+    this.batch = null;
+    if (this.ended) return;
+    if (this.queue !== null) {
+      // order: the new frames wait behind what the socket has not taken yet
+      for (const f of frames) this.enqueue(f);
+      return;
+    }
+    const bytes = frames.length === 1 ? frames[0] : join(frames);
+    const n = Math.max(0, this.socket.write(bytes));
+    // `bytes` may be the shared scratch: keep a copy of what is left
+    if (n < bytes.length) this.enqueue(bytes.slice(n));
   }
 
   /** Write what was queued; called on drain. */
   flush(): void {
-    while (this.queue.length > 0) {
+    while (this.queue !== null) {
       const head = this.queue[0];
       const n = Math.max(0, this.socket.write(head));
       this.queuedBytes -= n;
@@ -65,68 +140,65 @@ class TcpConnection implements Connection {
         return;
       }
       this.queue.shift();
+      if (this.queue.length === 0) this.queue = null;
     }
     if (this.closing) this.socket.end();
   }
 
-  private push(bytes: Uint8Array): void {
-    if (this.queue.length === 0) {
-      const n = Math.max(0, this.socket.write(bytes));
-      if (n === bytes.length) return;
-      bytes = bytes.subarray(n);
-    }
-    this.queue.push(bytes);
+  /** The transport reports the socket closed. */
+  gone(): void {
+    this.ended = true;
+    this.batch = null;
+    this.queue = null;
+  }
+
+  private enqueue(bytes: Uint8Array): void {
+    (this.queue ??= []).push(bytes);
     this.queuedBytes += bytes.length;
     if (this.queuedBytes > MAX_QUEUED_BYTES) {
-      this.queue = [];
+      this.queue = null;
       this.closing = true;
       this.socket.terminate();
     }
   }
 }
 
-export function listenTcp(gateway: Gateway, hostname: string, port: number): TCPSocketListener<TcpState> {
-  const { maxBodyBytes, proxyProtocol } = gateway.settings;
-
-  function frames(state: TcpState, chunk: Uint8Array): void {
-    const session = state.session!;
-    // the decoder copies any partial frame; each whole frame is parsed before we return
-    for (const f of state.decoder.push(chunk)) session.receive(f.code, parseBody(f.body));
-    if (state.decoder.violation !== null) session.violation(state.decoder.violation);
+/** The frames one after the other, in the scratch when they fit. */
+function join(frames: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const f of frames) total += f.length;
+  const out = total <= scratch.length ? scratch.subarray(0, total) : new Uint8Array(total);
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.length;
   }
+  return out;
+}
 
-  return Bun.listen<TcpState>({
+export function listenTcp(gateway: Gateway, hostname: string, port: number): TCPSocketListener<TcpConnection> {
+  const { proxyProtocol } = gateway.settings;
+  return Bun.listen<TcpConnection>({
     hostname,
     port,
     socket: {
       open(socket) {
-        const conn = new TcpConnection(socket);
-        socket.data = { conn, session: null, decoder: new FrameDecoder(maxBodyBytes), proxyLine: null };
-        if (!proxyProtocol) socket.data.session = gateway.accept(conn, socket.remoteAddress);
+        const conn = new TcpConnection(socket, gateway);
+        socket.data = conn;
+        if (!proxyProtocol) conn.session = gateway.accept(conn, socket.remoteAddress);
       },
       data(socket, chunk) {
-        const state = socket.data;
-        if (state.session !== null) return frames(state, chunk);
-        // behind fly's proxy_proto handler the stream starts with "PROXY TCP4 <client> ...\r\n"
-        const buf = state.proxyLine ? Buffer.concat([state.proxyLine, chunk]) : Buffer.from(chunk);
-        const header = parseProxyV1(buf);
-        if (header === "more") {
-          state.proxyLine = buf;
-          return;
-        }
-        state.proxyLine = null;
-        if (header === "bad") {
-          state.session = gateway.accept(state.conn, socket.remoteAddress);
-          return state.session.violation("expected a PROXY protocol v1 line");
-        }
-        state.session = gateway.accept(state.conn, header.clientIp);
-        if (header.length < buf.length) frames(state, buf.subarray(header.length));
+        const conn = socket.data;
+        if (conn.session !== null) conn.receive(chunk);
+        else conn.receiveProxyLine(chunk);
       },
       drain(socket) {
-        socket.data.conn.flush();
+        socket.data.flush();
       },
       close(socket) {
-        if (socket.data.session) gateway.closed(socket.data.session);
+        const conn = socket.data;
+        conn.gone();
+        if (conn.session) gateway.closed(conn.session);
       },
       error(socket, err) {
         gateway.log.warn({ err, connId: socket.data?.session?.id }, "tcp socket error");

@@ -4,36 +4,38 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { LoginBody } from "../protocol/bodies";
 import { Code } from "../protocol/codes";
 import { parseEnvelope } from "../protocol/envelope";
-import { FrameDecoder, parseBody } from "../protocol/frame";
+import { parseBody, scanFrames } from "../protocol/frame";
+import type { Logger } from "../log";
 import type { Connection, OutFrame, RoomBroadcaster, WireForm } from "./connection";
 import type { Gateway } from "./gateway";
 import { UNAUTHORIZED, completeLogin, type LoginRequest } from "./handlers/login";
 import type { Session } from "./session";
-
-export interface WsData {
-  /** The client's address (Fly-Client-IP behind fly's proxy, when trusted). */
-  ip: string;
-  /** Set when the upgrade carried a valid token: the login completes as the socket opens. */
-  login: LoginRequest | null;
-  session?: Session;
-  conn?: WsConnection;
-}
 
 /** Bun queues up to this much per socket before send() reports backpressure or drops. */
 const BACKPRESSURE_LIMIT = 4 * 1024 * 1024;
 
 const topic = (roomId: number, form: WireForm) => `room:${roomId}:${form}`;
 
+/**
+ * One client connection. Made at the upgrade and carried as the socket's `data`, so a connection
+ * is one object (no per-socket closures or wrappers: idle connections are most of a node's memory).
+ */
 class WsConnection implements Connection {
   readonly transport = "ws" as const;
+  /** Set as the socket opens. */
+  ws!: ServerWebSocket<WsData>;
+  session: Session | null = null;
   /** Text until the client has sent binary (PROTOCOL.md section 2). */
   form: WireForm = "text";
   roomId: number | null = null;
   private closing = false;
 
   constructor(
-    readonly ws: ServerWebSocket<WsData>,
-    private readonly onDropped: () => void,
+    /** The client's address (Fly-Client-IP behind fly's proxy, when trusted). */
+    readonly ip: string,
+    /** Set when the upgrade carried a valid token: the login completes as the socket opens. Cleared then. */
+    public login: LoginRequest | null,
+    private readonly log: Logger,
   ) {}
 
   get remoteAddress(): string {
@@ -49,7 +51,7 @@ class WsConnection implements Connection {
     // -1: queued under backpressure (do not resend); 0: dropped, the client cannot keep up
     const r = this.form === "text" ? this.ws.send(frame.text) : this.ws.send(frame.binary);
     if (r === 0) {
-      this.onDropped();
+      this.log.warn({ connId: this.session?.id }, "websocket send dropped; closing");
       this.close();
     }
   }
@@ -82,6 +84,9 @@ class WsConnection implements Connection {
     this.ws.close(1000, "bye");
   }
 }
+
+/** A socket's data is its connection. */
+export type WsData = WsConnection;
 
 export class WsTransport implements RoomBroadcaster {
   private server: Server<WsData> | null = null;
@@ -127,7 +132,7 @@ export class WsTransport implements RoomBroadcaster {
       const { token: _token, ...rest } = parsed.data;
       login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
     }
-    if (server.upgrade(req, { data: { ip, login } })) return undefined;
+    if (server.upgrade(req, { data: new WsConnection(ip, login, this.gateway.log) })) return undefined;
     return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
   }
 
@@ -162,12 +167,13 @@ export class WsTransport implements RoomBroadcaster {
       idleTimeout: 0,
       sendPings: false,
       open(ws) {
-        const conn = new WsConnection(ws, () => gateway.log.warn({ connId: ws.data.session?.id }, "websocket send dropped; closing"));
+        const conn = ws.data;
+        conn.ws = ws;
         // admitted at the upgrade
-        const session = gateway.accept(conn, ws.data.ip, true);
-        ws.data.conn = conn;
-        ws.data.session = session;
-        const login = ws.data.login;
+        const session = gateway.accept(conn, conn.ip, true);
+        conn.session = session;
+        const login = conn.login;
+        conn.login = null;
         if (login) session.enqueue(() => completeLogin(session, login, gateway));
       },
       message(ws, message) {
@@ -180,11 +186,10 @@ export class WsTransport implements RoomBroadcaster {
           return;
         }
         // a binary message holds whole frames only
-        const decoder = new FrameDecoder(maxBody);
-        const frames = decoder.push(message);
-        for (const f of frames) session.receive(f.code, parseBody(f.body), "binary");
-        if (decoder.violation !== null) session.violation(decoder.violation);
-        else if (decoder.hasPartial) session.violation("binary message ends inside a frame");
+        const scan = scanFrames(message, maxBody);
+        for (const f of scan.frames) session.receive(f.code, parseBody(f.body), "binary");
+        if (scan.violation !== null) session.violation(scan.violation);
+        else if (scan.rest < message.length) session.violation("binary message ends inside a frame");
       },
       close(ws) {
         if (ws.data.session) gateway.closed(ws.data.session);

@@ -45,6 +45,43 @@ function int32At(b: Uint8Array, at: number): number {
   return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
 }
 
+/** What one scan of a byte buffer found. */
+export interface FrameScan {
+  /** The whole frames, in order; their bodies are views into the scanned buffer. */
+  frames: RawFrame[];
+  /** Offset of the first byte not consumed: the start of an incomplete frame, or the buffer's length. */
+  rest: number;
+  /** Why the stream broke framing rules, or null. Frames before the violation are still returned. */
+  violation: string | null;
+}
+
+/**
+ * Read the whole frames at the start of `buf`. Stateless, so a connection that is not in the middle
+ * of a frame (nearly all of them, nearly always) needs no decoder object of its own.
+ */
+export function scanFrames(buf: Uint8Array, maxBody: number): FrameScan {
+  const frames: RawFrame[] = [];
+  let at = 0;
+  while (buf.length - at >= HEADER_BYTES) {
+    const magic = (buf[at] << 8) | buf[at + 1];
+    if (magic !== MAGIC) return { frames, rest: at, violation: `bad magic ${magic}` };
+    const len = int32At(buf, at + 6);
+    if (len < 0 || len > maxBody) return { frames, rest: at, violation: `bad body length ${len}` };
+    if (buf.length - at < HEADER_BYTES + len) break;
+    frames.push({ code: int32At(buf, at + 2), body: buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len) });
+    at += HEADER_BYTES + len;
+  }
+  return { frames, rest: at, violation: null };
+}
+
+/** `head` followed by `tail`, in a new array. */
+export function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head, 0);
+  out.set(tail, head.length);
+  return out;
+}
+
 /**
  * Streaming decoder. Feed it whatever a read returned; it returns the whole frames it completes.
  * A framing violation (bad magic, negative len, len > maxBody) is sticky: the stream cannot be
@@ -67,32 +104,12 @@ export class FrameDecoder {
 
   push(chunk: Uint8Array): RawFrame[] {
     if (this.violation !== null) return [];
-    let buf = chunk;
-    if (this.pending !== null) {
-      buf = new Uint8Array(this.pending.length + chunk.length);
-      buf.set(this.pending, 0);
-      buf.set(chunk, this.pending.length);
-      this.pending = null;
-    }
-    const frames: RawFrame[] = [];
-    let at = 0;
-    while (buf.length - at >= HEADER_BYTES) {
-      const magic = (buf[at] << 8) | buf[at + 1];
-      if (magic !== MAGIC) {
-        this.violation = `bad magic ${magic}`;
-        return frames;
-      }
-      const len = int32At(buf, at + 6);
-      if (len < 0 || len > this.maxBody) {
-        this.violation = `bad body length ${len}`;
-        return frames;
-      }
-      if (buf.length - at < HEADER_BYTES + len) break;
-      frames.push({ code: int32At(buf, at + 2), body: buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len) });
-      at += HEADER_BYTES + len;
-    }
-    if (at < buf.length) this.pending = buf.slice(at);
-    return frames;
+    const buf = this.pending === null ? chunk : concatBytes(this.pending, chunk);
+    this.pending = null;
+    const scan = scanFrames(buf, this.maxBody);
+    this.violation = scan.violation;
+    if (scan.violation === null && scan.rest < buf.length) this.pending = buf.slice(scan.rest);
+    return scan.frames;
   }
 }
 
