@@ -48,11 +48,16 @@ export interface RunningNode {
 export async function startNode(config: Config, log: Logger = createLogger(config.nodeId, config.logLevel)): Promise<RunningNode> {
   const { nodeId, roles } = config;
 
+  // first, so that the database and Redis connections count their errors from the start; its
+  // sources are read only when /metrics is scraped, once the gateway and queues exist
+  let gatewayRef: Gateway | null = null;
+  const metrics = new Metrics({ connections: () => gatewayRef?.connectionCounts() ?? { tcp: 0, ws: 0 }, queues: () => queues.all() });
+
   await ensureDatabase(config.db.url);
-  const database = connectDatabase(config.db.url);
+  const database = connectDatabase(config.db.url, () => metrics.mysqlErrors.inc());
   await applyMigrations(database);
 
-  const redis = connectRedis(config.redis.url, log);
+  const redis = connectRedis(config.redis.url, log, () => metrics.redisErrors.inc());
   const keys = createKeys(config.redis.prefix);
   const broker = new RedisBroker(redis.command, redis.subscriber, keys, log);
   const presence = new Presence(redis.command, keys, nodeId, config.gateway.idleMs);
@@ -75,9 +80,6 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const closing = new RoomClosing(rooms, membership, broker, sequencer, DEFAULT_APP_ID);
   const isRoomLive = (roomId: number) => rooms.isLive(roomId);
 
-  let gatewayRef: Gateway | null = null;
-  const metrics = new Metrics({ connections: () => gatewayRef?.connectionCounts() ?? { tcp: 0, ws: 0 }, queues: () => queues.all() });
-  redis.command.on("error", () => metrics.backendErrors.labels("redis").inc());
   const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, intake, reliable, kept, metrics, isRoomLive }, log);
   gatewayRef = gateway;
   const ws = new WsTransport(gateway);

@@ -29,9 +29,38 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
-export function connectDatabase(url: string): Database {
+/** Called once for each failed MySQL query (or failed attempt to get a connection for one). */
+export type DbErrorListener = (err: unknown) => void;
+
+export function connectDatabase(url: string, onError?: DbErrorListener): Database {
   const pool = mysql.createPool({ uri: url, connectionLimit: 10, enableKeepAlive: true });
+  if (onError) reportQueryErrors(pool, onError);
   return { db: drizzle(pool, { schema, mode: "default" }), pool, close: () => pool.end() };
+}
+
+/**
+ * mysql2 has no event for a failed query. Drizzle runs queries through the pool's query/execute,
+ * and transactions through those of a connection from getConnection (a new wrapper each time, so
+ * none is wrapped twice): wrap them to report the error, then reject as before.
+ */
+function reportQueryErrors(pool: mysql.Pool, onError: DbErrorListener): void {
+  const reporting = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => (...args: A): Promise<R> =>
+    fn(...args).catch((err: unknown) => {
+      onError(err);
+      throw err;
+    });
+  const wrapQueries = (target: mysql.Pool | mysql.PoolConnection) => {
+    const t = target as unknown as Record<"query" | "execute", (...args: unknown[]) => Promise<unknown>>;
+    t.query = reporting(t.query.bind(target));
+    t.execute = reporting(t.execute.bind(target));
+  };
+  wrapQueries(pool);
+  const getConnection = reporting(pool.getConnection.bind(pool));
+  pool.getConnection = async () => {
+    const conn = await getConnection();
+    wrapQueries(conn);
+    return conn;
+  };
 }
 
 /**

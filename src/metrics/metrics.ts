@@ -12,7 +12,14 @@ export class Metrics {
   readonly retries = new Counter({ name: "im_delivery_retries_total", help: "Reliable deliveries resent after an ACK timeout", registers: [this.registry] });
   readonly keptOffline = new Counter({ name: "im_kept_offline_total", help: "Reliable deliveries left kept for the next login (offline or attempts used up)", registers: [this.registry] });
   readonly refused = new Counter({ name: "im_refused_total", help: "ERROR frames sent, by reason", labelNames: ["reason"], registers: [this.registry] });
-  readonly backendErrors = new Counter({ name: "im_backend_errors_total", help: "Redis and MySQL errors", labelNames: ["backend"], registers: [this.registry] });
+  readonly backendErrors = new Counter({
+    name: "im_backend_errors_total",
+    help: "Redis errors (connection errors and failed commands) and MySQL errors (failed queries), by backend",
+    labelNames: ["backend"],
+    registers: [this.registry],
+  });
+  readonly redisErrors = this.backendErrors.labels("redis");
+  readonly mysqlErrors = this.backendErrors.labels("mysql");
   readonly jobSeconds = new Histogram({
     name: "im_job_duration_seconds",
     help: "Time from a job's creation to its completion, by queue",
@@ -28,6 +35,9 @@ export class Metrics {
 
   constructor(sources: { connections(): Record<"tcp" | "ws", number>; queues(): Queue[] }) {
     collectDefaultMetrics({ register: this.registry });
+    // both series from the start, so that a rate or an alert sees 0 rather than nothing
+    this.redisErrors.inc(0);
+    this.mysqlErrors.inc(0);
     new Gauge({
       name: "im_connections",
       help: "Open client connections, by transport",

@@ -1,0 +1,71 @@
+// /metrics counts Redis and MySQL errors: the database and Redis connections report every failed
+// query or command (in a transaction or a pipeline too) exactly once, and a node serves both series.
+// Real Redis, MySQL and an in-process node.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { loadConfig } from "../src/config";
+import { connectDatabase } from "../src/db/client";
+import { createLogger } from "../src/log";
+import { connectRedis } from "../src/redis/connections";
+import { createKeys } from "../src/redis/keys";
+import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import { newClusterIdentity } from "./support/test-cluster";
+
+const config = loadConfig();
+
+describe("MySQL errors", () => {
+  const errors: unknown[] = [];
+  const database = connectDatabase(config.db.url, (err) => errors.push(err));
+  afterAll(() => database.close());
+
+  test("a failed query is reported once, a good one not at all", async () => {
+    await database.db.execute(sql`SELECT 1`);
+    expect(errors).toHaveLength(0);
+    await expect(database.db.execute(sql`SELECT * FROM no_such_table_for_metrics`)).rejects.toThrow();
+    expect(errors).toHaveLength(1);
+  });
+
+  test("a failed query inside a transaction is reported once", async () => {
+    const before = errors.length;
+    await expect(database.db.transaction((tx) => tx.execute(sql`SELECT * FROM no_such_table_for_metrics`))).rejects.toThrow();
+    expect(errors.length - before).toBe(1);
+  });
+});
+
+describe("Redis errors", () => {
+  const errors: unknown[] = [];
+  const redis = connectRedis(config.redis.url, createLogger("metrics-test", "silent"), (err) => errors.push(err));
+  const key = createKeys(newClusterIdentity().prefix).msgIdSeq();
+  afterAll(async () => {
+    await redis.command.del(key);
+    await redis.close();
+  });
+
+  test("a refused command is reported once, a good one not at all", async () => {
+    await redis.command.set(key, "1", "PX", 60_000);
+    expect(errors).toHaveLength(0);
+    await expect(redis.command.hget(key, "field")).rejects.toThrow("WRONGTYPE");
+    expect(errors).toHaveLength(1);
+  });
+
+  test("a refused command in a pipeline is reported once", async () => {
+    const before = errors.length;
+    const results = await redis.command.pipeline().get(key).hget(key, "field").exec();
+    expect(results?.[1][0]).toBeInstanceOf(Error);
+    expect(errors.length - before).toBe(1);
+  });
+});
+
+describe("GET /metrics", () => {
+  let cluster: InProcessCluster;
+  beforeAll(async () => {
+    cluster = await startInProcessNodes(1);
+  });
+  afterAll(() => cluster.stop());
+
+  test("has both backend error series from the start", async () => {
+    const text = await (await fetch(`${cluster.nodes[0].http}/metrics`)).text();
+    expect(text).toMatch(/^im_backend_errors_total\{backend="redis"\} \d+$/m);
+    expect(text).toMatch(/^im_backend_errors_total\{backend="mysql"\} \d+$/m);
+  });
+});
