@@ -7,6 +7,7 @@ import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
 import type { Queues } from "../queues/queues";
 import type { ReliableMessage } from "../queues/jobs";
+import { TickBatcher } from "./tick-batcher";
 
 /** A pending record outlives any retry schedule by far; it only guards against leaks. */
 const PENDING_TTL_MS = 24 * 3600 * 1000;
@@ -18,21 +19,35 @@ export interface PendingState {
 
 type Recipient = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
-// KEYS: the recipient's hash. ARGV: msgId. Returns the field's value before it was removed.
+// KEYS: the recipients' hashes. ARGV: one msgId per key. Returns each field's value before it was
+// removed ("" for none).
 const SETTLE = `
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return v
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HGET', key, ARGV[i])
+  if v then redis.call('HDEL', key, ARGV[i]) end
+  out[i] = v or ''
+end
+return out
 `;
 
 export class PendingAcks {
+  /** ACKs of one tick are settled in one call. */
+  private readonly settling: TickBatcher<Recipient, PendingState | null>;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly queues: Queues,
     private readonly ackTimeoutMs: number,
   ) {
-    this.redis.defineCommand("imSettleAck", { numberOfKeys: 1, lua: SETTLE });
+    this.redis.defineCommand("imSettleAcks", { lua: SETTLE });
+    this.settling = new TickBatcher(async (acks) => {
+      const keys = acks.map((a) => this.keys.pending(a.appId, a.userId));
+      const script = this.redis as unknown as SettleScript;
+      const values = await script.imSettleAcks(keys.length, ...keys, ...acks.map((a) => a.msgId));
+      return values.map((v) => parseState(v === "" ? null : v));
+    });
   }
 
   /**
@@ -53,8 +68,8 @@ export class PendingAcks {
 
   /** The recipient ACKed: forget the record. Resolves to what it was (null: none, e.g. a repeat). */
   async settle(appId: number, userId: number, msgId: string): Promise<PendingState | null> {
-    const script = this.redis as unknown as SettleScript;
-    return parseState(await script.imSettleAck(this.keys.pending(appId, userId), msgId));
+    const [state] = await this.settling.add([{ appId, userId, msgId }]);
+    return state;
   }
 
   /** The records of these messages, in order (null: ACKed, or never tracked). */
@@ -71,10 +86,13 @@ export class PendingAcks {
   private async mark(messages: Recipient[], value: string): Promise<void> {
     if (messages.length === 0) return;
     const tx = this.redis.multi();
+    const keys = new Set<string>();
     for (const m of messages) {
       const key = this.keys.pending(m.appId, m.userId);
-      tx.hset(key, m.msgId, value).pexpire(key, PENDING_TTL_MS);
+      tx.hset(key, m.msgId, value);
+      keys.add(key);
     }
+    for (const key of keys) tx.pexpire(key, PENDING_TTL_MS);
     await tx.exec();
   }
 }
@@ -85,5 +103,5 @@ function parseState(value: string | null): PendingState | null {
 }
 
 interface SettleScript {
-  imSettleAck(key: string, msgId: string): Promise<string | null>;
+  imSettleAcks(numKeys: number, ...keysThenMsgIds: Array<string | number>): Promise<string[]>;
 }
