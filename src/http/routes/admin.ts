@@ -34,6 +34,24 @@ function requireAdmin(apiKey: string) {
   });
 }
 
+/**
+ * Bull Board's page template links a Google font, which an operator's browser would fetch from
+ * Google on every visit; the board has no option for it, so the link is cut from its HTML and the
+ * board's own CSS falls back to system fonts.
+ */
+const GOOGLE_FONTS_LINK = /<link[^>]*fonts\.googleapis\.com[^>]*>\s*/g;
+
+function withoutGoogleFonts() {
+  return createMiddleware(async (c, next) => {
+    await next();
+    if (!c.res.headers.get("content-type")?.startsWith("text/html")) return;
+    const html = (await c.res.text()).replace(GOOGLE_FONTS_LINK, "");
+    // the old response's headers are carried over by Hono: its length would be wrong now
+    c.res.headers.delete("content-length");
+    c.res = new Response(html, { status: c.res.status, headers: c.res.headers });
+  });
+}
+
 /** Mount the result at ADMIN_QUEUES_PATH: the board builds its links from that base path. */
 export function adminRoutes(apiKey: string, queues: Queue[]): Hono {
   const board = new HonoAdapter(serveStatic).setBasePath(ADMIN_QUEUES_PATH);
@@ -42,6 +60,7 @@ export function adminRoutes(apiKey: string, queues: Queue[]): Hono {
   app.use("*", requireAdmin(apiKey));
   // the board's entry is /admin/queues: a typed /admin/queues/ is redirected there, not a 404
   app.use("*", trimTrailingSlash());
+  app.use("*", withoutGoogleFonts());
   app.route("/", board.registerPlugin());
   return app;
 }
