@@ -136,8 +136,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       keys.bullPrefix(),
       {
         biz: bizProcessor({ broker, reliable, isRoomLive, log }),
-        online: (job) => membership.online(job.data),
-        offline: (job) => membership.offline(job.data),
+        online: async (job) => void (await Promise.all(job.data.events.map((e) => membership.online(e)))),
+        offline: async (job) => void (await Promise.all(job.data.events.map((e) => membership.offline(e)))),
         ack: async (job) => {
           const outcome = await reliable.check(job.data);
           metrics.retries.inc(outcome.resent);

@@ -4,23 +4,24 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
-import { startCluster, type Cluster, type ImNode } from "./support/cluster";
-import { api, APP_ID, Clients, imToken, newUserId, openRoom, redis } from "./support/im";
+import { Clients } from "./support/clients";
+import { api, APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
+import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { RawTcp } from "./support/raw-tcp";
 import { record } from "./support/recorder";
 import { waitFor } from "./support/wait";
 
 const DECIMAL = /^[1-9][0-9]*$/;
 
-let cluster: Cluster;
-let A: ImNode;
-let B: ImNode;
+let cluster: ProcessCluster;
+let A: ProcessNode;
+let B: ProcessNode;
 const clients = new Clients();
 const raws: RawTcp[] = [];
-const db = redis();
+const db = connectTestRedis();
 
 beforeAll(async () => {
-  cluster = await startCluster(2);
+  cluster = await startNodeProcesses(2);
   [A, B] = cluster.nodes;
 });
 
@@ -35,7 +36,7 @@ afterAll(async () => {
 });
 
 /** A connected client of a new (or the given) user, with everything it emits recorded. */
-async function user(node: ImNode, opts: Parameters<Clients["online"]>[1] = {}) {
+async function user(node: ProcessNode, opts: Parameters<Clients["online"]>[1] = {}) {
   const userId = opts.userId ?? newUserId();
   const client = await clients.online(node, { ...opts, userId });
   return { userId, client, events: record(client) };

@@ -6,6 +6,8 @@ import { Code } from "../protocol/codes";
 import type { BizIntake } from "../messaging/intake";
 import type { KeptStore } from "../messaging/kept-store";
 import type { ReliableDelivery } from "../messaging/reliable-delivery";
+import { TickBatcher } from "../messaging/tick-batcher";
+import type { PresenceEvent } from "../queues/jobs";
 import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
 import type { Queues } from "../queues/queues";
@@ -38,7 +40,7 @@ export interface GatewayDeps {
 /** Kept messages are replayed in pages of this many. */
 const REPLAY_PAGE = 200;
 /** How long a room message waits for the ones before it (see room-order.ts). */
-const ROOM_GAP_WAIT_MS = 250;
+const ROOM_GAP_WAIT_MS = 1000;
 /** A room's ordering state is dropped after this long without messages. */
 const ROOM_ORDER_IDLE_MS = 60_000;
 
@@ -49,6 +51,10 @@ export class Gateway {
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private readonly cleanups = new Set<Promise<void>>();
   private readonly connectLimiter: ConnectRateLimiter;
+  private readonly presenceEvents = {
+    online: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.online.add("online", { events }))),
+    offline: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.offline.add("offline", { events }))),
+  };
   private readonly roomOrder = new RoomOrder<RoomMessage>(ROOM_GAP_WAIT_MS, (roomId, seq, msg) => this.fanOutRoom(roomId, seq, msg));
   /** Set when the node drains: no new connections are admitted. */
   draining = false;
@@ -106,11 +112,11 @@ export class Gateway {
     this.cleanups.add(cleanup);
   }
 
-  /** Add an im-online / im-offline job for this session. */
+  /** Queue this session's im-online / im-offline event (the events of one tick share one job). */
   async presenceEvent(kind: "online" | "offline", session: Session): Promise<void> {
     const u = session.user!;
-    const job = { appId: u.appId, userId: u.userId, roomId: u.roomId, sessionId: session.id, nodeId: this.nodeId, time: Date.now() };
-    await (kind === "online" ? this.deps.queues.online : this.deps.queues.offline).add(kind, job);
+    const event = { appId: u.appId, userId: u.userId, roomId: u.roomId, sessionId: session.id, nodeId: this.nodeId, time: Date.now() };
+    await this.presenceEvents[kind].add([event]);
   }
 
   /** Deliver a user's kept messages, in msgId order, each ACK-tracked again. */

@@ -25,14 +25,19 @@ export interface BizBatchJob {
   messages: BizMessage[];
 }
 
-/** im-online / im-offline: seed ImOnlineDTO / ImOfflineDTO, plus the session that caused it. */
-export interface PresenceEventJob {
+/** Seed ImOnlineDTO / ImOfflineDTO, plus the session that caused it. */
+export interface PresenceEvent {
   appId: number;
   userId: number;
   roomId?: number;
   sessionId: string;
   nodeId: string;
   time: number;
+}
+
+/** im-online / im-offline: the logins (or logouts and disconnects) of one node in one tick. */
+export interface PresenceEventsJob {
+  events: PresenceEvent[];
 }
 
 /** A reliable delivery with what keeping it in MySQL needs. `data` is already a JSON string. */

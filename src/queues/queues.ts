@@ -2,13 +2,13 @@
 import { Queue, Worker, type Job, type Processor } from "bullmq";
 import type Redis from "ioredis";
 import type { Logger } from "../log";
-import type { AckCheckJob, BizBatchJob, PresenceEventJob } from "./jobs";
+import type { AckCheckJob, BizBatchJob, PresenceEventsJob } from "./jobs";
 import { QueueName } from "./names";
 
 export interface Queues {
   biz: Queue<BizBatchJob>;
-  online: Queue<PresenceEventJob>;
-  offline: Queue<PresenceEventJob>;
+  online: Queue<PresenceEventsJob>;
+  offline: Queue<PresenceEventsJob>;
   ack: Queue<AckCheckJob>;
   all(): Queue[];
   close(): Promise<void>;
@@ -26,8 +26,8 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const make = <T>(name: QueueName) => new Queue<T>(name, { connection, prefix, defaultJobOptions });
   const q = {
     biz: make<BizBatchJob>(QueueName.biz),
-    online: make<PresenceEventJob>(QueueName.online),
-    offline: make<PresenceEventJob>(QueueName.offline),
+    online: make<PresenceEventsJob>(QueueName.online),
+    offline: make<PresenceEventsJob>(QueueName.offline),
     ack: make<AckCheckJob>(QueueName.ack),
   };
   return {
@@ -41,8 +41,8 @@ export function createQueues(connection: Redis, prefix: string): Queues {
 
 export interface Processors {
   biz: Processor<BizBatchJob>;
-  online: Processor<PresenceEventJob>;
-  offline: Processor<PresenceEventJob>;
+  online: Processor<PresenceEventsJob>;
+  offline: Processor<PresenceEventsJob>;
   ack: Processor<AckCheckJob>;
 }
 

@@ -5,7 +5,7 @@
 // had members in, so that whoever finds it dead (presence/node-registry.ts) can remove its members.
 import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
-import type { PresenceEventJob } from "../queues/jobs";
+import type { PresenceEvent } from "../queues/jobs";
 
 // KEYS: room members. ARGV: userId, member value. Deletes the member only if it is still that value.
 const LEAVE = `
@@ -32,7 +32,7 @@ export class RoomMembership {
   }
 
   /** The event's session is a member of its room from now on (replacing the user's older session). */
-  async online(e: PresenceEventJob): Promise<void> {
+  async online(e: PresenceEvent): Promise<void> {
     if (e.roomId === undefined) return;
     await this.redis
       .multi()
@@ -42,7 +42,7 @@ export class RoomMembership {
   }
 
   /** The event's session is no member any more; a newer session of the same user stays. */
-  async offline(e: PresenceEventJob): Promise<void> {
+  async offline(e: PresenceEvent): Promise<void> {
     if (e.roomId === undefined) return;
     await this.scripts.imLeaveRoom(this.keys.roomMembers(e.roomId), String(e.userId), memberValue(e.nodeId, e.sessionId));
   }
