@@ -133,18 +133,21 @@ export class Session {
     return { appId: u.appId, userId: u.userId, data: "true" };
   }
 
-  /** A live delivery (reliable or room). Held back while a login replay is running. */
+  /**
+   * A live delivery (reliable, or room when `roomSeq` is given). Held back while a login replay is
+   * running. Room messages may wait a few ms to share a socket write (Connection.write).
+   */
   deliver(frame: OutFrame, roomSeq?: number): void {
     if (this.closed) return;
     if (this.held) this.held.push({ frame, roomSeq });
-    else this.write(frame);
+    else this.write(frame, roomSeq !== undefined);
   }
 
   /** Write straight to the client, bypassing the hold (the replay itself). */
-  write(frame: OutFrame): void {
+  write(frame: OutFrame, mayWait = false): void {
     if (this.closed) return;
     this.framesOut.add(frame.code);
-    this.conn.write(frame);
+    this.conn.write(frame, mayWait);
   }
 
   /** Hold live deliveries until release(). */
@@ -158,7 +161,7 @@ export class Session {
     this.held = null;
     for (const h of held) {
       if (h.roomSeq !== undefined && h.roomSeq <= coveredRoomSeq) continue;
-      this.write(h.frame);
+      this.write(h.frame, h.roomSeq !== undefined);
     }
   }
 

@@ -1,12 +1,12 @@
 // Raw TCP transport (Bun.listen): binary frames in, binary frames out.
 //
-// Frames written to a connection during one event-loop tick leave in ONE socket write at the end
-// of the tick (PROTOCOL.md section 1: a read may hold several frames). A room fan-out of k messages
-// that arrive together then costs each viewer one syscall instead of k; that syscall, and the
-// receiving side of loopback TCP it runs, is most of a delivery's CPU.
+// Frames written to a connection are buffered and leave in ONE socket write (PROTOCOL.md section 1:
+// a read may hold several frames): at the end of the tick, or for room messages up to
+// ROOM_BATCH_MS later. k room messages then cost each viewer one syscall instead of k; that
+// syscall, and the receiving side of loopback TCP it runs, is most of a delivery's CPU.
 import type { Socket, TCPSocketListener } from "bun";
 import { concatBytes, parseBody, scanFrames } from "../protocol/frame";
-import type { Connection, OutFrame } from "./connection";
+import { FlushSchedule, type Connection, type OutFrame } from "./connection";
 import type { Gateway } from "./gateway";
 import { parseProxyV1 } from "./limits";
 import type { Session } from "./session";
@@ -19,14 +19,14 @@ const CLOSE_FLUSH_MS = 3000;
 /** Batches are copied into this before their one write; a bigger batch gets a buffer of its own. */
 const scratch = new Uint8Array(256 * 1024);
 
-/** Connections with frames written this tick; written out together by one setImmediate. */
+/** Connections with buffered frames; all written out at the next flush. */
 let unsent: TcpConnection[] = [];
 
-function sendAll(): void {
+const schedule = new FlushSchedule(() => {
   const batch = unsent;
   unsent = [];
   for (const conn of batch) conn.sendBatch();
-}
+});
 
 /** One client connection; it is also the socket's `data`, so a connection is a single object. */
 class TcpConnection implements Connection {
@@ -35,7 +35,7 @@ class TcpConnection implements Connection {
   session: Session | null = null;
   /** Bytes of an incomplete frame (or PROXY line), kept until the rest arrives. */
   private partial: Uint8Array | null = null;
-  /** Frames written this tick, not yet given to the socket. */
+  /** Frames written since the last flush, not yet given to the socket. */
   private batch: Uint8Array[] | null = null;
   /** Bytes Bun did not take yet (socket.write may take fewer than given); written on drain. */
   private queue: Uint8Array[] | null = null;
@@ -53,14 +53,16 @@ class TcpConnection implements Connection {
     return this.socket.remoteAddress;
   }
 
-  write(frame: OutFrame): void {
+  write(frame: OutFrame, mayWait = false): void {
     if (this.closing) return;
     if (this.batch === null) {
       this.batch = [frame.binary];
-      if (unsent.push(this) === 1) setImmediate(sendAll);
+      unsent.push(this);
     } else {
       this.batch.push(frame.binary);
     }
+    if (mayWait) schedule.later();
+    else schedule.soon();
   }
 
   useForm(): void {}
@@ -112,7 +114,7 @@ class TcpConnection implements Connection {
     if (header.length < buf.length) this.receive(buf.subarray(header.length));
   }
 
-  /** Hand this tick's frames to the socket in one write, behind anything still queued. */
+  /** Hand the buffered frames to the socket in one write, behind anything still queued. */
   sendBatch(): void {
     const frames = this.batch;
     if (frames === null) return;

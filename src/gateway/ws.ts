@@ -1,12 +1,12 @@
 // WebSocket transport (Bun.serve): text envelopes or binary frames, and room fan-out through
-// Bun's pub/sub topics (one per room and wire form).
+// Bun's pub/sub topics (one per room and wire form). Room messages are published together, up to
+// ROOM_BATCH_MS late: what is published in one tick reaches each subscriber in one corked write.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { LoginBody } from "../protocol/bodies";
 import { Code } from "../protocol/codes";
 import { parseEnvelope } from "../protocol/envelope";
 import { parseBody, scanFrames } from "../protocol/frame";
-import type { Logger } from "../log";
-import type { Connection, OutFrame, RoomBroadcaster, WireForm } from "./connection";
+import { FlushSchedule, type Connection, type OutFrame, type RoomBroadcaster, type WireForm } from "./connection";
 import type { Gateway } from "./gateway";
 import { UNAUTHORIZED, completeLogin, type LoginRequest } from "./handlers/login";
 import type { Session } from "./session";
@@ -35,7 +35,7 @@ class WsConnection implements Connection {
     readonly ip: string,
     /** Set when the upgrade carried a valid token: the login completes as the socket opens. Cleared then. */
     public login: LoginRequest | null,
-    private readonly log: Logger,
+    private readonly owner: WsTransport,
   ) {}
 
   get remoteAddress(): string {
@@ -51,13 +51,15 @@ class WsConnection implements Connection {
     // -1: queued under backpressure (do not resend); 0: dropped, the client cannot keep up
     const r = this.form === "text" ? this.ws.send(frame.text) : this.ws.send(frame.binary);
     if (r === 0) {
-      this.log.warn({ connId: this.session?.id }, "websocket send dropped; closing");
+      this.owner.gateway.log.warn({ connId: this.session?.id }, "websocket send dropped; closing");
       this.close();
     }
   }
 
+  // a room message waiting to be published goes to the topics as they are when it was fanned out
   useForm(form: WireForm): void {
     if (form === this.form) return;
+    this.owner.publishWaiting();
     const before = this.topic;
     this.form = form;
     if (before !== null) {
@@ -67,12 +69,14 @@ class WsConnection implements Connection {
   }
 
   subscribeRoom(roomId: number): boolean {
+    this.owner.publishWaiting();
     this.roomId = roomId;
     this.ws.subscribe(this.topic!);
     return true;
   }
 
   unsubscribeRoom(): void {
+    this.owner.publishWaiting();
     const t = this.topic;
     this.roomId = null;
     if (t !== null && !this.closing) this.ws.unsubscribe(t);
@@ -88,10 +92,19 @@ class WsConnection implements Connection {
 /** A socket's data is its connection. */
 export type WsData = WsConnection;
 
+interface WaitingPublish {
+  roomId: number;
+  frame: OutFrame;
+  exclude?: Connection;
+}
+
 export class WsTransport implements RoomBroadcaster {
   private server: Server<WsData> | null = null;
+  /** Room messages fanned out but not yet published, in order. */
+  private waiting: WaitingPublish[] = [];
+  private readonly schedule = new FlushSchedule(() => this.publishWaiting());
 
-  constructor(private readonly gateway: Gateway) {
+  constructor(readonly gateway: Gateway) {
     gateway.broadcaster = this;
   }
 
@@ -132,21 +145,34 @@ export class WsTransport implements RoomBroadcaster {
       const { token: _token, ...rest } = parsed.data;
       login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
     }
-    if (server.upgrade(req, { data: new WsConnection(ip, login, this.gateway.log) })) return undefined;
+    if (server.upgrade(req, { data: new WsConnection(ip, login, this) })) return undefined;
     return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
   }
 
   publish(roomId: number, frame: OutFrame, exclude?: Connection): void {
-    const server = this.server;
-    if (!server) return;
+    if (!this.server) return;
+    this.waiting.push({ roomId, frame, exclude });
+    this.schedule.later();
+  }
+
+  /** Publish the waiting room messages now (also before any socket joins, leaves or changes topic). */
+  publishWaiting(): void {
+    if (this.waiting.length === 0) return;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) this.publishNow(w.roomId, w.frame, w.exclude);
+  }
+
+  private publishNow(roomId: number, frame: OutFrame, exclude?: Connection): void {
+    const server = this.server!;
     for (const form of ["text", "binary"] as const) {
       const t = topic(roomId, form);
       const subscribers = server.subscriberCount(t);
       if (subscribers === 0) continue;
       const payload = form === "text" ? frame.text : frame.binary;
-      // publish from the sender's own socket to leave it out; the result is the worst subscriber's
-      // and is never a reason to retry a broadcast
-      if (exclude instanceof WsConnection && exclude.topic === t) {
+      // publish from the sender's own socket to leave it out (while it is open: a closed socket
+      // publishes nothing); the result is the worst subscriber's and is never a reason to retry
+      if (exclude instanceof WsConnection && exclude.topic === t && exclude.ws.readyState === 1) {
         exclude.ws.publish(t, payload);
         this.onFanOut(subscribers - 1);
       } else {
