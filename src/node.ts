@@ -74,7 +74,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const membership = new RoomMembership(redis.command, keys);
   // members that an earlier run of this node id left behind if it crashed and came back quickly,
   // before any other node found it dead
-  await membership.removeNode(nodeId);
+  await roomNodes.forgetNode(nodeId, await membership.removeNode(nodeId));
   const rooms = new LivingRooms(database.db, redis.command, keys);
   const roomList = new RoomList(redis.command, keys, rooms, membership, nodeId, log);
   const closing = new RoomClosing(rooms, membership, broker, sequencer, DEFAULT_APP_ID);
@@ -107,7 +107,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     accepting: accepting && roles.has("gateway"),
   });
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
-  registry.onNodeDead((deadNodeId) => membership.removeNode(deadNodeId));
+  registry.onNodeDead(async (deadNodeId) => roomNodes.forgetNode(deadNodeId, await membership.removeNode(deadNodeId)));
   const web = await buildWebAssets();
   const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, intake, self }, (app) => {
     app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
@@ -173,7 +173,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       await broker.unsubscribe();
       await workers?.close();
       // whatever offline events of this node's sessions no worker took yet
-      await membership.removeNode(nodeId);
+      await roomNodes.forgetNode(nodeId, await membership.removeNode(nodeId));
       roomList.stop();
       metrics.stop();
       await registry.stop(nodeId);

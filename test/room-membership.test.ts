@@ -23,7 +23,7 @@ afterAll(async () => {
   db.disconnect();
 });
 
-test("a killed node's room members are removed: online count and watchNum drop within a bounded wait", async () => {
+test("a killed node's room members are removed: online count and watchNum drop within a bounded wait, and room messages stop going to it", async () => {
   const [survivor, doomed] = cluster.nodes;
   const keys = createKeys(cluster.prefix);
   const anchorJwt = await devJwt(survivor, newUserId());
@@ -36,6 +36,7 @@ test("a killed node's room members are removed: online count and watchNum drop w
   for (let i = 0; i < 2; i++) await clients.online(doomed, { roomId, transport: "tcp", reconnect: false });
   await waitFor(async () => (await roomOnlineCount(survivor, roomId)) === 3, 5000, "3 members, 2 of them on the doomed node");
   expect(await db.sismember(keys.nodeRooms(doomed.nodeId), String(roomId))).toBe(1);
+  expect(await db.sismember(keys.roomNodes(roomId), doomed.nodeId)).toBe(1);
 
   await cluster.kill9(doomed);
   const killedAt = Date.now();
@@ -45,6 +46,9 @@ test("a killed node's room members are removed: online count and watchNum drop w
   console.log(`room membership: a killed node's members were removed ${Date.now() - killedAt} ms after SIGKILL`);
   expect(await watchNum()).toBe(1);
   expect(await db.exists(keys.nodeRooms(doomed.nodeId))).toBe(0);
+  // room messages no longer go to the dead node's channel
+  expect(await db.sismember(keys.roomNodes(roomId), doomed.nodeId)).toBe(0);
+  expect(await db.sismember(keys.roomNodes(roomId), survivor.nodeId)).toBe(1);
   expect(await db.zscore(keys.nodes(), doomed.nodeId)).toBeNull();
   expect(await db.zscore(keys.nodes(), survivor.nodeId)).not.toBeNull();
 }, 30_000);

@@ -50,12 +50,13 @@ export class RoomMembership {
   /**
    * Remove every member whose session is on `nodeId`, in every room, and forget the node's room
    * list. Idempotent, and safe while other nodes add and remove members: a member is removed only
-   * while it is still the session that was seen on `nodeId`.
+   * while it is still the session that was seen on `nodeId`. Resolves to the rooms it had members in.
    */
-  async removeNode(nodeId: string): Promise<void> {
-    const rooms = await this.redis.smembers(this.keys.nodeRooms(nodeId));
-    for (const roomId of rooms) await this.removeNodeFromRoom(nodeId, this.keys.roomMembers(Number(roomId)));
+  async removeNode(nodeId: string): Promise<number[]> {
+    const rooms = (await this.redis.smembers(this.keys.nodeRooms(nodeId))).map(Number);
+    for (const roomId of rooms) await this.removeNodeFromRoom(nodeId, this.keys.roomMembers(roomId));
     await this.redis.del(this.keys.nodeRooms(nodeId));
+    return rooms;
   }
 
   async count(roomId: number): Promise<number> {

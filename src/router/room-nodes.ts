@@ -18,4 +18,12 @@ export class RoomNodes {
   async release(roomId: number): Promise<void> {
     await this.redis.srem(this.keys.roomNodes(roomId), this.nodeId);
   }
+
+  /** A node died without releasing its rooms: room messages stop going to its channel. */
+  async forgetNode(nodeId: string, roomIds: number[]): Promise<void> {
+    if (roomIds.length === 0) return;
+    const tx = this.redis.multi();
+    for (const roomId of roomIds) tx.srem(this.keys.roomNodes(roomId), nodeId);
+    await tx.exec();
+  }
 }
