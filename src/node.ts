@@ -10,6 +10,7 @@ import { createApp } from "./http/app";
 import { createLogger, type Logger } from "./log";
 import { bizProcessor } from "./messaging/biz/registry";
 import { BizIntake } from "./messaging/intake";
+import { KeptMarks } from "./messaging/kept-marks";
 import { KeptStore } from "./messaging/kept-store";
 import { PendingAcks } from "./messaging/pending-acks";
 import { ReliableDelivery } from "./messaging/reliable-delivery";
@@ -67,7 +68,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const sequencer = new Sequencer(redis.command, keys);
   const queues = createQueues(redis.bullmq, keys.bullPrefix());
   const intake = new BizIntake(sequencer, queues, log);
-  const kept = new KeptStore(database.db);
+  const kept = new KeptStore(database.db, new KeptMarks(redis.command, keys), log);
+  await kept.ensureMarks();
   const router = new Router(presence, broker, log);
   const pending = new PendingAcks(redis.command, keys, queues, config.delivery.ackTimeoutMs);
   const reliable = new ReliableDelivery(kept, router, pending, config.delivery.maxAttempts, log);

@@ -4,6 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
+import { createKeys } from "../src/redis/keys";
 import { Clients } from "./support/clients";
 import { api, APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
@@ -76,7 +77,7 @@ describe("private chat (5556)", () => {
     expect(Date.now() - firstAt).toBeGreaterThanOrEqual(ackTimeout / 2);
     expect(again.body).toEqual(first.body);
     raw.send(Code.ACK, { msgId });
-    const pending = `${cluster.prefix}:pending:${APP_ID}:${recipientId}`;
+    const pending = createKeys(cluster.prefix).pending(APP_ID, recipientId);
     await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the server to record the ACK");
     // observe past the next retry time (a protocol bound): an ACKed message is never sent again
     await Bun.sleep(2 * ackTimeout + 300);
@@ -99,6 +100,22 @@ describe("private chat (5556)", () => {
     // kept messages come before any new one: once "new" is here, no replay can follow
     await waitFor(() => second.events.private.some((p) => p.msgId === fresh), 3000, "the new message");
     expect(second.events.private.map((p) => p.msgId)).toEqual([fresh]);
+  });
+});
+
+describe("kept marks (which users may have kept messages)", () => {
+  test("a Redis that lost the marks still lets a login find its kept messages, and the marks are rebuilt", async () => {
+    const keys = createKeys(cluster.prefix);
+    const sender = await user(A, { transport: "tcp" });
+    const offlineId = newUserId();
+    const { msgId } = await sender.client.sendPrivate(offlineId, "kept while Redis forgot");
+    await waitFor(async () => (await db.exists(keys.keptMark(APP_ID, offlineId))) === 1, 3000, "the message kept and its mark raised");
+    // what a Redis restart does to the marks (under this cluster's own prefix)
+    await db.del(keys.keptMark(APP_ID, offlineId), keys.keptMarksReady());
+    const back = await user(B, { userId: offlineId });
+    const [got] = await waitFor(() => back.events.private.length > 0 && back.events.private, 3000, "the kept message at login");
+    expect(got.msgId).toBe(msgId);
+    await waitFor(async () => (await db.exists(keys.keptMarksReady())) === 1, 3000, "the marks rebuilt from im_message");
   });
 });
 

@@ -19,6 +19,22 @@ describe("RoomOrder", () => {
     order.clear();
   });
 
+  test("a room started at the seq a login read orders even its first messages here", () => {
+    const { out, order } = recorder();
+    order.start(4, 20);
+    order.push(4, 22, "second");
+    expect(out).toEqual([]);
+    order.push(4, 21, "first");
+    expect(out.map(([, seq]) => seq)).toEqual([21, 22]);
+    order.start(4, 0);
+    order.push(4, 23, "third");
+    expect(out.map(([, seq]) => seq)).toEqual([21, 22, 23]);
+    order.forgetRooms(() => false);
+    order.push(4, 30, "after forgetting");
+    expect(out.map(([, seq]) => seq)).toEqual([21, 22, 23, 30]);
+    order.clear();
+  });
+
   test("rooms are ordered independently", () => {
     const { out, order } = recorder();
     order.push(1, 5, "r1-5");

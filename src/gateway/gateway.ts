@@ -37,12 +37,8 @@ export interface GatewayDeps {
   isRoomLive(roomId: number): Promise<boolean>;
 }
 
-/** Kept messages are replayed in pages of this many. */
-const REPLAY_PAGE = 200;
 /** How long a room message waits for the ones before it (see room-order.ts). */
 const ROOM_GAP_WAIT_MS = 1000;
-/** A room's ordering state is dropped after this long without messages. */
-const ROOM_ORDER_IDLE_MS = 60_000;
 
 export class Gateway {
   readonly sessions: LocalSessions;
@@ -122,15 +118,16 @@ export class Gateway {
   /** Deliver a user's kept messages, in msgId order, each ACK-tracked again. */
   async replayKept(session: Session): Promise<void> {
     const { appId, userId } = session.user!;
-    let after = 0;
-    for (;;) {
-      const page = await this.deps.kept.page(appId, userId, after, REPLAY_PAGE);
-      if (page.length === 0 || session.closed) return;
+    for await (const page of this.deps.kept.replay(appId, userId)) {
+      if (session.closed) return;
       await this.deps.reliable.trackReplay(page);
       for (const d of page) session.write(deliveryFrame(d));
-      if (page.length < REPLAY_PAGE) return;
-      after = Number(page[page.length - 1].msgId);
     }
+  }
+
+  /** A login joined a room whose history it read up to `lastSeq`: room messages here follow on from it. */
+  roomJoined(roomId: number, lastSeq: number): void {
+    this.roomOrder.start(roomId, lastSeq);
   }
 
   roomFrame(seq: number, msg: RoomMessage): OutFrame {
@@ -193,7 +190,7 @@ export class Gateway {
         const expired = s.user ? now - s.lastInboundAt >= this.settings.idleMs : now - s.openedAt >= this.settings.loginTimeoutMs;
         if (expired) s.close();
       }
-      this.roomOrder.forgetIdle(now, ROOM_ORDER_IDLE_MS);
+      this.roomOrder.forgetRooms((roomId) => this.sessions.roomMembers(roomId).length > 0);
     }, period);
   }
 

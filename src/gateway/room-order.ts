@@ -11,7 +11,6 @@ interface RoomState<M> {
   /** Messages after a gap, by seq. */
   waiting: Map<number, M>;
   timer: ReturnType<typeof setTimeout> | null;
-  lastSeenAt: number;
 }
 
 export class RoomOrder<M> {
@@ -26,19 +25,26 @@ export class RoomOrder<M> {
   push(roomId: number, seq: number, msg: M): void {
     let room = this.rooms.get(roomId);
     if (!room) {
-      room = { next: seq, waiting: new Map(), timer: null, lastSeenAt: 0 };
+      room = { next: seq, waiting: new Map(), timer: null };
       this.rooms.set(roomId, room);
     }
-    room.lastSeenAt = Date.now();
     if (seq < room.next) return this.emit(roomId, seq, msg);
     room.waiting.set(seq, msg);
     this.release(roomId, room);
   }
 
-  /** Forget rooms silent for `idleMs` with nothing waiting (their next message starts afresh). */
-  forgetIdle(now: number, idleMs: number): void {
+  /**
+   * This node joins a room whose history ends at `lastSeq`: expect `lastSeq + 1` next, so even the
+   * room's first messages here are ordered. No-op for a room already followed.
+   */
+  start(roomId: number, lastSeq: number): void {
+    if (!this.rooms.has(roomId)) this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null });
+  }
+
+  /** Stop following the rooms `stillHeld` says no: a later join starts them afresh. */
+  forgetRooms(stillHeld: (roomId: number) => boolean): void {
     for (const [roomId, room] of this.rooms) {
-      if (room.waiting.size === 0 && now - room.lastSeenAt >= idleMs) this.rooms.delete(roomId);
+      if (room.waiting.size === 0 && !stillHeld(roomId)) this.rooms.delete(roomId);
     }
   }
 

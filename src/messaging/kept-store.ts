@@ -1,19 +1,29 @@
 // Kept reliable messages in MySQL (table im_message): written when the recipient is offline or never
 // ACKed, deleted when the recipient ACKs a replay. Concurrent writes are batched into multi-row
-// statements.
+// statements. Kept marks in Redis (kept-marks.ts) spare a login the query when nothing is kept.
 import { and, asc, eq, gt, or } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { imMessage } from "../db/schema";
+import type { Logger } from "../log";
 import type { ReliableMessage } from "../queues/jobs";
+import type { KeptMarks } from "./kept-marks";
 import { TickBatcher } from "./tick-batcher";
+
+/** Kept messages are replayed in pages of this many. */
+const REPLAY_PAGE = 200;
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
 export class KeptStore {
   private readonly inserts: TickBatcher<ReliableMessage>;
   private readonly deletes: TickBatcher<AckKey>;
+  private rebuilding: Promise<void> | null = null;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly marks: KeptMarks,
+    private readonly log: Logger,
+  ) {
     this.inserts = new TickBatcher((rows) =>
       inChunks(sortByKey(rows), (chunk) =>
         // IGNORE: a retried job inserts the same (app, user, msg) again; the first row stands
@@ -34,9 +44,10 @@ export class KeptStore {
     );
   }
 
-  /** Keep these messages durably. Resolves once they are stored. */
+  /** Keep these messages durably. Resolves once they are stored and their recipients marked. */
   async keep(messages: ReliableMessage[]): Promise<void> {
     await this.inserts.add(messages);
+    await this.marks.raise(messages);
   }
 
   /** Forget an ACKed message: it is never delivered again. */
@@ -44,8 +55,40 @@ export class KeptStore {
     await this.deletes.add([key]);
   }
 
-  /** A page of a user's kept messages with msgId > afterMsgId, in msgId order. */
-  async page(appId: number, userId: number, afterMsgId: number, limit: number): Promise<ReliableMessage[]> {
+  /** The user's kept messages in msgId order, a page at a time; no query when the marks say none. */
+  async *replay(appId: number, userId: number): AsyncGenerator<ReliableMessage[]> {
+    const mark = await this.marks.read(appId, userId);
+    if (mark.kind === "none") return;
+    if (mark.kind === "unknown") this.rebuildMarks();
+    let after = 0;
+    let found = false;
+    for (;;) {
+      const page = await this.page(appId, userId, after, REPLAY_PAGE);
+      if (page.length > 0) {
+        found = true;
+        yield page;
+      }
+      if (page.length < REPLAY_PAGE) break;
+      after = Number(page[page.length - 1].msgId);
+    }
+    if (!found && mark.kind === "marked") await this.marks.clear(appId, userId, mark.version);
+  }
+
+  /** Build the kept marks from the table if Redis has none (a new Redis, or one that lost its data). */
+  async ensureMarks(): Promise<void> {
+    if (await this.marks.ready()) return;
+    const users = await this.db.selectDistinct({ appId: imMessage.appId, userId: imMessage.userId }).from(imMessage);
+    await this.marks.rebuild(users);
+    this.log.info({ users: users.length }, "kept marks rebuilt from im_message");
+  }
+
+  private rebuildMarks(): void {
+    this.rebuilding ??= this.ensureMarks()
+      .catch((err) => this.log.error({ err }, "rebuilding the kept marks failed; logins query MySQL meanwhile"))
+      .finally(() => (this.rebuilding = null));
+  }
+
+  private async page(appId: number, userId: number, afterMsgId: number, limit: number): Promise<ReliableMessage[]> {
     const rows = await this.db
       .select()
       .from(imMessage)

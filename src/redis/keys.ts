@@ -36,7 +36,11 @@ export function createKeys(prefix: string) {
     roomNodes: (roomId: number) => `${p}:room:${roomId}:nodes`,
     /** Room membership: hash userId → "nodeId|sessionId" (living_room_user_set of the seed). */
     roomMembers: (roomId: number) => `${p}:room:${roomId}:members`,
-    /** Reliable deliveries awaiting the recipient's ACK: hash msgId → delivery JSON. */
+    /** A user may have kept messages in MySQL: a counter raised after each insert (messaging/kept-marks.ts). */
+    keptMark: (appId: number, userId: number) => `${p}:kept:${appId}:${userId}`,
+    /** Present once the kept marks cover every kept row. */
+    keptMarksReady: () => `${p}:kept:ready`,
+    /** Reliable deliveries awaiting the recipient's ACK: hash msgId → "<attempt>" or "<attempt>k" (kept in MySQL). */
     pending: (appId: number, userId: number) => `${p}:pending:${appId}:${userId}`,
     /** Living-room object cache (JSON, or "null" for a known miss). */
     livingRoom: (roomId: number) => `${p}:living:room:${roomId}`,

@@ -61,6 +61,7 @@ export async function completeLogin(session: Session, req: LoginRequest, gateway
       coveredSeq = await deps.roomLog.latestSeq(roomId);
       answer.roomSeq = coveredSeq;
     }
+    gateway.roomJoined(roomId, coveredSeq);
   }
   session.send(Code.LOGIN, answer);
   deps.metrics.logins.inc();
