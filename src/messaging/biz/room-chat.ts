@@ -2,6 +2,7 @@
 import { BizCode } from "../../protocol/codes";
 import { RoomChatData } from "../../protocol/bodies";
 import { ImError } from "../../protocol/errors";
+import type { z } from "zod";
 import type { BizHandler } from "./types";
 
 export const roomChat: BizHandler<typeof RoomChatData> = {
@@ -14,7 +15,8 @@ export const roomChat: BizHandler<typeof RoomChatData> = {
   roomOf: (data) => data.roomId,
   extraFields: (_data, sender) => ({ senderName: sender.nickName, senderAvatar: sender.avatar }),
   route(m) {
-    const data = RoomChatData.parse(m.data);
+    // validated at intake; the job comes from our own queue
+    const data = m.data as z.infer<typeof RoomChatData>;
     if (m.seq === undefined) throw new Error(`room message ${m.msgId} has no seq`);
     const msg = {
       msgId: m.msgId,
