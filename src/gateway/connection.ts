@@ -29,40 +29,32 @@ export class OutFrame {
  * How long a room message may wait for the next ones. Every socket write is a syscall (and, on
  * loopback, the receiver's TCP work too): most of a delivery's cost. Room messages that wait a few
  * milliseconds reach each connection of a busy room together, in one write; a message that comes
- * after a pause is not delayed at all (see FlushSchedule).
+ * after a pause is not delayed at all (see RoomFlushClock).
  */
-export const ROOM_BATCH_MS = 10;
+export const ROOM_BATCH_MS = 25;
 
 /**
- * When a transport hands its buffered writes to the sockets: at the end of the tick when some write
- * must not wait, otherwise (room messages only) ROOM_BATCH_MS after the previous flush at the latest.
+ * Runs a transport's room flush at most once per ROOM_BATCH_MS: at the end of the tick when the
+ * last run is that long ago, otherwise when it will be. Other frames (answers, reliable
+ * deliveries) do not wait for it: the transports send them at the end of their tick.
  */
-export class FlushSchedule {
+export class RoomFlushClock {
   private lastAt = -Infinity;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private immediate = false;
+  private pending = false;
 
   constructor(private readonly flush: () => void) {}
 
-  /** A write that must go out at the end of this tick. */
-  soon(): void {
-    if (this.immediate) return;
-    this.immediate = true;
-    setImmediate(this.run);
-  }
-
-  /** A room message: it may wait until ROOM_BATCH_MS after the previous flush. */
-  later(): void {
-    if (this.immediate || this.timer !== null) return;
+  /** Room messages are waiting. */
+  request(): void {
+    if (this.pending) return;
+    this.pending = true;
     const wait = this.lastAt + ROOM_BATCH_MS - performance.now();
-    if (wait <= 0) this.soon();
-    else this.timer = setTimeout(this.run, wait);
+    if (wait <= 0) setImmediate(this.run);
+    else setTimeout(this.run, wait);
   }
 
   private readonly run = (): void => {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.immediate = false;
+    this.pending = false;
     this.lastAt = performance.now();
     this.flush();
   };

@@ -6,7 +6,7 @@
 // syscall, and the receiving side of loopback TCP it runs, is most of a delivery's CPU.
 import type { Socket, TCPSocketListener } from "bun";
 import { concatBytes, parseBody, scanFrames } from "../protocol/frame";
-import { FlushSchedule, type Connection, type OutFrame } from "./connection";
+import { RoomFlushClock, type Connection, type OutFrame } from "./connection";
 import type { Gateway } from "./gateway";
 import { parseProxyV1 } from "./limits";
 import type { Session } from "./session";
@@ -19,13 +19,21 @@ const CLOSE_FLUSH_MS = 3000;
 /** Batches are copied into this before their one write; a bigger batch gets a buffer of its own. */
 const scratch = new Uint8Array(256 * 1024);
 
-/** Connections with buffered frames; all written out at the next flush. */
-let unsent: TcpConnection[] = [];
+/** Connections holding a frame that must go out at the end of this tick. */
+let urgent: TcpConnection[] = [];
+/** Connections holding room messages only: written by the room clock. */
+let waiting: TcpConnection[] = [];
 
-const schedule = new FlushSchedule(() => {
-  const batch = unsent;
-  unsent = [];
-  for (const conn of batch) conn.sendBatch();
+function sendUrgent(): void {
+  const conns = urgent;
+  urgent = [];
+  for (const conn of conns) conn.sendBatch();
+}
+
+const roomClock = new RoomFlushClock(() => {
+  const conns = waiting;
+  waiting = [];
+  for (const conn of conns) conn.sendBatch();
 });
 
 /** One client connection; it is also the socket's `data`, so a connection is a single object. */
@@ -37,6 +45,8 @@ class TcpConnection implements Connection {
   private partial: Uint8Array | null = null;
   /** Frames written since the last flush, not yet given to the socket. */
   private batch: Uint8Array[] | null = null;
+  /** The batch holds a frame that may not wait for the room clock (it is in `urgent`). */
+  private urgent = false;
   /** Bytes Bun did not take yet (socket.write may take fewer than given); written on drain. */
   private queue: Uint8Array[] | null = null;
   private queuedBytes = 0;
@@ -55,14 +65,18 @@ class TcpConnection implements Connection {
 
   write(frame: OutFrame, mayWait = false): void {
     if (this.closing) return;
-    if (this.batch === null) {
-      this.batch = [frame.binary];
-      unsent.push(this);
-    } else {
-      this.batch.push(frame.binary);
+    const first = this.batch === null;
+    if (this.batch === null) this.batch = [frame.binary];
+    else this.batch.push(frame.binary);
+    if (!mayWait) {
+      // the whole batch goes with it: the room messages before it must not arrive after it
+      if (this.urgent) return;
+      this.urgent = true;
+      if (urgent.push(this) === 1) setImmediate(sendUrgent);
+    } else if (first) {
+      waiting.push(this);
+      roomClock.request();
     }
-    if (mayWait) schedule.later();
-    else schedule.soon();
   }
 
   useForm(): void {}
@@ -119,6 +133,7 @@ class TcpConnection implements Connection {
     const frames = this.batch;
     if (frames === null) return;
     this.batch = null;
+    this.urgent = false;
     if (this.ended) return;
     if (this.queue !== null) {
       // order: the new frames wait behind what the socket has not taken yet

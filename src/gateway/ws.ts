@@ -6,7 +6,7 @@ import { LoginBody } from "../protocol/bodies";
 import { Code } from "../protocol/codes";
 import { parseEnvelope } from "../protocol/envelope";
 import { parseBody, scanFrames } from "../protocol/frame";
-import { FlushSchedule, type Connection, type OutFrame, type RoomBroadcaster, type WireForm } from "./connection";
+import { RoomFlushClock, type Connection, type OutFrame, type RoomBroadcaster, type WireForm } from "./connection";
 import type { Gateway } from "./gateway";
 import { UNAUTHORIZED, completeLogin, type LoginRequest } from "./handlers/login";
 import type { Session } from "./session";
@@ -102,7 +102,7 @@ export class WsTransport implements RoomBroadcaster {
   private server: Server<WsData> | null = null;
   /** Room messages fanned out but not yet published, in order. */
   private waiting: WaitingPublish[] = [];
-  private readonly schedule = new FlushSchedule(() => this.publishWaiting());
+  private readonly roomClock = new RoomFlushClock(() => this.publishWaiting());
 
   constructor(readonly gateway: Gateway) {
     gateway.broadcaster = this;
@@ -152,7 +152,7 @@ export class WsTransport implements RoomBroadcaster {
   publish(roomId: number, frame: OutFrame, exclude?: Connection): void {
     if (!this.server) return;
     this.waiting.push({ roomId, frame, exclude });
-    this.schedule.later();
+    this.roomClock.request();
   }
 
   /** Publish the waiting room messages now (also before any socket joins, leaves or changes topic). */
