@@ -48,6 +48,8 @@ class WsConnection implements Connection {
 
   write(frame: OutFrame): void {
     if (this.closing) return;
+    // room messages fanned out before this frame must not reach the client after it
+    if (this.roomId !== null) this.owner.publishWaiting();
     // -1: queued under backpressure (do not resend); 0: dropped, the client cannot keep up
     const r = this.form === "text" ? this.ws.send(frame.text) : this.ws.send(frame.binary);
     if (r === 0) {
@@ -84,6 +86,7 @@ class WsConnection implements Connection {
 
   close(): void {
     if (this.closing) return;
+    if (this.roomId !== null) this.owner.publishWaiting();
     this.closing = true;
     this.ws.close(1000, "bye");
   }
