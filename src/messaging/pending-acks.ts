@@ -57,8 +57,10 @@ export class PendingAcks {
    */
   async track(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<void> {
     if (messages.length === 0) return;
-    await this.mark(messages, `${attempt}${kept ? "k" : ""}`);
-    await this.queues.ack.add("check", { attempt, messages }, { delay: this.ackTimeoutMs });
+    await Promise.all([
+      this.mark(messages, `${attempt}${kept ? "k" : ""}`),
+      this.queues.ack.add("check", { attempt, messages }, { delay: this.ackTimeoutMs }),
+    ]);
   }
 
   /** Record these messages as kept in MySQL with no delivery pending (a late ACK still counts). */

@@ -77,7 +77,7 @@ export class ReliableDelivery {
     const byNode = await this.router.locate(messages);
     if (byNode.size === 0) return messages;
     const online = new Set([...byNode.values()].flat());
-    await this.pending.track([...online] as ReliableMessage[], attempt, kept);
+    await this.pending.track([...online], attempt, kept);
     await this.router.publish(byNode);
     return messages.filter((m) => !online.has(m));
   }
