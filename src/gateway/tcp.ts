@@ -162,7 +162,7 @@ class TcpConnection implements Connection {
     if (this.closing) this.socket.end();
   }
 
-  /** The transport reports the socket closed. */
+  /** The socket is closed (reported by the transport) or being cut: nothing more is written. */
   gone(): void {
     this.ended = true;
     this.batch = null;
@@ -170,11 +170,12 @@ class TcpConnection implements Connection {
   }
 
   private enqueue(bytes: Uint8Array): void {
+    if (this.ended) return;
     (this.queue ??= []).push(bytes);
     this.queuedBytes += bytes.length;
     if (this.queuedBytes > MAX_QUEUED_BYTES) {
-      this.queue = null;
       this.closing = true;
+      this.gone();
       this.socket.terminate();
     }
   }
