@@ -1,4 +1,5 @@
 // The data carried by each queue's jobs.
+import type { Delivery } from "../router/node-message";
 
 /** One accepted business message (client BIZ or backend push). */
 export interface BizMessage {
@@ -40,14 +41,8 @@ export interface PresenceEventsJob {
   events: PresenceEvent[];
 }
 
-/** A reliable delivery with what keeping it in MySQL needs. `data` is already a JSON string. */
-export interface ReliableMessage {
-  appId: number;
-  userId: number;
-  msgId: string;
-  bizCode: number;
-  data: string;
-  ts: number;
+/** A reliable delivery with what keeping it in MySQL needs. */
+export interface ReliableMessage extends Delivery {
   senderId: number;
 }
 
