@@ -1,5 +1,5 @@
 // Private messages (bizCode 5556) through the whole reliable pipeline: sender BIZ → im-biz queue →
-// worker (kept in MySQL, presence lookup, ACK tracking) → router → recipient's node → recipient,
+// worker (presence lookup, ACK tracking) → router → recipient's node → recipient,
 // which ACKs each delivery. Senders and recipients are on different nodes, half TCP and half
 // WebSocket. Each offered rate runs for `duration` seconds; latency is from the timestamp the
 // sender put in the content to the first arrival at the recipient.
