@@ -120,8 +120,9 @@ export class Gateway {
     const { appId, userId } = session.user!;
     for await (const page of this.deps.kept.replay(appId, userId)) {
       if (session.closed) return;
-      await this.deps.reliable.trackReplay(page);
-      for (const d of page) session.write(deliveryFrame(d));
+      await this.deps.reliable.replay(page, () => {
+        for (const d of page) session.write(deliveryFrame(d));
+      });
     }
   }
 

@@ -31,9 +31,19 @@ end
 return out
 `;
 
+/** Deliveries tracked within this window share one im-ack job (it fires this much later at most). */
+const CHECK_LINGER_MS = 20;
+
+interface Check {
+  attempt: number;
+  message: ReliableMessage;
+}
+
 export class PendingAcks {
   /** ACKs of one tick are settled in one call. */
   private readonly settling: TickBatcher<Recipient, PendingState | null>;
+  /** Checks scheduled within CHECK_LINGER_MS share one job per attempt number. */
+  private readonly checks: TickBatcher<Check>;
 
   constructor(
     private readonly redis: Redis,
@@ -48,19 +58,37 @@ export class PendingAcks {
       const values = await script.imSettleAcks(keys.length, ...keys, ...acks.map((a) => a.msgId));
       return values.map((v) => parseState(v === "" ? null : v));
     });
+    this.checks = new TickBatcher(
+      async (checks) => {
+        const byAttempt = new Map<number, ReliableMessage[]>();
+        for (const c of checks) {
+          const list = byAttempt.get(c.attempt);
+          if (list) list.push(c.message);
+          else byAttempt.set(c.attempt, [c.message]);
+        }
+        const delay = Math.max(0, this.ackTimeoutMs - CHECK_LINGER_MS);
+        await this.queues.ack.addBulk([...byAttempt].map(([attempt, messages]) => ({ name: "check", data: { attempt, messages }, opts: { delay } })));
+      },
+      5000,
+      CHECK_LINGER_MS,
+    );
   }
 
   /**
-   * Record these deliveries as pending (attempt n) and schedule ONE check of them all, ackTimeoutMs
-   * from now. Resolves once both are stored; call it before writing the deliveries, so that an ACK
-   * can never arrive before its record.
+   * Record these deliveries as pending (attempt n). Resolves once stored; call it before writing the
+   * deliveries, so that an ACK never arrives before its record.
    */
-  async track(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<void> {
-    if (messages.length === 0) return;
-    await Promise.all([
-      this.mark(messages, `${attempt}${kept ? "k" : ""}`),
-      this.queues.ack.add("check", { attempt, messages }, { delay: this.ackTimeoutMs }),
-    ]);
+  async record(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<void> {
+    await this.mark(messages, `${attempt}${kept ? "k" : ""}`);
+  }
+
+  /**
+   * Schedule the check of these deliveries, about ackTimeoutMs from now, in an im-ack job shared
+   * with the other deliveries of the next few ms. Resolves once the job is stored: until then the
+   * caller's own job (im-biz or im-ack) must not complete, so a node dying in between loses nothing.
+   */
+  async scheduleCheck(messages: ReliableMessage[], attempt: number): Promise<void> {
+    await this.checks.add(messages.map((message) => ({ attempt, message })));
   }
 
   /** Record these messages as kept in MySQL with no delivery pending (a late ACK still counts). */

@@ -35,9 +35,15 @@ export class ReliableDelivery {
     await this.keepForLater(offline);
   }
 
-  /** A login replays these kept messages: track them as delivery 1 (they stay kept until ACKed). */
-  trackReplay(messages: ReliableMessage[]): Promise<void> {
-    return this.pending.track(messages, 1, true);
+  /**
+   * A login replays these kept messages as delivery 1 (they stay kept until ACKed): `write` them
+   * once their pending records are stored. Resolves once their check is scheduled too.
+   */
+  async replay(messages: ReliableMessage[], write: () => void): Promise<void> {
+    await this.pending.record(messages, 1, true);
+    const scheduled = this.pending.scheduleCheck(messages, 1);
+    write();
+    await scheduled;
   }
 
   /** The recipient ACKed one delivery (only ever from its own session): stop retries, forget it. */
@@ -76,10 +82,13 @@ export class ReliableDelivery {
     if (messages.length === 0) return [];
     const byNode = await this.router.locate(messages);
     if (byNode.size === 0) return messages;
-    const online = new Set([...byNode.values()].flat());
-    await this.pending.track([...online], attempt, kept);
+    const online = [...byNode.values()].flat();
+    await this.pending.record(online, attempt, kept);
+    const scheduled = this.pending.scheduleCheck(online, attempt);
     await this.router.publish(byNode);
-    return messages.filter((m) => !online.has(m));
+    await scheduled;
+    const delivered = new Set(online);
+    return messages.filter((m) => !delivered.has(m));
   }
 
   /** Keep in MySQL for the recipient's next login, then look again: one who logged in meanwhile gets them now. */

@@ -54,7 +54,11 @@ export function bizProcessor(deps: BizDeps) {
         continue;
       }
       if (route.kind === "reliable") reliable.push(...route.messages);
-      else rooms.set(route.roomId, [...(rooms.get(route.roomId) ?? []), { seq: route.seq, msg: route.msg }]);
+      else {
+        const entries = rooms.get(route.roomId);
+        if (entries) entries.push({ seq: route.seq, msg: route.msg });
+        else rooms.set(route.roomId, [{ seq: route.seq, msg: route.msg }]);
+      }
     }
     if (deps.log.isLevelEnabled("debug")) deps.log.debug({ jobId: job.id, msgIds: job.data.messages.map((m) => m.msgId) }, "biz processing");
     await Promise.all([
