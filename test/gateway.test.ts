@@ -1,78 +1,48 @@
 // Issue 2, the gateway: login over TCP and WebSocket, framing violations, in-order answers,
 // heartbeats and presence bindings, idle close, logout, duplicate login across two nodes, and a
 // killed node's users going offline. Real node processes, Redis and MySQL.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Code } from "../src/protocol/codes";
-import { Clients } from "./support/clients";
-import { APP_ID, bindingKey, connectTestRedis, imToken, newUserId, onlineStatus } from "./support/http-api";
-import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
-import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
+import { APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
+import type { ProcessNode } from "./support/node-processes";
+import { frame, header, upgradeStatus } from "./support/raw-tcp";
 import { record } from "./support/recorder";
+import { TwoNodeSuite } from "./support/two-node-suite";
 import { waitFor } from "./support/wait";
 
-let cluster: ProcessCluster;
 let A: ProcessNode;
 let B: ProcessNode;
-const clients = new Clients();
-const raws: RawTcp[] = [];
-const db = connectTestRedis();
-
-beforeAll(async () => {
-  cluster = await startNodeProcesses(2);
-  [A, B] = cluster.nodes;
-});
-
-afterEach(() => {
-  clients.closeAll();
-  for (const r of raws.splice(0)) r.close();
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  db.disconnect();
-});
-
-async function raw(node: ProcessNode): Promise<RawTcp> {
-  const conn = await RawTcp.connect(node.tcp);
-  raws.push(conn);
-  return conn;
-}
-
-/** A raw TCP connection logged in as a new user. */
-async function rawLogin(node: ProcessNode, userId = newUserId()): Promise<{ conn: RawTcp; userId: number }> {
-  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
-  raws.push(conn);
-  return { conn, userId };
-}
+const suite = TwoNodeSuite.start((a, b) => ([A, B] = [a, b]));
+const { clients, db } = suite;
 
 const isError = (reason: string) => (f: { code: number; body: any }) => f.code === Code.ERROR && f.body.error === reason;
 
 describe("TCP login", () => {
   test("a valid token logs in; the answer names the node, which /api/im/online then reports", async () => {
     const userId = newUserId();
-    expect(await onlineStatus(cluster, B, userId)).toEqual({ online: false });
+    expect(await onlineStatus(suite.cluster, B, userId)).toEqual({ online: false });
     const client = await clients.make(A, { userId, transport: "tcp" });
     const info = await client.connect();
     expect(info).toMatchObject({ appId: APP_ID, userId, nodeId: A.nodeId, reconnected: false });
-    expect(await onlineStatus(cluster, B, userId)).toEqual({ online: true, nodeId: A.nodeId });
+    expect(await onlineStatus(suite.cluster, B, userId)).toEqual({ online: true, nodeId: A.nodeId });
   });
 
   test("a bad token gets ERROR unauthorized, then the connection is closed", async () => {
-    const conn = await raw(A);
+    const conn = await suite.raw(A);
     conn.send(Code.LOGIN, { appId: APP_ID, userId: newUserId(), token: "not-a-token" });
     await conn.next(isError("unauthorized"), 3000, "ERROR unauthorized");
     await conn.closedWithin(3000);
   });
 
   test("another user's token gets ERROR unauthorized, then close", async () => {
-    const conn = await raw(A);
+    const conn = await suite.raw(A);
     conn.send(Code.LOGIN, { appId: APP_ID, userId: newUserId(), token: await imToken(A, newUserId()) });
     await conn.next(isError("unauthorized"), 3000, "ERROR unauthorized");
     await conn.closedWithin(3000);
   });
 
   test("a frame other than LOGIN before login gets ERROR not_logged_in, then close", async () => {
-    const conn = await raw(A);
+    const conn = await suite.raw(A);
     conn.send(Code.BIZ, { bizCode: 5556, data: { objectId: 1, content: "x" }, clientMsgId: "early" });
     await conn.next(isError("not_logged_in"), 3000, "ERROR not_logged_in");
     await conn.closedWithin(3000);
@@ -81,7 +51,7 @@ describe("TCP login", () => {
   test("a LOGIN arriving in pieces (partial frames) logs in", async () => {
     const userId = newUserId();
     const bytes = frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
-    const conn = await raw(A);
+    const conn = await suite.raw(A);
     for (const cut of [[0, 3], [3, 10], [10, 25], [25, bytes.length]]) {
       conn.write(bytes.subarray(cut[0], cut[1]));
       await Bun.sleep(30); // separate TCP segments: the server must buffer, not wait for one read
@@ -91,7 +61,7 @@ describe("TCP login", () => {
   });
 
   test("bad magic after login closes the connection (at most one ERROR first)", async () => {
-    const { conn } = await rawLogin(A);
+    const { conn } = await suite.rawLogin(A);
     conn.write(header(Code.HEARTBEAT, 0, 0x1234));
     await conn.closedWithin(3000);
     expect(conn.frames.filter((f) => !f.taken).every((f) => f.code === Code.ERROR)).toBe(true);
@@ -99,15 +69,15 @@ describe("TCP login", () => {
   });
 
   test("a len over maxBody after login closes the connection", async () => {
-    const { conn } = await rawLogin(A);
-    conn.write(header(Code.BIZ, cluster.settings.maxBodyBytes + 1));
+    const { conn } = await suite.rawLogin(A);
+    conn.write(header(Code.BIZ, suite.cluster.settings.maxBodyBytes + 1));
     await conn.closedWithin(3000);
     expect(conn.frames.filter((f) => !f.taken && f.code !== Code.ERROR)).toEqual([]);
   });
 
   test("frames of one connection are answered in order, even from one read with a partial frame", async () => {
     const userId = newUserId();
-    const conn = await raw(A);
+    const conn = await suite.raw(A);
     const tail = frame(Code.HEARTBEAT);
     conn.write(
       new Uint8Array([
@@ -157,9 +127,9 @@ describe("WebSocket login", () => {
 
 describe("heartbeat and presence", () => {
   test("a HEARTBEAT is answered and pushes the binding's TTL back up", async () => {
-    const { conn, userId } = await rawLogin(A);
-    const ttlMs = 2 * cluster.heartbeatMs;
-    const key = bindingKey(cluster, userId);
+    const { conn, userId } = await suite.rawLogin(A);
+    const ttlMs = 2 * suite.cluster.heartbeatMs;
+    const key = bindingKey(suite.cluster, userId);
     await waitFor(async () => (await db.pttl(key)) < ttlMs - 400, ttlMs, "the binding TTL to run down");
     conn.send(Code.HEARTBEAT);
     const answer = await conn.next((f) => f.code === Code.HEARTBEAT, 2000, "HEARTBEAT answer");
@@ -172,24 +142,24 @@ describe("heartbeat and presence", () => {
     const steady = await clients.online(A, { userId: steadyId, transport: "tcp", heartbeatMs: 300 });
     const steadyEvents = record(steady);
     const sentAt = Date.now();
-    const { conn } = await rawLogin(A);
-    await conn.closedWithin(2 * cluster.heartbeatMs + 2000, "the idle close");
+    const { conn } = await suite.rawLogin(A);
+    await conn.closedWithin(2 * suite.cluster.heartbeatMs + 2000, "the idle close");
     // PROTOCOL.md: closed after 2 intervals of silence, not before (the LOGIN was its last frame)
-    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(2 * cluster.heartbeatMs - 100);
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(2 * suite.cluster.heartbeatMs - 100);
     expect(steady.status).toBe("online");
     expect(steadyEvents.reconnecting).toEqual([]);
     // logged in before the silent one, so its binding would have expired by now without heartbeats
-    expect(await onlineStatus(cluster, B, steadyId)).toEqual({ online: true, nodeId: A.nodeId });
+    expect(await onlineStatus(suite.cluster, B, steadyId)).toEqual({ online: true, nodeId: A.nodeId });
   });
 
   test("LOGOUT clears presence at once (not by TTL)", async () => {
     const userId = newUserId();
     const client = await clients.online(A, { userId, transport: "tcp" });
-    expect(await db.exists(bindingKey(cluster, userId))).toBe(1);
+    expect(await db.exists(bindingKey(suite.cluster, userId))).toBe(1);
     await client.logout();
     expect(client.status).toBe("closed");
-    await waitFor(async () => (await db.exists(bindingKey(cluster, userId))) === 0, 1000, "the binding removed by LOGOUT");
-    expect(await onlineStatus(cluster, B, userId)).toEqual({ online: false });
+    await waitFor(async () => (await db.exists(bindingKey(suite.cluster, userId))) === 0, 1000, "the binding removed by LOGOUT");
+    expect(await onlineStatus(suite.cluster, B, userId)).toEqual({ online: false });
   });
 
   test("a login on the other node kicks the older session, which does not come back; online follows", async () => {
@@ -200,21 +170,21 @@ describe("heartbeat and presence", () => {
     await waitFor(() => oldEvents.kicked.length === 1, 3000, "the older session kicked");
     expect(old.status).toBe("closed");
     expect(oldEvents.reconnecting).toEqual([]);
-    expect(await onlineStatus(cluster, A, userId)).toEqual({ online: true, nodeId: B.nodeId });
+    expect(await onlineStatus(suite.cluster, A, userId)).toEqual({ online: true, nodeId: B.nodeId });
     expect((await newer.sendPrivate(newUserId(), "still here")).msgId).toMatch(/^[1-9][0-9]*$/);
   });
 
   test("the users of a node killed with SIGKILL are offline within 2 heartbeat intervals", async () => {
-    const doomed = await cluster.addNode();
+    const doomed = await suite.cluster.addNode();
     const userIds = [newUserId(), newUserId()];
     for (const userId of userIds) await clients.online(doomed, { userId, transport: userId === userIds[0] ? "tcp" : "ws", reconnect: false });
-    for (const userId of userIds) expect(await onlineStatus(cluster, A, userId)).toEqual({ online: true, nodeId: doomed.nodeId });
-    await cluster.kill9(doomed);
+    for (const userId of userIds) expect(await onlineStatus(suite.cluster, A, userId)).toEqual({ online: true, nodeId: doomed.nodeId });
+    await suite.cluster.kill9(doomed);
     await waitFor(
-      async () => (await db.exists(...userIds.map((u) => bindingKey(cluster, u)))) === 0,
-      2 * cluster.heartbeatMs + 1000,
+      async () => (await db.exists(...userIds.map((u) => bindingKey(suite.cluster, u)))) === 0,
+      2 * suite.cluster.heartbeatMs + 1000,
       "the killed node's bindings to expire",
     );
-    for (const userId of userIds) expect(await onlineStatus(cluster, A, userId)).toEqual({ online: false });
+    for (const userId of userIds) expect(await onlineStatus(suite.cluster, A, userId)).toEqual({ online: false });
   });
 });

@@ -1,40 +1,23 @@
 // Issue 3, messaging: private chat across nodes and transports, sender ACKs, redelivery until the
 // recipient ACKs, kept messages for offline users, room chat fan-out with seq, backend pushes, and
 // refused BIZ bodies. Real node processes, Redis and MySQL.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
-import { Clients } from "./support/clients";
-import { api, APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
-import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
-import { RawTcp } from "./support/raw-tcp";
+import { api, APP_ID, newUserId, openRoom } from "./support/http-api";
+import type { Clients } from "./support/clients";
+import type { ProcessNode } from "./support/node-processes";
 import { record } from "./support/recorder";
+import { TwoNodeSuite } from "./support/two-node-suite";
 import { waitFor } from "./support/wait";
 
 const DECIMAL = /^[1-9][0-9]*$/;
 
-let cluster: ProcessCluster;
 let A: ProcessNode;
 let B: ProcessNode;
-const clients = new Clients();
-const raws: RawTcp[] = [];
-const db = connectTestRedis();
-
-beforeAll(async () => {
-  cluster = await startNodeProcesses(2);
-  [A, B] = cluster.nodes;
-});
-
-afterEach(() => {
-  clients.closeAll();
-  for (const r of raws.splice(0)) r.close();
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  db.disconnect();
-});
+const suite = TwoNodeSuite.start((a, b) => ([A, B] = [a, b]));
+const { clients, db } = suite;
 
 /** A connected client of a new (or the given) user, with everything it emits recorded. */
 async function user(node: ProcessNode, opts: Parameters<Clients["online"]>[1] = {}) {
@@ -64,20 +47,19 @@ describe("private chat (5556)", () => {
   test("a recipient that does not ACK gets the same msgId again after the ACK timeout, and not once it ACKs", async () => {
     const sender = await user(A, { transport: "tcp" });
     const recipientId = newUserId();
-    const raw = await RawTcp.loggedIn(B.tcp, recipientId, await imToken(B, recipientId));
-    raws.push(raw);
+    const { conn: raw } = await suite.rawLogin(B, recipientId);
     raw.keepAlive(300);
     const { msgId } = await sender.client.sendPrivate(recipientId, "ack me");
     const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
     const first = await raw.next(isIt, 3000, "the first delivery");
     const firstAt = Date.now();
     expect(first.body).toMatchObject({ msgId, appId: APP_ID, userId: recipientId, bizCode: 5556 });
-    const ackTimeout = cluster.settings.ackTimeoutMs;
+    const ackTimeout = suite.cluster.settings.ackTimeoutMs;
     const again = await raw.next(isIt, 2 * ackTimeout + 3000, "the redelivery");
     expect(Date.now() - firstAt).toBeGreaterThanOrEqual(ackTimeout / 2);
     expect(again.body).toEqual(first.body);
     raw.send(Code.ACK, { msgId });
-    const pending = createKeys(cluster.prefix).pending(APP_ID, recipientId);
+    const pending = createKeys(suite.cluster.prefix).pending(APP_ID, recipientId);
     await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the server to record the ACK");
     // observe past the next retry time (a protocol bound): an ACKed message is never sent again
     await Bun.sleep(2 * ackTimeout + 300);
@@ -105,12 +87,12 @@ describe("private chat (5556)", () => {
 
 describe("kept marks (which users may have kept messages)", () => {
   test("a Redis that lost the marks still lets a login find its kept messages, and the marks are rebuilt", async () => {
-    const keys = createKeys(cluster.prefix);
+    const keys = createKeys(suite.cluster.prefix);
     const sender = await user(A, { transport: "tcp" });
     const offlineId = newUserId();
     const { msgId } = await sender.client.sendPrivate(offlineId, "kept while Redis forgot");
     await waitFor(async () => (await db.exists(keys.keptMark(APP_ID, offlineId))) === 1, 3000, "the message kept and its mark raised");
-    // what a Redis restart does to the marks (under this cluster's own prefix)
+    // what a Redis restart does to the marks (under this suite.cluster's own prefix)
     await db.del(keys.keptMark(APP_ID, offlineId), keys.keptMarksReady());
     const back = await user(B, { userId: offlineId });
     const [got] = await waitFor(() => back.events.private.length > 0 && back.events.private, 3000, "the kept message at login");
@@ -174,7 +156,7 @@ describe("backend push", () => {
     const refused = await api(A.http, "POST", "/api/im/push", { bearer: "wrong-key", body });
     expect(refused.status).toBe(401);
     expect(refused.json.error.code).toBe("unauthorized");
-    const r = await api(A.http, "POST", "/api/im/push", { bearer: cluster.apiKey, body });
+    const r = await api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body });
     expect(r.status).toBe(200);
     expect(r.json.accepted).toBe(3);
     const offline = await user(B, { userId: offlineId });
