@@ -34,6 +34,7 @@ const roomClock = new RoomFlushClock(() => {
   const conns = waiting;
   waiting = [];
   for (const conn of conns) conn.sendBatch();
+  return conns.length;
 });
 
 /** One client connection; it is also the socket's `data`, so a connection is a single object. */

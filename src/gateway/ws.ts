@@ -158,16 +158,24 @@ export class WsTransport implements RoomBroadcaster {
     this.roomClock.request();
   }
 
-  /** Publish the waiting room messages now (also before any socket joins, leaves or changes topic). */
-  publishWaiting(): void {
-    if (this.waiting.length === 0) return;
+  /**
+   * Publish the waiting room messages now (also before any socket joins, leaves or changes topic).
+   * Returns the most subscribers one message went to: uWS sends what is published in one tick to a
+   * subscriber in one write, so that is how many writes this makes.
+   */
+  publishWaiting(): number {
+    if (this.waiting.length === 0) return 0;
     const waiting = this.waiting;
     this.waiting = [];
-    for (const w of waiting) this.publishNow(w.roomId, w.frame, w.exclude);
+    let writes = 0;
+    for (const w of waiting) writes = Math.max(writes, this.publishNow(w.roomId, w.frame, w.exclude));
+    return writes;
   }
 
-  private publishNow(roomId: number, frame: OutFrame, exclude?: Connection): void {
+  /** Returns how many subscribers it published to. */
+  private publishNow(roomId: number, frame: OutFrame, exclude?: Connection): number {
     const server = this.server!;
+    let reached = 0;
     for (const form of ["text", "binary"] as const) {
       const t = topic(roomId, form);
       const subscribers = server.subscriberCount(t);
@@ -178,11 +186,14 @@ export class WsTransport implements RoomBroadcaster {
       if (exclude instanceof WsConnection && exclude.topic === t && exclude.ws.readyState === 1) {
         exclude.ws.publish(t, payload);
         this.onFanOut(subscribers - 1);
+        reached += subscribers - 1;
       } else {
         server.publish(t, payload);
         this.onFanOut(subscribers);
+        reached += subscribers;
       }
     }
+    return reached;
   }
 
   handlers(): WebSocketHandler<WsData> {
