@@ -2,9 +2,11 @@
 // node once the dead node's registry entry expires, so the online count and watchNum come down.
 // Real node processes, Redis and MySQL.
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { bindingValue } from "../src/presence/presence";
 import { createKeys } from "../src/redis/keys";
+import { RoomMembership } from "../src/rooms/membership";
 import { Clients } from "./support/clients";
-import { api, connectTestRedis, devJwt, newUserId, roomOnlineCount } from "./support/http-api";
+import { api, APP_ID, connectTestRedis, devJwt, newUserId, roomOnlineCount } from "./support/http-api";
 import { startNodeProcesses, type ProcessCluster } from "./support/node-processes";
 import { waitFor } from "./support/wait";
 
@@ -52,3 +54,25 @@ test("a killed node's room members are removed: online count and watchNum drop w
   expect(await db.zscore(keys.nodes(), doomed.nodeId)).toBeNull();
   expect(await db.zscore(keys.nodes(), survivor.nodeId)).not.toBeNull();
 }, 30_000);
+
+test("an online event handled after its session is gone adds no member (the two queues do not keep order)", async () => {
+  const keys = createKeys(`${cluster.prefix}-join`);
+  const redis = connectTestRedis();
+  const event = { appId: APP_ID, userId: newUserId(), roomId: 7, sessionId: "s1", nodeId: "node-x", time: Date.now() };
+  try {
+    const membership = new RoomMembership(redis, keys);
+    // the session's binding is gone (logged out, or its offline event was handled first)
+    expect(await membership.online(event)).toBe(false);
+    expect(await membership.count(7)).toBe(0);
+    // a newer session holds the binding: the old session's late online event still adds nothing
+    await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", "s2"));
+    expect(await membership.online(event)).toBe(false);
+    // its own binding: it joins
+    expect(await membership.online({ ...event, sessionId: "s2" })).toBe(true);
+    expect(await membership.count(7)).toBe(1);
+    expect(await redis.sismember(keys.nodeRooms("node-x"), "7")).toBe(1);
+  } finally {
+    await redis.del(keys.binding(APP_ID, event.userId), keys.roomMembers(7), keys.nodeRooms("node-x"));
+    redis.disconnect();
+  }
+});

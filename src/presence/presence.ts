@@ -57,7 +57,7 @@ export class Presence {
   }
 
   private value(connId: string): string {
-    return `${this.nodeId}|${connId}`;
+    return bindingValue(this.nodeId, connId);
   }
 
   /**
@@ -114,7 +114,12 @@ export class Presence {
   }
 }
 
-function parseBinding(value: string): Binding {
+/** What a binding holds: node ids may contain "|", connection ids never do. */
+export function bindingValue(nodeId: string, connId: string): string {
+  return `${nodeId}|${connId}`;
+}
+
+export function parseBinding(value: string): Binding {
   const bar = value.lastIndexOf("|");
   return { nodeId: value.slice(0, bar), connId: value.slice(bar + 1) };
 }

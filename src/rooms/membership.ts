@@ -5,7 +5,19 @@
 // had members in, so that whoever finds it dead (presence/node-registry.ts) can remove its members.
 import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
+import { bindingValue, parseBinding } from "../presence/presence";
 import type { PresenceEvent } from "../queues/jobs";
+
+// KEYS: room members, the node's room list, the user's presence binding. ARGV: userId, member value,
+// roomId. Adds the member only while the session still holds the user's binding: im-online and
+// im-offline are separate queues, so a session's online event may be handled after its offline
+// one, and must not bring back a member that is gone.
+const JOIN = `
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+`;
 
 // KEYS: room members. ARGV: userId, member value. Deletes the member only if it is still that value.
 const LEAVE = `
@@ -17,6 +29,7 @@ return 0
 const SCAN_COUNT = 500;
 
 interface MembershipScripts {
+  imJoinRoom(members: string, nodeRooms: string, binding: string, userId: string, value: string, roomId: string): Promise<number>;
   imLeaveRoom(members: string, userId: string, value: string): Promise<number>;
 }
 
@@ -27,24 +40,32 @@ export class RoomMembership {
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
+    redis.defineCommand("imJoinRoom", { numberOfKeys: 3, lua: JOIN });
     redis.defineCommand("imLeaveRoom", { numberOfKeys: 1, lua: LEAVE });
     this.scripts = redis as unknown as MembershipScripts;
   }
 
-  /** The event's session is a member of its room from now on (replacing the user's older session). */
-  async online(e: PresenceEvent): Promise<void> {
-    if (e.roomId === undefined) return;
-    await this.redis
-      .multi()
-      .hset(this.keys.roomMembers(e.roomId), String(e.userId), memberValue(e.nodeId, e.sessionId))
-      .sadd(this.keys.nodeRooms(e.nodeId), String(e.roomId))
-      .exec();
+  /**
+   * The event's session is a member of its room from now on (replacing the user's older session),
+   * if it is still the user's live session. Resolves to whether it was added.
+   */
+  async online(e: PresenceEvent): Promise<boolean> {
+    if (e.roomId === undefined) return false;
+    const added = await this.scripts.imJoinRoom(
+      this.keys.roomMembers(e.roomId),
+      this.keys.nodeRooms(e.nodeId),
+      this.keys.binding(e.appId, e.userId),
+      String(e.userId),
+      bindingValue(e.nodeId, e.sessionId),
+      String(e.roomId),
+    );
+    return added === 1;
   }
 
   /** The event's session is no member any more; a newer session of the same user stays. */
   async offline(e: PresenceEvent): Promise<void> {
     if (e.roomId === undefined) return;
-    await this.scripts.imLeaveRoom(this.keys.roomMembers(e.roomId), String(e.userId), memberValue(e.nodeId, e.sessionId));
+    await this.scripts.imLeaveRoom(this.keys.roomMembers(e.roomId), String(e.userId), bindingValue(e.nodeId, e.sessionId));
   }
 
   /**
@@ -82,18 +103,9 @@ export class RoomMembership {
       cursor = next;
       const leaves = [];
       for (let i = 0; i < flat.length; i += 2) {
-        if (nodeOf(flat[i + 1]) === nodeId) leaves.push(this.scripts.imLeaveRoom(members, flat[i], flat[i + 1]));
+        if (parseBinding(flat[i + 1]).nodeId === nodeId) leaves.push(this.scripts.imLeaveRoom(members, flat[i], flat[i + 1]));
       }
       await Promise.all(leaves);
     } while (cursor !== "0");
   }
-}
-
-/** Same shape as a presence binding: session ids never hold a "|", node ids may. */
-function memberValue(nodeId: string, sessionId: string): string {
-  return `${nodeId}|${sessionId}`;
-}
-
-function nodeOf(value: string): string {
-  return value.slice(0, value.lastIndexOf("|"));
 }
