@@ -3,7 +3,7 @@
 // killed node's users going offline. Real node processes, Redis and MySQL.
 import { describe, expect, test } from "bun:test";
 import { Code } from "../src/protocol/codes";
-import { APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
+import { api, APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
 import type { ProcessNode } from "./support/node-processes";
 import { frame, header, upgradeStatus } from "./support/raw-tcp";
 import { record } from "./support/recorder";
@@ -188,3 +188,53 @@ describe("heartbeat and presence", () => {
     for (const userId of userIds) expect(await onlineStatus(suite.cluster, A, userId)).toEqual({ online: false });
   });
 });
+
+describe("TCP backpressure (partial writes)", () => {
+  /** Node A's count of reliable deliveries written to (or queued for) its sockets. */
+  async function reliableDeliveries(): Promise<number> {
+    const text = await (await fetch(`${A.http}/metrics`)).text();
+    return Number(/^im_deliveries_total\{kind="reliable"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  }
+
+  /** Push `count` messages of ~50 KB to the user, one request each; resolves to their msgIds. */
+  async function pushBig(userId: number, count: number): Promise<string[]> {
+    const content = "x".repeat(50_000);
+    const msgIds: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const r = await api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId: APP_ID, userIds: [userId], bizCode: 6001, data: { i, content } } });
+      expect(r.status).toBe(200);
+      msgIds.push(r.json.msgId);
+    }
+    return msgIds;
+  }
+
+  test("a client that stops reading gets every frame whole once it reads again", async () => {
+    const { conn, userId } = await suite.rawLogin(A);
+    conn.keepAlive(300);
+    conn.pause();
+    const before = await reliableDeliveries();
+    // 3 MB: far more than the kernel buffers of a connection whose reader is paused, so the server's
+    // writes come up short and it queues the rest; well under the 8 MB it allows a connection
+    const pushed = await pushBig(userId, 60);
+    await waitFor(async () => (await reliableDeliveries()) - before >= pushed.length, 5000, "all 60 handed to node A's socket");
+    conn.resume();
+    const got = () => conn.frames.filter((f) => f.code === Code.BIZ && f.body.bizCode === 6001);
+    await waitFor(() => new Set(got().map((f) => f.body.msgId)).size >= pushed.length, 10_000, "all 60 pushes at the client");
+    // every frame decoded whole (a torn or interleaved write would fail to parse or lose a message)
+    for (const f of got()) {
+      const data = JSON.parse(f.body.data as string);
+      expect(data.content.length).toBe(50_000);
+    }
+    expect([...new Set(got().map((f) => f.body.msgId))].sort()).toEqual(pushed.slice().sort());
+    expect(conn.closed).toBe(false);
+  }, 30_000);
+
+  test("a client that never reads is cut once the server holds more than 8 MB for it", async () => {
+    const { conn, userId } = await suite.rawLogin(A);
+    conn.keepAlive(300);
+    conn.pause();
+    await pushBig(userId, 200); // 10 MB
+    await conn.closedWithin(10_000, "the server to cut the connection it cannot write to");
+  }, 30_000);
+});
+

@@ -79,6 +79,15 @@ export class RawTcp {
     this.keepAliveTimer = setInterval(() => this.send(Code.HEARTBEAT), intervalMs);
   }
 
+  /** Stop reading: what the server sends piles up in the kernel's buffers, then in the server's queue. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   /** The first frame not taken yet that matches; marks it taken. Fails after timeoutMs with the transcript. */
   async next(match: (f: ServerFrame) => boolean, timeoutMs: number, what: string): Promise<ServerFrame> {
     try {
