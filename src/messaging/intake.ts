@@ -14,8 +14,8 @@ export type Submission = Omit<BizMessage, "msgId" | "seq"> & {
   roomId?: number;
 };
 
-/** At most this many messages go in one im-biz job. */
-const MAX_BATCH = 500;
+/** One im-biz job holds at most this many deliveries (a push counts one per recipient), or one push. */
+const MAX_BATCH = 2000;
 /** The first message of a batch waits this long for others: fewer, fuller jobs (see bench/RESULTS.md). */
 const LINGER_MS = 2;
 
@@ -29,7 +29,7 @@ export class BizIntake {
       const job = await queues.biz.add("batch", { messages });
       if (log.isLevelEnabled("debug")) log.debug({ jobId: job.id, msgIds: messages.map((m) => m.msgId) }, "biz queued");
       return messages;
-    }, MAX_BATCH, LINGER_MS);
+    }, MAX_BATCH, LINGER_MS, (s) => s.userIds?.length ?? 1);
   }
 
   /** Reserve the message's msgId (and room seq) and queue it. Resolves once it is queued. */

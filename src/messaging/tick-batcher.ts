@@ -7,6 +7,7 @@
 interface Waiter<R> {
   start: number;
   count: number;
+  weight: number;
   resolve: (results: R[]) => void;
   reject: (err: unknown) => void;
 }
@@ -19,20 +20,23 @@ export class TickBatcher<T, R = void> {
   /**
    * @param flush handles one batch; resolves to one result per item, in item order (or nothing,
    *   for a batcher of writes without results).
-   * @param maxBatch the most items one flush takes; the rest wait for the next.
+   * @param maxBatch the most one flush takes, counted by `weigh`; the rest wait for the next.
    * @param lingerMs how long the first item of a batch waits for others (0: the next tick). Each
    *   flush has a fixed cost (round trips, a queue job); waiting a little makes fewer, fuller flushes.
+   * @param weigh what one item counts for against maxBatch (default 1).
    */
   constructor(
     private readonly flush: (items: T[]) => Promise<R[] | void>,
     private readonly maxBatch = 1000,
     private readonly lingerMs = 0,
+    private readonly weigh: (item: T) => number = () => 1,
   ) {}
 
   add(items: T[]): Promise<R[]> {
     if (items.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.waiters.push({ start: this.items.length, count: items.length, resolve, reject });
+      const weight = items.reduce((sum, item) => sum + this.weigh(item), 0);
+      this.waiters.push({ start: this.items.length, count: items.length, weight, resolve, reject });
       for (const item of items) this.items.push(item);
       this.schedule();
     });
@@ -68,8 +72,10 @@ export class TickBatcher<T, R = void> {
   private take(): { items: T[]; waiters: Waiter<R>[] } {
     let n = 0;
     let end = 0;
-    while (n < this.waiters.length && (n === 0 || end + this.waiters[n].count <= this.maxBatch)) {
+    let weight = 0;
+    while (n < this.waiters.length && (n === 0 || weight + this.waiters[n].weight <= this.maxBatch)) {
       end += this.waiters[n].count;
+      weight += this.waiters[n].weight;
       n++;
     }
     const items = this.items.slice(0, end);

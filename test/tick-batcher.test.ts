@@ -1,0 +1,50 @@
+import { describe, expect, test } from "bun:test";
+import { TickBatcher } from "../src/messaging/tick-batcher";
+import { waitFor } from "./support/wait";
+
+describe("TickBatcher", () => {
+  test("adds of one tick share one flush, and each gets the results of its own items, in order", async () => {
+    const flushes: number[][] = [];
+    const batcher = new TickBatcher<number, string>(async (items) => {
+      flushes.push(items);
+      return items.map((n) => `r${n}`);
+    });
+    const [a, b, c] = await Promise.all([batcher.add([1, 2]), batcher.add([3]), batcher.add([4, 5, 6])]);
+    expect(flushes).toEqual([[1, 2, 3, 4, 5, 6]]);
+    expect([a, b, c]).toEqual([["r1", "r2"], ["r3"], ["r4", "r5", "r6"]]);
+  });
+
+  test("one flush in flight: what comes meanwhile waits for the next, which takes at most maxBatch by weight", async () => {
+    const flushes: number[][] = [];
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    const batcher = new TickBatcher<number>(
+      async (items) => {
+        flushes.push(items);
+        if (flushes.length === 1) await first;
+      },
+      10,
+      0,
+      (n) => n,
+    );
+    const running = batcher.add([1]);
+    await waitFor(() => flushes.length === 1, 1000, "the first flush to start");
+    const later = [batcher.add([4]), batcher.add([5]), batcher.add([3]), batcher.add([20])];
+    expect(flushes).toEqual([[1]]);
+    release();
+    await Promise.all([running, ...later]);
+    // 4 + 5 fit in 10, 3 would not; a single item heavier than maxBatch still goes, alone
+    expect(flushes).toEqual([[1], [4, 5], [3], [20]]);
+  });
+
+  test("a failed flush rejects every add of its batch, and the next batch still runs", async () => {
+    let fail = true;
+    const batcher = new TickBatcher<number>(async () => {
+      if (fail) throw new Error("redis down");
+    });
+    const results = await Promise.allSettled([batcher.add([1]), batcher.add([2])]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    fail = false;
+    await expect(batcher.add([3])).resolves.toEqual([]);
+  });
+});
