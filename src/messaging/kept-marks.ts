@@ -31,9 +31,9 @@ export class KeptMarks {
   }
 
   async read(appId: number, userId: number): Promise<MarkState> {
-    const [ready, version] = await Promise.all([this.redis.exists(this.keys.keptMarksReady()), this.redis.get(this.keys.keptMark(appId, userId))]);
+    const [ready, version] = await this.redis.mget(this.keys.keptMarksReady(), this.keys.keptMark(appId, userId));
     if (version !== null) return { kind: "marked", version };
-    return ready ? { kind: "none" } : { kind: "unknown" };
+    return ready !== null ? { kind: "none" } : { kind: "unknown" };
   }
 
   /** True while the marks cover every kept row. */

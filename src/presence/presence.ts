@@ -26,6 +26,14 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3] - ARGV[2])
 return r
 `;
 
+// KEYS: binding, heartbeat zset. ARGV: value, ttl ms, now ms, userId. Returns the replaced value.
+// One script, not MULTI + SET + ZADD + EXEC: a login is mostly Redis round trips and commands.
+const BIND = `
+local old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return old
+`;
+
 // KEYS: binding, heartbeat zset. ARGV: value, userId. Deletes only a binding that is still ours.
 const UNBIND = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -37,6 +45,7 @@ return 0
 `;
 
 interface PresenceScripts {
+  imBind(binding: string, hb: string, value: string, ttl: number, now: number, userId: number): Promise<string | null>;
   imRefreshBinding(binding: string, hb: string, value: string, ttl: number, now: number, userId: number): Promise<number>;
   imUnbind(binding: string, hb: string, value: string, userId: number): Promise<number>;
 }
@@ -51,6 +60,7 @@ export class Presence {
     /** Binding TTL: 2 heartbeat intervals. */
     private readonly ttlMs: number,
   ) {
+    redis.defineCommand("imBind", { numberOfKeys: 2, lua: BIND });
     redis.defineCommand("imRefreshBinding", { numberOfKeys: 2, lua: REFRESH });
     redis.defineCommand("imUnbind", { numberOfKeys: 2, lua: UNBIND });
     this.scripts = redis as unknown as PresenceScripts;
@@ -65,11 +75,7 @@ export class Presence {
    * Returns the binding it replaced (another session that must be kicked), if any.
    */
   async bind(appId: number, userId: number, connId: string): Promise<Binding | null> {
-    const [[, old]] = (await this.redis
-      .multi()
-      .set(this.keys.binding(appId, userId), this.value(connId), "PX", this.ttlMs, "GET")
-      .zadd(this.keys.heartbeats(appId, userId), Date.now(), String(userId))
-      .exec()) as [[null, string | null], unknown];
+    const old = await this.scripts.imBind(this.keys.binding(appId, userId), this.keys.heartbeats(appId, userId), this.value(connId), this.ttlMs, Date.now(), userId);
     return old === null ? null : parseBinding(old);
   }
 
