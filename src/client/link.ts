@@ -128,7 +128,7 @@ export class Link {
         return this.onError(serverError(body), body.clientMsgId);
       case Code.LOGOUT:
         if (this.logoutWait) return this.logoutWait.resolve();
-        // the node is stopping (reason "shutdown"): drop now, so that the client reconnects elsewhere
+        // the node is stopping (reason "draining"): drop now, so that the client reconnects elsewhere
         return this.close(`logged out by the server (${String(body.reason ?? "no reason given")})`);
       // a HEARTBEAT answer only proves the server alive: heard() above
     }
