@@ -137,7 +137,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       redis.bullmq,
       keys.bullPrefix(),
       {
-        biz: bizProcessor({ broker, reliable, isRoomLive, log }),
+        biz: bizProcessor({ broker, reliable, log }),
         online: async (job) => void (await Promise.all(job.data.events.map((e) => membership.online(e)))),
         offline: async (job) => void (await Promise.all(job.data.events.map((e) => membership.offline(e)))),
         ack: async (job) => {

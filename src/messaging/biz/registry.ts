@@ -22,8 +22,6 @@ export function clientBizHandler(bizCode: number): BizHandler | undefined {
 export interface BizDeps {
   broker: Broker;
   reliable: ReliableDelivery;
-  /** True when the room is live (rooms/); a room message to a closed room is dropped. */
-  isRoomLive(roomId: number): Promise<boolean>;
   log: Logger;
 }
 
@@ -63,10 +61,9 @@ export function bizProcessor(deps: BizDeps) {
     if (deps.log.isLevelEnabled("debug")) deps.log.debug({ jobId: job.id, msgIds: job.data.messages.map((m) => m.msgId) }, "biz processing");
     await Promise.all([
       deps.reliable.send(reliable),
-      ...[...rooms].map(async ([roomId, entries]) => {
-        // the room may have closed between intake and now: nobody is left to receive these
-        if (await deps.isRoomLive(roomId)) await deps.broker.publishToRoom(roomId, entries);
-      }),
+      // published even if the room closed since intake: they were accepted while it was live, and
+      // their seqs come before the closing notice's, which nodes would otherwise hold back for them
+      ...[...rooms].map(([roomId, entries]) => deps.broker.publishToRoom(roomId, entries)),
     ]);
   };
 }
