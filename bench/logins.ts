@@ -4,7 +4,7 @@
 // the login itself is timed. Sessions alternate between the two nodes.
 import { parseArgs } from "./lib/args";
 import { startCluster } from "./lib/cluster";
-import { CpuMeter, GENERATOR_SATURATED_PCT } from "./lib/cpu";
+import { CpuMeter, cpuColumns, GENERATOR_SATURATED_PCT } from "./lib/cpu";
 import { imTokens, newUserIds } from "./lib/http";
 import type { LeanClient } from "./lib/lean-client";
 import { runMain } from "./lib/lifecycle";
@@ -64,13 +64,7 @@ runMain("logins", args.maxSeconds, async () => {
         "p50 ms": percentile(latencies, 50),
         "p99 ms": percentile(latencies, 99),
         "max ms": percentile(latencies, 100),
-        "node A %": cpu.procs.A,
-        "node B %": cpu.procs.B,
-        "gen %": cpu.self,
-        "redis %": cpu.procs.redis,
-        "mariadb %": cpu.procs.db,
-        "core0 busy %": cpu.cores[0],
-        "core1 busy %": cpu.cores[1],
+        ...cpuColumns(cpu),
       });
       console.log(`rep ${rep} ${kind}: ${Math.round(args.n / (wallMs / 1000))} logins/s`);
       // let the close cleanups (unbind, im-offline jobs) finish before the next measurement

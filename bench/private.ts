@@ -7,7 +7,7 @@ import { Code } from "../src/protocol/codes";
 import { encodeFrame } from "../src/protocol/frame";
 import { parseArgs } from "./lib/args";
 import { startCluster } from "./lib/cluster";
-import { CpuMeter, GENERATOR_SATURATED_PCT } from "./lib/cpu";
+import { CpuMeter, cpuColumns, GENERATOR_SATURATED_PCT } from "./lib/cpu";
 import { bodyJson, nowUs, readMsgId, readStamp, stamp, stampUs } from "./lib/frames";
 import { imTokens, newUserIds } from "./lib/http";
 import { runMain } from "./lib/lifecycle";
@@ -162,13 +162,7 @@ runMain("private", args.maxSeconds, async () => {
       dups: s.dups,
       "sender errors": s.errors,
       "recipient errors": s.recipientErrors,
-      "node A %": cpu.procs.A,
-      "node B %": cpu.procs.B,
-      "gen %": cpu.self,
-      "redis %": cpu.procs.redis,
-      "mariadb %": cpu.procs.db,
-      "core0 busy %": cpu.cores[0],
-      "core1 busy %": cpu.cores[1],
+      ...cpuColumns(cpu),
       "max tick gap ms": maxTickGapMs,
     };
     // the next rate starts on an empty pipeline: wait out an overloaded step's backlog (not measured)

@@ -71,6 +71,19 @@ export interface CpuSample {
   cores: number[];
 }
 
+/** The CPU columns every report prints, in one order: both nodes, the generator, Redis, MariaDB, each core. */
+export function cpuColumns(cpu: CpuSample): Record<string, number> {
+  return {
+    "node A %": cpu.procs.A,
+    "node B %": cpu.procs.B,
+    "gen %": cpu.self,
+    "redis %": cpu.procs.redis,
+    "mariadb %": cpu.procs.db,
+    "core0 busy %": cpu.cores[0],
+    "core1 busy %": cpu.cores[1],
+  };
+}
+
 /**
  * Measures a window: start() then stop(). Watched processes are named, e.g. {A: pid, B: pid,
  * redis: pid}. Shared services (Redis, MariaDB) also serve other users of this machine.
