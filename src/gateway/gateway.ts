@@ -150,14 +150,16 @@ export class Gateway {
   }
 
   private deliver(deliveries: Delivery[]): void {
+    let delivered = 0;
     for (const d of deliveries) {
       // not here any more: the ACK check resends or keeps it
       const s = this.sessions.get(d.appId, d.userId);
       if (!s) continue;
       s.deliver(deliveryFrame(d));
-      this.deps.metrics.deliveries.labels("reliable").inc();
+      delivered++;
       this.log.debug({ msgId: d.msgId, userId: d.userId }, "delivered");
     }
+    this.deps.metrics.deliveries.labels("reliable").inc(delivered);
   }
 
   private fanOutRoom(roomId: number, seq: number, msg: RoomMessage): void {
