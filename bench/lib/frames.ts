@@ -41,6 +41,17 @@ export class FrameScanner {
 /** Generator clock in µs. Senders and receivers live in this one process, so no clock skew. */
 export const nowUs = (): number => Math.round(performance.now() * 1000);
 
+/**
+ * When the socket read being handled arrived (µs), set by the clients before they scan it: every
+ * frame of one read arrived together, and one clock reading per read instead of per frame keeps
+ * the generator's cost per delivery down.
+ */
+export let arrivalUs = 0;
+
+export function markArrival(): void {
+  arrivalUs = nowUs();
+}
+
 export function stamp(idx: number, us = nowUs()): string {
   return `#${idx}@${us}`;
 }

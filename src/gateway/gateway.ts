@@ -39,6 +39,8 @@ export interface GatewayDeps {
 
 /** How long a room message waits for the ones before it (see room-order.ts). */
 const ROOM_GAP_WAIT_MS = 1000;
+/** Presence events of this many ms share one job: a job's fixed cost is most of an event's (intake.ts). */
+const PRESENCE_LINGER_MS = 10;
 
 export class Gateway {
   readonly sessions: LocalSessions;
@@ -48,8 +50,8 @@ export class Gateway {
   private readonly cleanups = new Set<Promise<void>>();
   private readonly connectLimiter: ConnectRateLimiter;
   private readonly presenceEvents = {
-    online: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.online.add("online", { events }))),
-    offline: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.offline.add("offline", { events }))),
+    online: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.online.add("online", { events })), 1000, PRESENCE_LINGER_MS),
+    offline: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.offline.add("offline", { events })), 1000, PRESENCE_LINGER_MS),
   };
   private readonly roomOrder = new RoomOrder<RoomMessage>(ROOM_GAP_WAIT_MS, (roomId, seq, msg) => this.fanOutRoom(roomId, seq, msg));
   /** Set when the node drains: no new connections are admitted. */
@@ -108,7 +110,7 @@ export class Gateway {
     this.cleanups.add(cleanup);
   }
 
-  /** Queue this session's im-online / im-offline event (the events of one tick share one job). */
+  /** Queue this session's im-online / im-offline event (the events of 10 ms share one job). */
   async presenceEvent(kind: "online" | "offline", session: Session): Promise<void> {
     const u = session.user!;
     const event = { appId: u.appId, userId: u.userId, roomId: u.roomId, sessionId: session.id, nodeId: this.nodeId, time: Date.now() };

@@ -16,8 +16,13 @@ export type Submission = Omit<BizMessage, "msgId" | "seq"> & {
 
 /** One im-biz job holds at most this many deliveries (a push counts one per recipient), or one push. */
 const MAX_BATCH = 2000;
-/** The first message of a batch waits this long for others: fewer, fuller jobs (see bench/RESULTS.md). */
-const LINGER_MS = 2;
+/**
+ * The first message of a batch waits this long for others: fewer, fuller jobs. A job's fixed cost
+ * (BullMQ's add, fetch and finish scripts on both ends) dominates a node's CPU at moderate rates:
+ * at 1,000 private msg/s, 10 ms instead of 2 ms cut the nodes' CPU by a third and p99 did not grow
+ * (bench/RESULTS.md, "Intake linger").
+ */
+const LINGER_MS = 10;
 
 export class BizIntake {
   private readonly batcher: TickBatcher<Submission, BizMessage>;
