@@ -21,14 +21,37 @@ export interface LeanClient {
 
 const noFrame: FrameHandler = () => {};
 
+/** Write behind anything queued; keep what the kernel did not take (rare on loopback, never lost). */
+function writeOrQueue(socket: Socket<unknown>, queue: Uint8Array[], bytes: Uint8Array): void {
+  if (queue.length > 0) {
+    queue.push(bytes);
+    return;
+  }
+  const n = Math.max(0, socket.write(bytes));
+  if (n < bytes.length) queue.push(bytes.subarray(n));
+}
+
+/** On drain: write what was queued, in order, until the kernel takes no more. */
+function flushQueue(socket: Socket<unknown>, queue: Uint8Array[]): void {
+  while (queue.length > 0) {
+    const head = queue[0];
+    const n = Math.max(0, socket.write(head));
+    if (n < head.length) {
+      queue[0] = head.subarray(n);
+      return;
+    }
+    queue.shift();
+  }
+}
+
 export class TcpClient implements LeanClient {
   readonly kind = "tcp" as const;
   closed = false;
   onFrame: FrameHandler = noFrame;
   onClose: () => void = () => {};
   private socket: Socket<TcpClient> | null = null;
-  /** Bytes the kernel did not take yet; written on drain (rare on loopback, but must not be lost). */
-  private queue: Uint8Array[] = [];
+  /** Bytes the kernel did not take yet; written on drain. */
+  private readonly queue: Uint8Array[] = [];
   readonly scanner = new FrameScanner((code, buf, start, end) => this.onFrame(code, buf, start, end));
 
   private constructor(
@@ -43,25 +66,11 @@ export class TcpClient implements LeanClient {
   }
 
   send(frames: Uint8Array): void {
-    if (this.closed || !this.socket) return;
-    if (this.queue.length > 0) {
-      this.queue.push(frames);
-      return;
-    }
-    const n = Math.max(0, this.socket.write(frames));
-    if (n < frames.length) this.queue.push(frames.subarray(n));
+    if (!this.closed && this.socket) writeOrQueue(this.socket, this.queue, frames);
   }
 
   flush(): void {
-    while (this.queue.length > 0 && this.socket) {
-      const head = this.queue[0];
-      const n = Math.max(0, this.socket.write(head));
-      if (n < head.length) {
-        this.queue[0] = head.subarray(n);
-        return;
-      }
-      this.queue.shift();
-    }
+    if (this.socket) flushQueue(this.socket, this.queue);
   }
 
   close(): void {
@@ -106,7 +115,8 @@ export class WsClient implements LeanClient {
   /** Payloads of a fragmented message so far, and its opcode. */
   private fragments: Uint8Array[] | null = null;
   private fragmentsOpcode = 0;
-  private queue: Uint8Array[] = [];
+  /** Bytes the kernel did not take yet; written on drain. */
+  private readonly queue: Uint8Array[] = [];
   private readonly scanner = new FrameScanner((code, buf, start, end) => this.onFrame(code, buf, start, end));
 
   /** Starts connecting at once; set onFrame before yielding to the event loop. */
@@ -184,15 +194,7 @@ export class WsClient implements LeanClient {
   }
 
   flush(): void {
-    while (this.queue.length > 0 && this.socket) {
-      const head = this.queue[0];
-      const n = Math.max(0, this.socket.write(head));
-      if (n < head.length) {
-        this.queue[0] = head.subarray(n);
-        return;
-      }
-      this.queue.shift();
-    }
+    if (this.socket) flushQueue(this.socket, this.queue);
   }
 
   gone(): void {
@@ -237,13 +239,7 @@ export class WsClient implements LeanClient {
   }
 
   private write(bytes: Uint8Array): void {
-    if (this.closed || !this.socket) return;
-    if (this.queue.length > 0) {
-      this.queue.push(bytes);
-      return;
-    }
-    const n = Math.max(0, this.socket.write(bytes));
-    if (n < bytes.length) this.queue.push(bytes.subarray(n));
+    if (!this.closed && this.socket) writeOrQueue(this.socket, this.queue, bytes);
   }
 }
 

@@ -3,7 +3,7 @@
 import { loadConfig } from "../../src/config";
 import { createLogger } from "../../src/log";
 import { startNode, type RunningNode } from "../../src/node";
-import { DEFAULT_SETTINGS, newClusterIdentity, nodeEnv, type ClusterIdentity, type ClusterSettings, type TestNode } from "./test-cluster";
+import { DEFAULT_SETTINGS, newClusterIdentity, nodeEnv, removeClusterKeys, type ClusterIdentity, type ClusterSettings, type TestNode } from "./test-cluster";
 
 export interface InProcessNode extends TestNode {
   running: RunningNode;
@@ -11,7 +11,7 @@ export interface InProcessNode extends TestNode {
 
 export interface InProcessCluster extends ClusterIdentity {
   nodes: InProcessNode[];
-  /** Graceful stop of every node (see RunningNode.stop); never throws. */
+  /** Graceful stop of every node (see RunningNode.stop), then their Redis keys are deleted; never throws. */
   stop(): Promise<void>;
 }
 
@@ -35,6 +35,7 @@ export async function startInProcessNodes(count: number, settings: Partial<Clust
     nodes,
     stop: async () => {
       await Promise.allSettled(nodes.map((n) => n.running.stop()));
+      await removeClusterKeys(identity.prefix);
     },
   };
 }

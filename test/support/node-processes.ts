@@ -4,7 +4,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { DEFAULT_SETTINGS, newClusterIdentity, nodeEnv, type ClusterIdentity, type ClusterSettings, type TestNode } from "./test-cluster";
+import { DEFAULT_SETTINGS, newClusterIdentity, nodeEnv, removeClusterKeys, type ClusterIdentity, type ClusterSettings, type TestNode } from "./test-cluster";
 
 const ROOT = join(import.meta.dir, "../..");
 const READY_TIMEOUT_MS = 20_000;
@@ -72,8 +72,10 @@ export class ProcessCluster implements ClusterIdentity {
     clearTimeout(timer);
   }
 
+  /** Stop every node, then delete the cluster's Redis keys. */
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.stopNode(n)));
+    await removeClusterKeys(this.prefix);
   }
 
   logTail(node: ProcessNode, lines = 40): string {

@@ -2,6 +2,7 @@
 // in this test process (in-process-nodes.ts): an identity of its own (key prefix, API key, JWT
 // secret) so that runs sharing one Redis and MySQL never meet, the same short timings, and nodes
 // reached over HTTP, TCP and WebSocket.
+import { connectTestRedis } from "./http-api";
 
 export interface TestNode {
   nodeId: string;
@@ -53,4 +54,24 @@ export function nodeEnv(identity: ClusterIdentity, nodeId: string, settings: Clu
     ACK_MAX_ATTEMPTS: String(settings.ackMaxAttempts),
     MAX_BODY_BYTES: String(settings.maxBodyBytes),
   };
+}
+
+/**
+ * Delete every Redis key of a stopped cluster (its KEY_PREFIX), so that test runs leave nothing
+ * behind in the shared Redis. Never throws: a failed cleanup is reported, not a failed test.
+ */
+export async function removeClusterKeys(prefix: string): Promise<void> {
+  const redis = connectTestRedis();
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } catch (err) {
+    console.error(`could not remove the Redis keys of test cluster ${prefix}:`, err);
+  } finally {
+    redis.disconnect();
+  }
 }
