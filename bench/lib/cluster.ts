@@ -5,8 +5,8 @@ import { mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Subprocess } from "bun";
-import Redis from "ioredis";
 import mysql from "mysql2/promise";
+import { removeClusterKeys } from "../../test/support/test-cluster";
 import { findPid } from "./cpu";
 import { onCleanup } from "./lifecycle";
 import { NODE_CPU, pinPrefix } from "./pin";
@@ -93,7 +93,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         if (!done) n.proc.kill("SIGKILL");
       }),
     );
-    await removeKeys(prefix).catch((err) => console.error("could not remove bench Redis keys:", err));
+    // BullMQ keys have no TTL: delete every key under the run's prefix (never throws)
+    await removeClusterKeys(prefix);
     await dropDatabase(database).catch((err) => console.error("could not drop bench database:", err));
   };
   onCleanup(stop);
@@ -174,22 +175,6 @@ function summarizeLog(file: string): string {
   if (total === 0) return `0 lines at warn+ (${file})`;
   const top = [...counts].sort((x, y) => y[1] - x[1]).slice(0, 4).map(([k, c]) => `${c}× ${k}`);
   return `${total} lines at warn+ (${file}): ${top.join("; ")}`;
-}
-
-/** Delete every key under the run's prefix (BullMQ keys have no TTL). */
-async function removeKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await redis.connect();
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
 }
 
 async function dropDatabase(name: string): Promise<void> {

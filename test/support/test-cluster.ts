@@ -57,8 +57,8 @@ export function nodeEnv(identity: ClusterIdentity, nodeId: string, settings: Clu
 }
 
 /**
- * Delete every Redis key of a stopped cluster (its KEY_PREFIX), so that test runs leave nothing
- * behind in the shared Redis. Never throws: a failed cleanup is reported, not a failed test.
+ * Delete every Redis key of a stopped cluster (its KEY_PREFIX), so that test and bench runs leave
+ * nothing behind in the shared Redis. Never throws: a failed cleanup is reported, not a failure.
  */
 export async function removeClusterKeys(prefix: string): Promise<void> {
   const redis = connectTestRedis();
@@ -70,7 +70,7 @@ export async function removeClusterKeys(prefix: string): Promise<void> {
       if (keys.length > 0) await redis.unlink(...keys);
     } while (cursor !== "0");
   } catch (err) {
-    console.error(`could not remove the Redis keys of test cluster ${prefix}:`, err);
+    console.error(`could not remove the Redis keys under ${prefix}:`, err);
   } finally {
     redis.disconnect();
   }
