@@ -2,12 +2,15 @@
 // recipient ACKs, kept messages for offline users, room chat fan-out with seq, backend pushes, and
 // refused BIZ bodies. Real node processes, Redis and MySQL.
 import { describe, expect, test } from "bun:test";
+import { Queue } from "bullmq";
 import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
-import { api, APP_ID, newUserId, openRoom } from "./support/http-api";
+import { QueueName } from "../src/queues/names";
+import { api, APP_ID, connectTestRedis, newUserId, openRoom } from "./support/http-api";
 import type { Clients } from "./support/clients";
 import type { ProcessNode } from "./support/node-processes";
+import { frame } from "./support/raw-tcp";
 import { record } from "./support/recorder";
 import { TwoNodeSuite } from "./support/two-node-suite";
 import { waitFor } from "./support/wait";
@@ -183,5 +186,49 @@ describe("refused BIZ", () => {
     expect(u.events.error).toEqual([]);
     expect(u.events.reconnecting).toEqual([]);
     expect(client.status).toBe("online");
+  });
+});
+
+describe("BIZ frames of one connection", () => {
+  test("a burst shares intake jobs, yet every answer comes in frame order, and a HEARTBEAT after it waits for it", async () => {
+    const { conn, userId: senderId } = await suite.rawLogin(A);
+    const recipient = await user(B, {});
+    const BURST = 30;
+    const BAD = 10;
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < BURST; i++) {
+      const data = { objectId: recipient.userId, content: i === BAD ? "" : `burst ${i}` };
+      frames.push(frame(Code.BIZ, { bizCode: 5556, clientMsgId: `b${i}`, data }));
+    }
+    frames.push(frame(Code.HEARTBEAT));
+    conn.write(Buffer.concat(frames));
+    await conn.next((f) => f.code === Code.HEARTBEAT, 5000, "the HEARTBEAT answer");
+
+    const answers = conn.frames.filter((f) => f.code === Code.ACK || f.code === Code.ERROR || f.code === Code.HEARTBEAT);
+    expect(answers.map((f) => (f.code === Code.HEARTBEAT ? "heartbeat" : f.body.clientMsgId))).toEqual([
+      ...Array.from({ length: BURST }, (_, i) => `b${i}`),
+      "heartbeat",
+    ]);
+    expect(answers[BAD]).toMatchObject({ code: Code.ERROR, body: { error: "invalid_body" } });
+    const acked = answers.filter((f) => f.code === Code.ACK).map((f) => f.body.msgId as string);
+    expect(acked.length).toBe(BURST - 1);
+    for (let i = 1; i < acked.length; i++) expect(BigInt(acked[i])).toBeGreaterThan(BigInt(acked[i - 1]));
+
+    const delivered = await waitFor(() => recipient.events.private.length >= acked.length && recipient.events.private, 5000, "every delivery");
+    expect(delivered.map((m) => m.msgId).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1))).toEqual(acked);
+
+    // one connection's frames did not each wait a whole intake batch for the one before: they
+    // shared im-biz jobs (frame after frame, they would have made one job each)
+    const redis = connectTestRedis();
+    const queue = new Queue(QueueName.biz, { connection: redis, prefix: createKeys(suite.cluster.prefix).bullPrefix() });
+    try {
+      const jobs = await queue.getJobs(["completed", "active", "waiting"]);
+      const ours = jobs.filter((j) => (j.data.messages as Array<{ senderId: number }>).some((m) => m.senderId === senderId));
+      expect(ours.length).toBeGreaterThan(0);
+      expect(ours.length).toBeLessThanOrEqual(3);
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
   });
 });

@@ -22,6 +22,12 @@ interface Held {
   roomSeq?: number;
 }
 
+/**
+ * BIZ frames of one connection whose queueing may overlap (see Session.pipeline). Bounds what a
+ * client can have in flight; the rate limit bounds how fast it refills.
+ */
+const MAX_PIPELINED = 64;
+
 let nextConn = 0;
 const bootId = Math.random().toString(36).slice(2, 8);
 
@@ -72,6 +78,8 @@ export class Session {
   /** Frames and tasks waiting to be handled; null when none. */
   private inbox: Inbound[] | null = null;
   private pumping = false;
+  /** The unfinished rests of BIZ frames (see pipeline), oldest first; null when none. */
+  private pipelined: Promise<void>[] | null = null;
   private held: Held[] | null = null;
   /** Made at the first rate-limited frame (a new bucket is full, so making it late changes nothing). */
   private bucket: TokenBucket | null = null;
@@ -98,7 +106,7 @@ export class Session {
     if (code !== Code.HEARTBEAT && code !== Code.ACK && !this.takeToken()) {
       const clientMsgId = body.ok && typeof body.value.clientMsgId === "string" ? body.value.clientMsgId : undefined;
       this.conn.useForm(form);
-      this.sendError("rate_limited", "too many frames on this connection; slow down", clientMsgId);
+      this.inTurn(() => this.sendError("rate_limited", "too many frames on this connection; slow down", clientMsgId));
       return;
     }
     (this.inbox ??= []).push({ kind: "frame", code, body, form });
@@ -109,6 +117,25 @@ export class Session {
   enqueue(run: () => Promise<void>): void {
     (this.inbox ??= []).push({ kind: "task", run });
     this.pump();
+  }
+
+  /**
+   * The rest of a BIZ frame's work, left to finish while the next frames are handled: a handler
+   * calls this once the message has its place in line (intake order is frame order), and `rest`
+   * resolves to the frame's answer once the message is queued. So a client's consecutive BIZ frames
+   * share intake batches instead of each waiting a whole batch for the one before. Answers still
+   * go out in frame order: each waits for the one pipelined before it, a refusal in `rest` becomes
+   * an ERROR with `clientMsgId` in its turn, and any frame other than BIZ is handled only once
+   * every pipelined answer before it went out.
+   */
+  pipeline(rest: Promise<() => void>, clientMsgId: string | undefined): void {
+    const before = this.lastPipelined();
+    this.track(
+      rest.then(
+        (answer) => before.then(answer),
+        (err) => before.then(() => this.refuse(err, clientMsgId)),
+      ),
+    );
   }
 
   /** The stream broke framing rules: it cannot be resynchronised, so say why once and close. */
@@ -190,6 +217,11 @@ export class Session {
   private async drain(): Promise<void> {
     try {
       for (let item = this.inbox?.shift(); item !== undefined && !this.closed; item = this.inbox?.shift()) {
+        if (item.kind === "frame" && item.code === Code.BIZ) {
+          if (this.pipelined !== null && this.pipelined.length >= MAX_PIPELINED) await this.pipelined[0];
+        } else if (this.pipelined !== null) {
+          await Promise.all(this.pipelined);
+        }
         if (item.kind === "task") await this.guard(item.run, undefined);
         else await this.handleFrame(item.code, item.body, item.form);
       }
@@ -210,8 +242,9 @@ export class Session {
       if (code !== Code.LOGIN) return this.refuseAndClose("not_logged_in", "log in first");
       if (!parsed.ok) return this.refuseAndClose("invalid_body", parsed.reason);
     } else {
-      if (!handler) return this.sendError("unknown_code", `unknown code ${code}`);
-      if (!parsed.ok) return this.sendError("invalid_body", parsed.reason);
+      // a refusal waits for the answers of the BIZ frames before it (see pipeline)
+      if (!handler) return this.inTurn(() => this.sendError("unknown_code", `unknown code ${code}`));
+      if (!parsed.ok) return this.inTurn(() => this.sendError("invalid_body", parsed.reason));
       if (code === Code.LOGIN) return; // already logged in: ignored
     }
     const body = parsed.value;
@@ -220,25 +253,53 @@ export class Session {
     if (!checked.success) {
       const message = checked.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
       if (!loggedIn) return this.refuseAndClose("invalid_body", message);
-      return this.sendError("invalid_body", message, clientMsgId);
+      return this.inTurn(() => this.sendError("invalid_body", message, clientMsgId));
     }
     await this.guard(() => handler.handle(this, checked.data, this.gateway), clientMsgId);
   }
 
-  /** Run a handler; a refusal becomes an ERROR frame (and a close before login). */
+  /** Run a handler; a refusal becomes an ERROR frame (and a close before login), in its turn. */
   private async guard(run: () => Promise<void> | void, clientMsgId: string | undefined): Promise<void> {
     try {
       await run();
     } catch (err) {
-      if (err instanceof ImError) {
-        if (this.user) this.sendError(err.reason, err.message, clientMsgId);
-        else this.refuseAndClose(err.reason, err.message);
-        return;
-      }
-      this.gateway.log.error({ err, connId: this.id, userId: this.user?.userId }, "handler failed");
-      this.sendError("internal", "internal error", clientMsgId);
-      if (!this.user) this.close();
+      this.inTurn(() => this.refuse(err, clientMsgId));
     }
+  }
+
+  private refuse(err: unknown, clientMsgId: string | undefined): void {
+    if (err instanceof ImError) {
+      if (this.user) this.sendError(err.reason, err.message, clientMsgId);
+      else this.refuseAndClose(err.reason, err.message);
+      return;
+    }
+    this.gateway.log.error({ err, connId: this.id, userId: this.user?.userId }, "handler failed");
+    this.sendError("internal", "internal error", clientMsgId);
+    if (!this.user) this.close();
+  }
+
+  /** Send an answer now, or after the answers still pipelined (see pipeline). */
+  private inTurn(answer: () => void): void {
+    if (this.pipelined === null) answer();
+    else this.track(this.lastPipelined().then(answer));
+  }
+
+  /** Settles once every answer pipelined so far went out; never rejects. */
+  private lastPipelined(): Promise<void> {
+    return this.pipelined?.[this.pipelined.length - 1] ?? Promise.resolve();
+  }
+
+  /** Keep an answer in line until it went out; its failure (a bug) is logged, not thrown. */
+  private track(answered: Promise<void>): void {
+    const done: Promise<void> = answered
+      .catch((err) => this.gateway.log.error({ err, connId: this.id }, "pipelined answer failed"))
+      .finally(() => {
+        const list = this.pipelined;
+        if (list === null) return;
+        list.splice(list.indexOf(done), 1);
+        if (list.length === 0) this.pipelined = null;
+      });
+    (this.pipelined ??= []).push(done);
   }
 
   private refuseAndClose(reason: ErrorReason, message: string): void {

@@ -37,7 +37,11 @@ export class BizIntake {
     }, MAX_BATCH, LINGER_MS, (s) => s.userIds?.length ?? 1);
   }
 
-  /** Reserve the message's msgId (and room seq) and queue it. Resolves once it is queued. */
+  /**
+   * Reserve the message's msgId (and room seq) and queue it. Resolves once it is queued. The
+   * message's place in line is taken by the call itself: messages submitted one after another get
+   * increasing msgIds (and room seqs) in that order, whether or not the caller awaits in between.
+   */
   async submit(submission: Submission): Promise<BizMessage> {
     const [message] = await this.batcher.add([submission]);
     return message;

@@ -1,4 +1,5 @@
 // BIZ c→s: validate, queue on im-biz (messaging/intake.ts), then ACK the sender with the message's msgId.
+// The queueing overlaps with the connection's next BIZ frames (Session.pipeline); answers keep frame order.
 import { Code } from "../../protocol/codes";
 import { BizBody } from "../../protocol/bodies";
 import { ImError } from "../../protocol/errors";
@@ -24,7 +25,9 @@ export const biz: FrameHandler<typeof BizBody> = {
     }
     const sender = session.user!;
     await handler.accept(checked.data, sender, gateway.deps);
-    const message = await gateway.deps.intake.submit({
+    // submit() takes the message's place in line at once; the next BIZ frame need not wait for the
+    // queue (Session.pipeline)
+    const queued = gateway.deps.intake.submit({
       appId: sender.appId,
       senderId: sender.userId,
       bizCode: body.bizCode,
@@ -33,7 +36,12 @@ export const biz: FrameHandler<typeof BizBody> = {
       roomId: handler.roomOf(checked.data),
       ...handler.extraFields(checked.data, sender),
     });
-    gateway.log.debug({ msgId: message.msgId, userId: sender.userId, bizCode: body.bizCode }, "biz accepted");
-    session.send(Code.ACK, { clientMsgId: body.clientMsgId, msgId: message.msgId });
+    session.pipeline(
+      queued.then((message) => () => {
+        gateway.log.debug({ msgId: message.msgId, userId: sender.userId, bizCode: body.bizCode }, "biz accepted");
+        session.send(Code.ACK, { clientMsgId: body.clientMsgId, msgId: message.msgId });
+      }),
+      body.clientMsgId,
+    );
   },
 };
