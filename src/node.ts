@@ -172,6 +172,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       if (config.gateway.drainMs > 0) await Bun.sleep(config.gateway.drainMs);
       tcp?.stop(false);
       await gateway.shutdown(3000);
+      // messages accepted from the closed connections still in an intake batch go to im-biz first
+      await intake.idle();
       await broker.unsubscribe();
       await workers?.close();
       // whatever offline events of this node's sessions no worker took yet

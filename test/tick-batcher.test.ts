@@ -47,4 +47,23 @@ describe("TickBatcher", () => {
     fail = false;
     await expect(batcher.add([3])).resolves.toEqual([]);
   });
+
+  test("idle() resolves at once when nothing waits, and only after the last batch otherwise", async () => {
+    const flushed: number[] = [];
+    const batcher = new TickBatcher<number>(
+      async (items) => {
+        await Bun.sleep(5);
+        flushed.push(...items);
+      },
+      2,
+      5,
+    );
+    await batcher.idle();
+    void batcher.add([1]);
+    void batcher.add([2]);
+    void batcher.add([3]);
+    await batcher.idle();
+    // maxBatch 2: two flushes, and idle() waited for both
+    expect(flushed).toEqual([1, 2, 3]);
+  });
 });

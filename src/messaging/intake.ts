@@ -46,4 +46,9 @@ export class BizIntake {
     const [message] = await this.batcher.add([submission]);
     return message;
   }
+
+  /** Resolves once everything submitted so far is queued (or failed): a stopping node waits for it. */
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
 }

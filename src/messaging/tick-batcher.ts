@@ -16,6 +16,8 @@ export class TickBatcher<T, R = void> {
   private items: T[] = [];
   private waiters: Waiter<R>[] = [];
   private busy = false;
+  /** Callers of idle(), told once nothing is waiting or in flight. */
+  private idlers: Array<() => void> = [];
 
   /**
    * @param flush handles one batch; resolves to one result per item, in item order (or nothing,
@@ -42,6 +44,18 @@ export class TickBatcher<T, R = void> {
     });
   }
 
+  /** Resolves once no item waits and no flush runs (at once if that is so now). */
+  idle(): Promise<void> {
+    if (!this.busy && this.items.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idlers.push(resolve));
+  }
+
+  private tellIdle(): void {
+    const idlers = this.idlers;
+    this.idlers = [];
+    for (const resolve of idlers) resolve();
+  }
+
   private schedule(): void {
     if (this.busy || this.items.length === 0) return;
     this.busy = true;
@@ -59,6 +73,7 @@ export class TickBatcher<T, R = void> {
         .finally(() => {
           this.busy = false;
           this.schedule();
+          if (!this.busy) this.tellIdle();
         });
     });
   }
