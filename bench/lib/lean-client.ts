@@ -1,6 +1,6 @@
-// Lean clients for the load generator: raw frames over Bun.connect, for TCP and for WebSocket
-// (a minimal RFC 6455 client). No JSON on the hot path: a client hands each frame's bytes to its `onFrame`, which the
-// benchmark swaps as the client moves from logging in to receiving traffic.
+// Lean clients for the load generator: raw frames over Bun.connect, for TCP and for WebSocket (a
+// minimal RFC 6455 client). No JSON on the hot path: a client hands each frame's bytes to its
+// `onFrame`, which the benchmark swaps as the client moves from logging in to receiving traffic.
 import type { Socket } from "bun";
 import { FrameScanner, markArrival, type FrameHandler } from "./frames";
 
