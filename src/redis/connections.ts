@@ -8,7 +8,10 @@ export interface RedisConnections {
   command: Redis;
   /** SUBSCRIBE only (a subscribed connection cannot run other commands). */
   subscriber: Redis;
-  /** BullMQ's connection: Queues use it; Workers duplicate it for their blocking commands. */
+  /**
+   * BullMQ's connection: Queues use it; Workers duplicate it for their blocking commands, and
+   * those duplicates report their errors as this module's own connections do.
+   */
   bullmq: Redis;
   close(): Promise<void>;
 }
@@ -19,8 +22,7 @@ export type RedisErrorListener = (err: unknown) => void;
 type SendCommand = (command: { promise: Promise<unknown> }, ...rest: unknown[]) => Promise<unknown>;
 
 export function connectRedis(url: string, log: Logger, onError: RedisErrorListener = () => {}): RedisConnections {
-  const make = (name: string, opts: { maxRetriesPerRequest: number | null; enableAutoPipelining?: boolean }) => {
-    const client = new Redis(url, { connectionName: `live-im:${name}`, ...opts });
+  const watch = (client: Redis, name: string) => {
     client.on("error", (err) => {
       log.error({ err, redis: name }, "redis connection error");
       onError(err);
@@ -28,11 +30,17 @@ export function connectRedis(url: string, log: Logger, onError: RedisErrorListen
     reportCommandErrors(client, onError);
     return client;
   };
+  const make = (name: string, opts: { maxRetriesPerRequest: number | null; enableAutoPipelining?: boolean }) =>
+    watch(new Redis(url, { connectionName: `live-im:${name}`, ...opts }), name);
   // auto-pipelining: the commands of one tick leave in one write (not for BullMQ's connection: its
   // maintainers advise against it)
   const command = make("command", { maxRetriesPerRequest: 3, enableAutoPipelining: true });
   const subscriber = make("subscriber", { maxRetriesPerRequest: null });
   const bullmq = make("bullmq", { maxRetriesPerRequest: null });
+  // each BullMQ worker makes its blocking connection with duplicate() (and closes it itself): those
+  // report their errors like ours
+  const duplicate = bullmq.duplicate.bind(bullmq);
+  bullmq.duplicate = (override) => watch(duplicate(override), "bullmq-blocking");
   return {
     command,
     subscriber,
@@ -49,6 +57,7 @@ export function connectRedis(url: string, log: Logger, onError: RedisErrorListen
  * The caller's own handling of the rejection is unchanged. Only commands sent on a ready
  * connection count: the connect handshake's own (CLIENT SETINFO, refused by older servers and
  * ignored by ioredis) are not ours, and commands queued while connecting pass here again once ready.
+ * Commands cut off by a deliberate close of the connection do not count either.
  */
 function reportCommandErrors(client: Redis, onError: RedisErrorListener): void {
   const target = client as unknown as { sendCommand: SendCommand };
@@ -57,7 +66,11 @@ function reportCommandErrors(client: Redis, onError: RedisErrorListener): void {
   target.sendCommand = (command, ...rest) => {
     if (client.status === "ready" && !watched.has(command)) {
       watched.add(command);
-      command.promise.catch(onError);
+      command.promise.catch((err) => {
+        // a command cut off by a deliberate close (quit, disconnect: a worker ending its blocking
+        // wait) is not a Redis error
+        if (client.status !== "end") onError(err);
+      });
     }
     return send(command, ...rest);
   };
