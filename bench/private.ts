@@ -12,6 +12,7 @@ import { startCluster } from "./lib/cluster";
 import { CpuMeter, cpuColumns, GENERATOR_SATURATED_PCT } from "./lib/cpu";
 import { arrivalUs, bodyJson, nowUs, readMsgId, readStamp, stamp, stampUs } from "./lib/frames";
 import { imTokens, newUserIds } from "./lib/http";
+import { lagOver, scrapeLag } from "./lib/lag";
 import { runMain } from "./lib/lifecycle";
 import { paced } from "./lib/pace";
 import { pinSelf } from "./lib/pin";
@@ -137,6 +138,7 @@ runMain("private", args.maxSeconds, async () => {
     };
     steps.push(s);
     step = s;
+    const lagBefore = await Promise.all(cluster.nodes.map((n) => scrapeLag(n.httpBase)));
     meter.start();
     s.windowEndUs = nowUs() + durationS * 1e6;
     const p = paced(rate, durationS * 1000, (i) => {
@@ -148,6 +150,7 @@ runMain("private", args.maxSeconds, async () => {
     });
     const { sent, wallMs, maxTickGapMs } = await p;
     const cpu = meter.stop();
+    const lag = await Promise.all(cluster.nodes.map(async (n, i) => lagOver(lagBefore[i], await scrapeLag(n.httpBase))));
     await waitFor(() => s.delivered >= sent, args.drainMs);
     const row: Row = {
       rep,
@@ -165,6 +168,8 @@ runMain("private", args.maxSeconds, async () => {
       "sender errors": s.errors,
       "recipient errors": s.recipientErrors,
       ...cpuColumns(cpu),
+      "node loop lag p99 ms": Math.max(...lag.map((l) => l.p99Ms)),
+      "node loop lag max ms": Math.max(...lag.map((l) => l.maxMs)),
       "max tick gap ms": maxTickGapMs,
     };
     // the next rate starts on an empty pipeline: wait out an overloaded step's backlog (not measured)
@@ -204,6 +209,7 @@ runMain("private", args.maxSeconds, async () => {
   note("accept = sender's stamp → the server's ACK to the sender (validated, msgId taken, queued on im-biz); p50/p99 = sender's stamp → first arrival at the recipient.");
   note("sustained (PERFORMANCE.md, private target): p99 < 50 ms, ≥ 99.9 % delivered, delivered/s in window ≥ 97 % of offered.");
   note(`delivered % counts first arrivals up to ${args.drainMs} ms after the window; 'delivered/s in window' only those inside it.`);
+  note("node loop lag = how late each node's 100 ms probe timer fired during the window (its im_event_loop_lag_seconds histogram), as bucket bounds, the worse node's: a stall of the node's JS thread shows here.");
   note(`before the next rate starts, the bench waits (up to ${args.clearMs / 1000} s, unmeasured) until every message of the step arrived: 'backlog cleared after s'.`);
   note("CPU is measured over the send window; both nodes share core 0. Every delivery also schedules an im-ack check job that runs ACK_TIMEOUT_MS (4 s) later, so a step pays for part of the previous one's checks.");
   note("core0/core1 busy % = how busy each core was, by anyone: core 0 busy near 100 % with node A + B well below it means other processes (other engineers' tests, Redis, MariaDB) took the nodes' CPU.");

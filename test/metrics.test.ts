@@ -10,6 +10,7 @@ import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { newClusterIdentity } from "./support/test-cluster";
+import { waitFor } from "./support/wait";
 
 const config = loadConfig();
 
@@ -67,5 +68,16 @@ describe("GET /metrics", () => {
     const text = await (await fetch(`${cluster.nodes[0].http}/metrics`)).text();
     expect(text).toMatch(/^im_backend_errors_total\{backend="redis"\} \d+$/m);
     expect(text).toMatch(/^im_backend_errors_total\{backend="mysql"\} \d+$/m);
+  });
+
+  test("samples the event-loop lag into a histogram, every 100 ms", async () => {
+    const samples = async () => {
+      const text = await (await fetch(`${cluster.nodes[0].http}/metrics`)).text();
+      const m = /^im_event_loop_lag_seconds_count (\d+)$/m.exec(text);
+      if (!m) throw new Error("no im_event_loop_lag_seconds_count in /metrics");
+      return Number(m[1]);
+    };
+    const first = await samples();
+    await waitFor(async () => (await samples()) >= first + 2, 2000, "two more lag samples");
   });
 });

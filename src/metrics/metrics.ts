@@ -27,7 +27,13 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
-  readonly eventLoopLag = new Gauge({ name: "im_event_loop_lag_seconds", help: "How late a 100 ms timer fired, last sample", registers: [this.registry] });
+  /** A histogram, not the last sample: a stall of a few hundred ms between two scrapes still shows. */
+  readonly eventLoopLag = new Histogram({
+    name: "im_event_loop_lag_seconds",
+    help: "How late a 100 ms timer fired (every firing is a sample)",
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
 
   private readonly frameInByCode = new Map<number, Counter.Internal>();
   private readonly frameOutByCode = new Map<number, Counter.Internal>();
@@ -76,7 +82,7 @@ export class Metrics {
     let expected = performance.now() + 100;
     this.lagTimer = setInterval(() => {
       const now = performance.now();
-      this.eventLoopLag.set(Math.max(0, now - expected) / 1000);
+      this.eventLoopLag.observe(Math.max(0, now - expected) / 1000);
       expected = now + 100;
     }, 100);
     this.lagTimer.unref?.();
