@@ -31,6 +31,8 @@ const Env = z.object({
   HEARTBEAT_SECONDS: z.coerce.number().positive().default(30),
   ACK_TIMEOUT_MS: int(50).default(4000),
   ACK_MAX_ATTEMPTS: int(1).default(3),
+  /** How long intake holds the first BIZ of a batch for others: latency traded for fewer im-biz jobs. */
+  INTAKE_LINGER_MS: int(0).default(10),
   MAX_BODY_BYTES: int(64).default(65536),
   LOGIN_TIMEOUT_MS: int(100).default(10_000),
   /** Comma-separated roles this node runs: gateway (TCP + WS), http, workers. */
@@ -80,7 +82,7 @@ export interface Config {
     trustFlyClientIp: boolean;
     drainMs: number;
   };
-  delivery: { ackTimeoutMs: number; maxAttempts: number };
+  delivery: { ackTimeoutMs: number; maxAttempts: number; intakeLingerMs: number };
   redis: { url: string; prefix: string };
   db: { url: string };
   roles: Set<Role>;
@@ -136,7 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       trustFlyClientIp: e.TRUST_FLY_CLIENT_IP,
       drainMs: e.DRAIN_MS,
     },
-    delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS },
+    delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS, intakeLingerMs: e.INTAKE_LINGER_MS },
     redis: { url: e.REDIS_URL, prefix: e.KEY_PREFIX },
     db: { url: e.DATABASE_URL },
     roles,

@@ -67,7 +67,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const roomLog = new RoomLog(redis.command, keys);
   const sequencer = new Sequencer(redis.command, keys);
   const queues = createQueues(redis.bullmq, keys.bullPrefix());
-  const intake = new BizIntake(sequencer, queues, log);
+  const intake = new BizIntake(sequencer, queues, log, config.delivery.intakeLingerMs);
   const kept = new KeptStore(database.db, new KeptMarks(redis.command, keys), log);
   await kept.ensureMarks();
   const router = new Router(presence, broker, log);

@@ -1,7 +1,7 @@
 // Intake of business messages (client BIZ and backend pushes): each message gets its msgId (and
-// room seq) and is queued on im-biz. The messages a node accepts in one tick share one reservation
-// and one job, so the queue's cost per message shrinks as the load grows. A submit resolves once
-// its job is stored in Redis: only then may the sender be told "accepted".
+// room seq) and is queued on im-biz. The messages a node accepts within a few ms share one
+// reservation and one job, so the queue's cost per message shrinks as the load grows. A submit
+// resolves once its job is stored in Redis: only then may the sender be told "accepted".
 import type { Logger } from "../log";
 import type { Queues } from "../queues/queues";
 import type { BizMessage } from "../queues/jobs";
@@ -16,25 +16,24 @@ export type Submission = Omit<BizMessage, "msgId" | "seq"> & {
 
 /** One im-biz job holds at most this many deliveries (a push counts one per recipient), or one push. */
 const MAX_BATCH = 2000;
-/**
- * The first message of a batch waits this long for others: fewer, fuller jobs. A job's fixed cost
- * (BullMQ's add, fetch and finish scripts on both ends) dominates a node's CPU at moderate rates:
- * at 1,000 private msg/s, 10 ms instead of 2 ms cut the nodes' CPU by a third and p99 did not grow
- * (bench/RESULTS.md, "Intake linger").
- */
-const LINGER_MS = 10;
 
 export class BizIntake {
   private readonly batcher: TickBatcher<Submission, BizMessage>;
 
-  constructor(sequencer: Sequencer, queues: Queues, log: Logger) {
+  /**
+   * @param lingerMs how long the first message of a batch waits for others (INTAKE_LINGER_MS): fewer,
+   *   fuller jobs. A job's fixed cost (BullMQ's add, fetch and finish scripts on both ends) dominates
+   *   a node's CPU at moderate rates: at 1,000 private msg/s, 10 ms instead of 2 ms cut the nodes'
+   *   CPU by a third and p99 did not grow (bench/RESULTS.md, "Intake linger").
+   */
+  constructor(sequencer: Sequencer, queues: Queues, log: Logger, lingerMs: number) {
     this.batcher = new TickBatcher(async (submissions) => {
       const reserved = await sequencer.reserve(submissions.map((s) => s.roomId));
       const messages = submissions.map(({ roomId: _room, ...s }, i) => ({ ...s, ...reserved[i] }));
       const job = await queues.biz.add("batch", { messages });
       if (log.isLevelEnabled("debug")) log.debug({ jobId: job.id, msgIds: messages.map((m) => m.msgId) }, "biz queued");
       return messages;
-    }, MAX_BATCH, LINGER_MS, (s) => s.userIds?.length ?? 1);
+    }, MAX_BATCH, lingerMs, (s) => s.userIds?.length ?? 1);
   }
 
   /**
