@@ -10,6 +10,7 @@ import { startCluster } from "./lib/cluster";
 import { CpuMeter, GENERATOR_SATURATED_PCT } from "./lib/cpu";
 import { arrivalUs, bodyJson, nowUs, readStamp, stamp, stampUs } from "./lib/frames";
 import { imTokens, livingClose, livingStart, newUserIds, userJwt } from "./lib/http";
+import { lagOver, scrapeLag } from "./lib/lag";
 import type { LeanClient } from "./lib/lean-client";
 import { onCleanup, runMain } from "./lib/lifecycle";
 import { paced } from "./lib/pace";
@@ -163,11 +164,12 @@ runMain("room-fanout", args.maxSeconds, async () => {
     const s = newStep(steps.length, total);
     steps.push(s);
     step = s;
-    await Bun.sleep(0);
+    const lagBefore = await Promise.all(cluster.nodes.map((n) => scrapeLag(n.httpBase)));
     meter.start();
     s.windowEndUs = nowUs() + durationS * 1e6;
     const { sent, wallMs, maxTickGapMs } = await paced(rate, durationS * 1000, (i) => send(s, i));
     const cpu = meter.stop();
+    const lag = await Promise.all(cluster.nodes.map(async (n, i) => lagOver(lagBefore[i], await scrapeLag(n.httpBase))));
     const expected = sent * args.viewers;
     await waitFor(() => s.delivered >= expected, args.drainMs);
     const deliveriesPerS = s.inWindow / (wallMs / 1000);
@@ -195,6 +197,8 @@ runMain("room-fanout", args.maxSeconds, async () => {
       "redis %": cpu.procs.redis,
       "core0 busy %": cpu.cores[0],
       "core1 busy %": cpu.cores[1],
+      "node loop lag p99 ms": Math.max(...lag.map((l) => l.p99Ms)),
+      "node loop lag max ms": Math.max(...lag.map((l) => l.maxMs)),
       "max tick gap ms": maxTickGapMs,
     };
     const ok = sustained(row);
@@ -249,6 +253,7 @@ runMain("room-fanout", args.maxSeconds, async () => {
   note("latency: the sender's stamp (generator clock) → arrival at each viewer; every viewer lives in this one process, so there is no clock skew.");
   note("µs server CPU/delivery = (node A + node B CPU seconds in the window) / deliveries in the window; 'nodes kernel share' = the part of it spent in the kernel (stime), i.e. mostly the socket writes (on loopback the sender's write also runs the receiving side of TCP).");
   note("core0/core1 busy % = how busy each core was, by anyone: other engineers' processes, Redis and MariaDB are not pinned and also run there.");
+  note("node loop lag = how late each node's 100 ms probe timer fired during the window (its im_event_loop_lag_seconds histogram), as bucket bounds, the worse node's.");
   for (const r of rows) {
     if ((r["gen %"] as number) >= GENERATOR_SATURATED_PCT) note(`rep ${r.rep} at ${r["offered msg/s"]} msg/s: the load generator was near 100 % of its core: that step's figures are a lower bound`);
   }
