@@ -3,6 +3,7 @@
 // per frame, so the scanner hands out (buffer, start, end) and the readers below pick fields out of
 // the bytes without JSON.parse.
 import { HEADER_BYTES, MAGIC } from "../../src/protocol/codes";
+import { concatBytes } from "../../src/protocol/frame";
 
 export type FrameHandler = (code: number, buf: Uint8Array, start: number, end: number) => void;
 
@@ -13,14 +14,8 @@ export class FrameScanner {
   constructor(private readonly onFrame: (code: number, buf: Uint8Array, start: number, end: number) => void) {}
 
   push(chunk: Uint8Array): void {
-    let buf = chunk;
-    if (this.pending !== null) {
-      const joined = new Uint8Array(this.pending.length + chunk.length);
-      joined.set(this.pending, 0);
-      joined.set(chunk, this.pending.length);
-      buf = joined;
-      this.pending = null;
-    }
+    const buf = this.pending === null ? chunk : concatBytes(this.pending, chunk);
+    this.pending = null;
     let at = 0;
     const n = buf.length;
     while (n - at >= HEADER_BYTES) {

@@ -2,6 +2,7 @@
 // minimal RFC 6455 client). No JSON on the hot path: a client hands each frame's bytes to its
 // `onFrame`, which the benchmark swaps as the client moves from logging in to receiving traffic.
 import type { Socket } from "bun";
+import { concatBytes } from "../../src/protocol/frame";
 import { FrameScanner, markArrival, type FrameHandler } from "./frames";
 
 export type Kind = "tcp" | "ws";
@@ -154,7 +155,7 @@ export class WsClient implements LeanClient {
   receive(chunk: Uint8Array): void {
     if (this.upgrading !== null) {
       // the 101 answer may share a read with the first frames: split at the header's end, in bytes
-      const head = this.upgrading.length === 0 ? chunk : concat(this.upgrading, chunk);
+      const head = this.upgrading.length === 0 ? chunk : concatBytes(this.upgrading, chunk);
       const end = headerEnd(head);
       if (end < 0) {
         this.upgrading = head.slice();
@@ -168,7 +169,7 @@ export class WsClient implements LeanClient {
       if (end < head.length) this.receive(head.subarray(end));
       return;
     }
-    const buf = this.pending === null ? chunk : concat(this.pending, chunk);
+    const buf = this.pending === null ? chunk : concatBytes(this.pending, chunk);
     this.pending = null;
     let at = 0;
     while (buf.length - at >= 2) {
@@ -252,13 +253,6 @@ const OP_PONG = 0xa;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
 
 /** The index just past the "\r\n\r\n" that ends an HTTP header (-1: not there yet). */
 function headerEnd(bytes: Uint8Array): number {

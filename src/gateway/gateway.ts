@@ -49,10 +49,7 @@ export class Gateway {
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private readonly cleanups = new Set<Promise<void>>();
   private readonly connectLimiter: ConnectRateLimiter;
-  private readonly presenceEvents = {
-    online: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.online.add("online", { events })), 1000, PRESENCE_LINGER_MS),
-    offline: new TickBatcher<PresenceEvent>(async (events) => void (await this.deps.queues.offline.add("offline", { events })), 1000, PRESENCE_LINGER_MS),
-  };
+  private readonly presenceEvents = { online: this.presenceBatcher("online"), offline: this.presenceBatcher("offline") };
   private readonly roomOrder = new RoomOrder<RoomMessage>(ROOM_GAP_WAIT_MS, (roomId, seq, msg) => this.fanOutRoom(roomId, seq, msg));
   /** Set when the node drains: no new connections are admitted. */
   draining = false;
@@ -115,6 +112,10 @@ export class Gateway {
     const u = session.user!;
     const event = { appId: u.appId, userId: u.userId, roomId: u.roomId, sessionId: session.id, nodeId: this.nodeId, time: Date.now() };
     await this.presenceEvents[kind].add([event]);
+  }
+
+  private presenceBatcher(kind: "online" | "offline"): TickBatcher<PresenceEvent> {
+    return new TickBatcher(async (events) => void (await this.deps.queues[kind].add(kind, { events })), 1000, PRESENCE_LINGER_MS);
   }
 
   /** Deliver a user's kept messages, in msgId order, each ACK-tracked again. */

@@ -4,7 +4,6 @@ import { Code } from "../protocol/codes";
 import { ImError, errorBody, type ErrorReason } from "../protocol/errors";
 import type { ParsedBody } from "../protocol/frame";
 import type { Sender } from "../messaging/biz/types";
-import type { Metrics } from "../metrics/metrics";
 import type { Connection, OutFrame, WireForm } from "./connection";
 import { OutFrame as Frame } from "./connection";
 import type { Gateway } from "./gateway";
@@ -31,38 +30,6 @@ const MAX_PIPELINED = 64;
 let nextConn = 0;
 const bootId = Math.random().toString(36).slice(2, 8);
 
-/**
- * Frames out, counted per code and handed to the metrics once per tick: a room fan-out writes a
- * frame to every viewer in one tick, and a counter update per frame was a visible part of its cost.
- */
-class FramesOutTally {
-  private readonly counts = new Map<number, number>();
-
-  constructor(private readonly metrics: Metrics) {}
-
-  add(code: number): void {
-    if (this.counts.size === 0) setImmediate(() => this.report());
-    this.counts.set(code, (this.counts.get(code) ?? 0) + 1);
-  }
-
-  private report(): void {
-    for (const [code, n] of this.counts) this.metrics.frameOut(code, n);
-    this.counts.clear();
-  }
-}
-
-/** One tally per node (tests run several nodes in one process). */
-const tallies = new WeakMap<Metrics, FramesOutTally>();
-
-function tallyFor(metrics: Metrics): FramesOutTally {
-  let tally = tallies.get(metrics);
-  if (!tally) {
-    tally = new FramesOutTally(metrics);
-    tallies.set(metrics, tally);
-  }
-  return tally;
-}
-
 export class Session {
   /** Numbers the connections of this node process; `id` is derived from it when asked. */
   private readonly seq = ++nextConn;
@@ -83,14 +50,11 @@ export class Session {
   private held: Held[] | null = null;
   /** Made at the first rate-limited frame (a new bucket is full, so making it late changes nothing). */
   private bucket: TokenBucket | null = null;
-  private readonly framesOut: FramesOutTally;
 
   constructor(
     readonly conn: Connection,
     private readonly gateway: Gateway,
-  ) {
-    this.framesOut = tallyFor(gateway.deps.metrics);
-  }
+  ) {}
 
   /** Unique in the cluster and across restarts of this node. */
   get id(): string {
@@ -173,7 +137,7 @@ export class Session {
   /** Write straight to the client, bypassing the hold (the replay itself). */
   write(frame: OutFrame, mayWait = false): void {
     if (this.closed) return;
-    this.framesOut.add(frame.code);
+    this.gateway.deps.metrics.frameOut(frame.code);
     this.conn.write(frame, mayWait);
   }
 
