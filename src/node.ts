@@ -141,7 +141,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
         online: async (job) => void (await Promise.all(job.data.events.map((e) => membership.online(e)))),
         offline: async (job) => void (await Promise.all(job.data.events.map((e) => membership.offline(e)))),
         ack: async (job) => {
-          const outcome = await reliable.check(job.data);
+          const outcome = await reliable.check(job.data, job.attemptsMade > 0);
           metrics.retries.inc(outcome.resent);
           metrics.keptOffline.inc(outcome.kept);
           return outcome;

@@ -47,7 +47,8 @@ export class KeptMarks {
     if (keys.size === 0) return;
     const pipeline = this.redis.pipeline();
     for (const key of keys) pipeline.incr(key);
-    await pipeline.exec();
+    // exec() resolves even when single commands failed: a mark missing would hide a kept row
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
 
   /** A replay found nothing kept: drop the mark unless it was raised since `version` was read. */

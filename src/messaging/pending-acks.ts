@@ -53,6 +53,24 @@ end
 return n
 `;
 
+// Compare-and-set: each field moves to the new value only if it still holds the expected one (an ACK
+// or another check may have changed it since it was read). ARGV after the msgIds: expected value,
+// new value, the hashes' TTL in ms. Returns 1 (moved) or 0 per field.
+const ADVANCE = `
+local n = #KEYS
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('HGET', key, ARGV[i]) == ARGV[n + 1] then
+    redis.call('HSET', key, ARGV[i], ARGV[n + 2])
+    redis.call('PEXPIRE', key, ARGV[n + 3])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+`;
+
 /** Deliveries tracked within this window share one im-ack job (it fires this much later at most). */
 const CHECK_LINGER_MS = 20;
 
@@ -77,6 +95,7 @@ export class PendingAcks {
     this.redis.defineCommand("imSettleAcks", { lua: SETTLE });
     this.redis.defineCommand("imReadAcks", { lua: READ });
     this.redis.defineCommand("imWriteAcks", { lua: WRITE });
+    this.redis.defineCommand("imAdvanceAcks", { lua: ADVANCE });
     this.scripts = this.redis as unknown as PendingScripts;
     this.settling = new TickBatcher(async (acks) => {
       const values = await this.scripts.imSettleAcks(acks.length, ...this.hashes(acks), ...acks.map((a) => a.msgId));
@@ -99,11 +118,23 @@ export class PendingAcks {
   }
 
   /**
-   * Record these deliveries as pending (attempt n). Resolves once stored; call it before writing the
-   * deliveries, so that an ACK never arrives before its record.
+   * Record first deliveries (attempt 1) as pending, whatever was recorded before. Resolves once
+   * stored; call it before writing the deliveries, so that an ACK never arrives before its record.
    */
-  async record(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<void> {
-    await this.mark(messages, `${attempt}${kept ? "k" : ""}`);
+  async record(messages: ReliableMessage[], kept: boolean): Promise<void> {
+    if (messages.length === 0) return;
+    await this.scripts.imWriteAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), encode({ attempt: 1, kept }), PENDING_TTL_MS);
+  }
+
+  /**
+   * Move each message's record from `from` to `to`, but only where it still holds `from`: one that
+   * was ACKed (or moved on by another check) since it was read is left alone. Resolves to the
+   * messages moved, in order. Like record(), call it before writing a resend.
+   */
+  async advance<M extends Recipient>(messages: M[], from: PendingState, to: PendingState): Promise<M[]> {
+    if (messages.length === 0) return [];
+    const moved = await this.scripts.imAdvanceAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), encode(from), encode(to), PENDING_TTL_MS);
+    return messages.filter((_, i) => moved[i] === 1);
   }
 
   /**
@@ -115,9 +146,12 @@ export class PendingAcks {
     await this.checks.add(messages.map((message) => ({ attempt, message })));
   }
 
-  /** Record these messages as kept in MySQL with no delivery pending (a late ACK still counts). */
-  markKept(messages: Recipient[]): Promise<void> {
-    return this.mark(messages, "0k");
+  /**
+   * Delivered messages now kept in MySQL with no delivery pending (attempt 0, kept): a late ACK
+   * still deletes the row. Only where the record still holds `from`; resolves to those marked.
+   */
+  markKept<M extends Recipient>(messages: M[], from: PendingState): Promise<M[]> {
+    return this.advance(messages, from, { attempt: 0, kept: true });
   }
 
   /** The recipient ACKed: forget the record. Resolves to what it was (null: none, e.g. a repeat). */
@@ -133,14 +167,13 @@ export class PendingAcks {
     return values.map(parseState);
   }
 
-  private async mark(messages: Recipient[], value: string): Promise<void> {
-    if (messages.length === 0) return;
-    await this.scripts.imWriteAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), value, PENDING_TTL_MS);
-  }
-
   private hashes(messages: Recipient[]): string[] {
     return messages.map((m) => this.keys.pending(m.appId, m.userId));
   }
+}
+
+function encode(state: PendingState): string {
+  return `${state.attempt}${state.kept ? "k" : ""}`;
 }
 
 function parseState(value: string): PendingState | null {
@@ -153,4 +186,5 @@ interface PendingScripts {
   imSettleAcks(...args: Array<string | number>): Promise<string[]>;
   imReadAcks(...args: Array<string | number>): Promise<string[]>;
   imWriteAcks(...args: Array<string | number>): Promise<number>;
+  imAdvanceAcks(...args: Array<string | number>): Promise<number[]>;
 }

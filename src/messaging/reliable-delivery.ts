@@ -13,7 +13,7 @@ import type { Logger } from "../log";
 import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
 import type { Router } from "../router/router";
 import type { KeptStore } from "./kept-store";
-import type { PendingAcks } from "./pending-acks";
+import type { PendingAcks, PendingState } from "./pending-acks";
 
 export interface CheckOutcome {
   resent: number;
@@ -32,7 +32,7 @@ export class ReliableDelivery {
   /** First delivery of new messages: to the online recipients now, kept for the offline ones. */
   async send(messages: ReliableMessage[]): Promise<void> {
     const offline = await this.deliver(messages, 1, false);
-    await this.keepForLater(offline);
+    await this.keepForLater(offline, null);
   }
 
   /**
@@ -40,7 +40,7 @@ export class ReliableDelivery {
    * once their pending records are stored. Resolves once their check is scheduled too.
    */
   async replay(messages: ReliableMessage[], write: () => void): Promise<void> {
-    await this.pending.record(messages, 1, true);
+    await this.pending.record(messages, true);
     const scheduled = this.pending.scheduleCheck(messages, 1);
     write();
     await scheduled;
@@ -52,56 +52,87 @@ export class ReliableDelivery {
     if (state?.kept) await this.kept.forget({ appId, userId, msgId });
   }
 
-  /** The im-ack processor: the ACK timeout of one batch of deliveries passed. */
-  async check(job: AckCheckJob): Promise<CheckOutcome> {
+  /**
+   * The im-ack processor: the ACK timeout of one batch of deliveries passed. `retried`: an earlier
+   * try of this job failed, maybe after it had made delivery n+1 of some messages but before their
+   * check was stored; those get that check now (a second one is harmless: records only move from
+   * the state a check expects).
+   */
+  async check(job: AckCheckJob, retried: boolean): Promise<CheckOutcome> {
     const states = await this.pending.states(job.messages);
     // the others were ACKed, or a later delivery (a resend, a replay at login) owns their schedule
     const due = { fresh: [] as ReliableMessage[], kept: [] as ReliableMessage[] };
+    const unchecked: ReliableMessage[] = [];
     job.messages.forEach((m, i) => {
       const state = states[i];
       if (state?.attempt === job.attempt) (state.kept ? due.kept : due.fresh).push(m);
+      else if (retried && state?.attempt === job.attempt + 1) unchecked.push(m);
     });
-    const total = due.fresh.length + due.kept.length;
+    await this.pending.scheduleCheck(unchecked, job.attempt + 1);
+    const was = (kept: boolean): PendingState => ({ attempt: job.attempt, kept });
     if (job.attempt >= this.maxAttempts) {
       // attempts used up: kept for the next login (a late ACK still deletes it)
-      await this.keep(due.fresh);
-      await this.pending.markKept(due.kept);
-      return { resent: 0, kept: total };
+      const kept = await this.keep(due.fresh, was(false));
+      const markedKept = await this.pending.markKept(due.kept, was(true));
+      return { resent: 0, kept: kept.length + markedKept.length };
     }
     const offline = await this.deliver(due.fresh, job.attempt + 1, false);
     const offlineKept = await this.deliver(due.kept, job.attempt + 1, true);
-    await this.keepForLater(offline);
+    const kept = await this.keepForLater(offline, was(false));
     // already in MySQL, where the next login's replay finds them
-    await this.pending.markKept(offlineKept);
-    const kept = offline.length + offlineKept.length;
-    return { resent: total - kept, kept };
+    const markedKept = await this.pending.markKept(offlineKept, was(true));
+    const resent = due.fresh.length + due.kept.length - offline.length - offlineKept.length;
+    return { resent, kept: kept.length + markedKept.length };
   }
 
-  /** Deliver to the recipients online now (delivery n); resolves to the messages of the others. */
+  /**
+   * Deliver to the recipients online now (delivery n); resolves to the messages of the others.
+   * Delivery 1 starts a pending record; delivery n > 1 moves it on from n-1, and a message ACKed
+   * since its check read it is not sent again.
+   */
   private async deliver(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<ReliableMessage[]> {
     if (messages.length === 0) return [];
     const byNode = await this.router.locate(messages);
     if (byNode.size === 0) return messages;
-    const online = [...byNode.values()].flat();
-    await this.pending.record(online, attempt, kept);
-    const scheduled = this.pending.scheduleCheck(online, attempt);
-    await this.router.publish(byNode);
-    await scheduled;
-    const delivered = new Set(online);
+    const located = [...byNode.values()].flat();
+    let tracked = located;
+    if (attempt === 1) await this.pending.record(located, kept);
+    else tracked = await this.pending.advance(located, { attempt: attempt - 1, kept }, { attempt, kept });
+    if (tracked.length < located.length) {
+      const send = new Set(tracked);
+      for (const [node, list] of byNode) byNode.set(node, list.filter((m) => send.has(m)));
+    }
+    // the check is stored while the deliveries go out; both must be done before this job completes
+    await Promise.all([this.router.publish(byNode), this.pending.scheduleCheck(tracked, attempt)]);
+    const delivered = new Set(located);
     return messages.filter((m) => !delivered.has(m));
   }
 
-  /** Keep in MySQL for the recipient's next login, then look again: one who logged in meanwhile gets them now. */
-  private async keepForLater(messages: ReliableMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.keep(messages);
-    await this.deliver(messages, 1, true);
+  /**
+   * Keep in MySQL for the recipient's next login, then look again: one who logged in meanwhile gets
+   * them now. Resolves to the messages kept (see keep).
+   */
+  private async keepForLater(messages: ReliableMessage[], delivered: PendingState | null): Promise<ReliableMessage[]> {
+    const kept = await this.keep(messages, delivered);
+    await this.deliver(kept, 1, true);
+    return kept;
   }
 
-  private async keep(messages: ReliableMessage[]): Promise<void> {
-    if (messages.length === 0) return;
+  /**
+   * Keep in MySQL. `delivered`: the pending record of messages delivered before (null: never
+   * delivered, so no record and no ACK to expect); it becomes "kept, none pending" unless an ACK
+   * came meanwhile, and then the row is deleted again. Resolves to the messages left kept.
+   */
+  private async keep(messages: ReliableMessage[], delivered: PendingState | null): Promise<ReliableMessage[]> {
+    if (messages.length === 0) return [];
     await this.kept.keep(messages);
-    await this.pending.markKept(messages);
-    if (this.log.isLevelEnabled("debug")) this.log.debug({ msgIds: messages.map((m) => m.msgId) }, "kept for the next login");
+    let kept = messages;
+    if (delivered !== null) {
+      kept = await this.pending.markKept(messages, delivered);
+      const marked = new Set(kept);
+      await Promise.all(messages.filter((m) => !marked.has(m)).map((m) => this.kept.forget(m)));
+    }
+    if (this.log.isLevelEnabled("debug")) this.log.debug({ msgIds: kept.map((m) => m.msgId) }, "kept for the next login");
+    return kept;
   }
 }

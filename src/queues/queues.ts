@@ -14,12 +14,17 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-/** Bounded history: completed and failed jobs do not pile up in Redis. */
+/**
+ * Bounded history: completed and failed jobs do not pile up in Redis. A job holds messages that
+ * were already ACKed to their senders, so a failing one is retried for long enough to outlast an
+ * outage of Redis or MySQL: 12 tries, 250 ms doubling each time (with jitter), about 8 minutes in
+ * all. A message no handler can route is dropped alone (messaging/biz/registry.ts), not failing its job.
+ */
 const defaultJobOptions = {
   removeOnComplete: { count: 1000 },
   removeOnFail: { count: 5000 },
-  attempts: 5,
-  backoff: { type: "exponential", delay: 100 },
+  attempts: 12,
+  backoff: { type: "exponential", delay: 250, jitter: 0.5 },
 };
 
 export function createQueues(connection: Redis, prefix: string): Queues {
@@ -71,9 +76,11 @@ export function startWorkers(
   };
   const workers = (Object.keys(names) as Array<keyof Processors>).map((key) => {
     const w = new Worker(names[key], processors[key] as Processor, { connection, prefix, concurrency });
-    w.on("failed", (job: Job | undefined, err: Error) =>
-      log.error({ err, queue: names[key], jobId: job?.id, attemptsMade: job?.attemptsMade }, "job failed"),
-    );
+    w.on("failed", (job: Job | undefined, err: Error) => {
+      const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+      // a job given up on stays in the queue's failed set (removeOnFail), where an operator can retry it
+      log.error({ err, queue: names[key], jobId: job?.id, attemptsMade: job?.attemptsMade }, final ? "job failed for good" : "job failed; retried");
+    });
     w.on("error", (err) => log.error({ err, queue: names[key] }, "worker error"));
     w.on("completed", (job: Job) => observe(names[key], job));
     return w;

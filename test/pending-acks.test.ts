@@ -1,0 +1,91 @@
+// ACK tracking on real Redis and a real im-ack queue: a pending record only moves from the state its
+// check read (an ACK in between wins), and a retried check stores the check of the resends an
+// earlier try of it made before it failed.
+import { afterAll, expect, test } from "bun:test";
+import { loadConfig } from "../src/config";
+import { connectDatabase } from "../src/db/client";
+import { createLogger } from "../src/log";
+import { KeptMarks } from "../src/messaging/kept-marks";
+import { KeptStore } from "../src/messaging/kept-store";
+import { PendingAcks } from "../src/messaging/pending-acks";
+import { ReliableDelivery } from "../src/messaging/reliable-delivery";
+import { Presence } from "../src/presence/presence";
+import type { AckCheckJob, ReliableMessage } from "../src/queues/jobs";
+import { createQueues } from "../src/queues/queues";
+import { connectRedis } from "../src/redis/connections";
+import { createKeys } from "../src/redis/keys";
+import { RedisBroker } from "../src/router/broker";
+import { Router } from "../src/router/router";
+import { removeClusterKeys } from "./support/test-cluster";
+
+const prefix = `acktest${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+const config = loadConfig({ ...process.env, NODE_ENV: "development", KEY_PREFIX: prefix });
+const log = createLogger("acktest", "warn");
+const redis = connectRedis(config.redis.url, log);
+const database = connectDatabase(config.db.url);
+const keys = createKeys(prefix);
+const queues = createQueues(redis.bullmq, keys.bullPrefix());
+const ACK_TIMEOUT_MS = 60_000;
+const pending = new PendingAcks(redis.command, keys, queues, ACK_TIMEOUT_MS);
+const reliable = new ReliableDelivery(
+  new KeptStore(database.db, new KeptMarks(redis.command, keys), log),
+  new Router(new Presence(redis.command, keys, "acktest", 2000), new RedisBroker(redis.command, redis.subscriber, keys, log), log),
+  pending,
+  3,
+  log,
+);
+
+afterAll(async () => {
+  await queues.close();
+  await redis.close();
+  await database.close();
+  await removeClusterKeys(prefix);
+});
+
+let nextMsgId = 1000;
+function message(userId: number): ReliableMessage {
+  return { appId: 1, userId, msgId: String(nextMsgId++), bizCode: 5556, data: "{}", ts: Date.now(), senderId: 7 };
+}
+
+test("an ACK between a check's read and its resend wins: the record is not moved, so nothing is resent", async () => {
+  const m = message(501);
+  await pending.record([m], false);
+  expect(await pending.states([m])).toEqual([{ attempt: 1, kept: false }]);
+  // the recipient ACKs after the check read attempt 1
+  expect(await pending.settle(1, 501, m.msgId)).toEqual({ attempt: 1, kept: false });
+  expect(await pending.advance([m], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual([]);
+  expect(await pending.states([m])).toEqual([null]);
+});
+
+test("records move only from the state expected; markKept likewise", async () => {
+  const [a, b] = [message(502), message(503)];
+  await pending.record([a, b], false);
+  expect(await pending.advance([a, b], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual([a, b]);
+  // a second check of attempt 1 (a duplicate job) finds them moved on
+  expect(await pending.advance([a], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual([]);
+  expect(await pending.markKept([a, b], { attempt: 1, kept: false })).toEqual([]);
+  expect(await pending.markKept([a], { attempt: 2, kept: false })).toEqual([a]);
+  expect(await pending.states([a, b])).toEqual([
+    { attempt: 0, kept: true },
+    { attempt: 2, kept: false },
+  ]);
+});
+
+test("a retried check stores the check of a resend its failed try made; a first try does not", async () => {
+  const m = message(504);
+  // what a failed try of the attempt-1 check left: the record moved to attempt 2, no check stored
+  await pending.record([m], false);
+  await pending.advance([m], { attempt: 1, kept: false }, { attempt: 2, kept: false });
+  const checksOf = async (msgId: string) => {
+    const jobs = await queues.ack.getDelayed();
+    return jobs.filter((j) => (j.data as AckCheckJob).messages.some((x) => x.msgId === msgId)).map((j) => (j.data as AckCheckJob).attempt);
+  };
+
+  await reliable.check({ attempt: 1, messages: [m] }, false);
+  expect(await checksOf(m.msgId)).toEqual([]);
+
+  await reliable.check({ attempt: 1, messages: [m] }, true);
+  expect(await checksOf(m.msgId)).toEqual([2]);
+  // the record was left as it was: the attempt-2 check resends or keeps it
+  expect(await pending.states([m])).toEqual([{ attempt: 2, kept: false }]);
+});
