@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { ImClient, nativeConnectors, type Delivered, type RoomData } from "../src/client";
 import { connectDatabase } from "../src/db/client";
-import { livingRoomRecord } from "../src/db/schema";
+import { livingRoom, livingRoomRecord } from "../src/db/schema";
 import { loadConfig } from "../src/config";
 import { createLogger } from "../src/log";
 import { connectRedis } from "../src/redis/connections";
@@ -87,6 +87,40 @@ describe("live rooms", () => {
     const [record] = await database.db.select().from(livingRoomRecord).where(eq(livingRoomRecord.id, roomId));
     expect(record).toMatchObject({ anchorId: anchor, roomName: "lifecycle", status: 0 });
     expect(record.endTime).toBeInstanceOf(Date);
+  });
+
+  test("10 concurrent starts by one anchor open one room: same roomId, listed once, one close removes it, then a new one", async () => {
+    const anchor = newUserId();
+    const anchorJwt = await devJwt(A, anchor);
+    const starts = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        api(i % 2 ? A.http : B.http, "POST", "/api/living/start", { bearer: anchorJwt, body: { type: 1, roomName: `concurrent ${i}` } }),
+      ),
+    );
+    expect(starts.map((r) => r.status)).toEqual(Array(10).fill(200));
+    const roomId = starts[0].json.roomId;
+    expect(Number.isInteger(roomId)).toBe(true);
+    expect(starts.map((r) => r.json.roomId)).toEqual(Array(10).fill(roomId));
+    const liveRows = () => database.db.select({ id: livingRoom.id }).from(livingRoom).where(eq(livingRoom.anchorId, anchor));
+    expect(await liveRows()).toEqual([{ id: roomId }]);
+
+    const anchorsRooms = async (node: TestNode) => (await listAll(node)).filter((r) => r.anchorId === anchor).map((r) => r.id);
+    await waitFor(async () => (await anchorsRooms(B)).includes(roomId), 5000, "the room in the list");
+    // across more than one rebuild of the list (every second): the anchor's room, once
+    for (let i = 0; i < 8; i++) {
+      expect(await anchorsRooms(i % 2 ? A : B)).toEqual([roomId]);
+      await Bun.sleep(200);
+    }
+
+    expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
+    expect(await liveRows()).toEqual([]);
+    await waitFor(async () => (await anchorsRooms(A)).length === 0 && (await anchorsRooms(B)).length === 0, 5000, "the anchor to leave the list");
+
+    const next = await startRoom(B, anchorJwt, "again");
+    expect(next).not.toBe(roomId);
+    expect(await liveRows()).toEqual([{ id: next }]);
+    await waitFor(async () => (await anchorsRooms(A)).includes(next), 5000, "the new room in the list");
+    expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId: next } })).status).toBe(200);
   });
 
   test("close: 403 for a user who is not the anchor, 404 for an unknown or closed room", async () => {

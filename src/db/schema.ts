@@ -1,5 +1,5 @@
 // Drizzle schema (MySQL). Migrations are generated from it into drizzle/ with `bun run db:generate`.
-import { bigint, datetime, index, int, mediumtext, mysqlTable, primaryKey, tinyint, varchar } from "drizzle-orm/mysql-core";
+import { bigint, datetime, index, int, mediumtext, mysqlTable, primaryKey, tinyint, uniqueIndex, varchar } from "drizzle-orm/mysql-core";
 import { sql } from "drizzle-orm";
 
 /**
@@ -38,10 +38,13 @@ const roomColumns = {
   updateTime: datetime("update_time", { mode: "date", fsp: 3 }),
 };
 
-/** Rooms that are live now (seed: t_living_room). */
+/**
+ * Rooms that are live now (seed: t_living_room). At most one per anchor: the unique index is what
+ * keeps concurrent starts by one anchor from opening several rooms (LivingRooms.start).
+ */
 export const livingRoom = mysqlTable("living_room", roomColumns, (t) => [
   index("living_room_type_id").on(t.type, t.id),
-  index("living_room_anchor").on(t.anchorId),
+  uniqueIndex("living_room_anchor_unique").on(t.anchorId),
 ]);
 
 /** Rooms that were live (seed: t_living_room_record); a closed room moves here. */

@@ -28,6 +28,8 @@ const ROOM_TTL_S = 600;
 /** A known miss is cached briefly: long enough to absorb a flood, short enough to be harmless. */
 const MISS_TTL_S = 10;
 const MISS = "null";
+/** Select-then-insert rounds one start may take: a lost insert costs one more, a close of the winner racing it another. */
+const START_ATTEMPTS = 3;
 
 export class LivingRooms {
   constructor(
@@ -36,20 +38,32 @@ export class LivingRooms {
     private readonly keys: Keys,
   ) {}
 
-  /** Open a live room for the anchor; an anchor already live gets its current room back. */
+  /**
+   * Open a live room for the anchor; an anchor already live gets its current room back. One live
+   * room per anchor is the unique index on living_room.anchor_id: of concurrent starts by one anchor,
+   * one insert wins and the others, refused as a duplicate, return the winner's room.
+   */
   async start(anchorId: number, req: StartRoom): Promise<number> {
-    const [existing] = await this.db.select({ id: livingRoom.id }).from(livingRoom).where(eq(livingRoom.anchorId, anchorId)).limit(1);
-    if (existing) return existing.id;
-    const [res] = await this.db.insert(livingRoom).values({
-      anchorId,
-      type: req.type,
-      status: 1,
-      roomName: req.roomName ?? "",
-      covertImg: req.covertImg ?? null,
-    });
-    const roomId = res.insertId;
-    await this.redis.del(this.keys.livingRoom(roomId));
-    return roomId;
+    for (let attempt = 1; ; attempt++) {
+      const [existing] = await this.db.select({ id: livingRoom.id }).from(livingRoom).where(eq(livingRoom.anchorId, anchorId)).limit(1);
+      if (existing) return existing.id;
+      try {
+        const [res] = await this.db.insert(livingRoom).values({
+          anchorId,
+          type: req.type,
+          status: 1,
+          roomName: req.roomName ?? "",
+          covertImg: req.covertImg ?? null,
+        });
+        const roomId = res.insertId;
+        await this.redis.del(this.keys.livingRoom(roomId));
+        return roomId;
+      } catch (err) {
+        // the losing insert returns once the winner has committed, so the next select finds it;
+        // should that room be closed in between, the next insert opens a new one
+        if (!isDuplicateKey(err) || attempt >= START_ATTEMPTS) throw err;
+      }
+    }
   }
 
   /**
@@ -104,4 +118,13 @@ function toRoom(row: typeof livingRoom.$inferSelect): Room {
     goodNum: row.goodNum,
     startTime: row.startTime.getTime(),
   };
+}
+
+/** MySQL's ER_DUP_ENTRY (1062), from mysql2 directly or as the cause of Drizzle's query error. */
+function isDuplicateKey(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, errno } = e as { code?: unknown; errno?: unknown };
+    if (code === "ER_DUP_ENTRY" || errno === 1062) return true;
+  }
+  return false;
 }
