@@ -61,7 +61,16 @@ export interface Config {
   production: boolean;
   nodeId: string;
   region: string;
-  http: { host: string; port: number; devLogin: boolean; jwtSecret: string; apiKey: string; maxBodyBytes: number };
+  http: {
+    host: string;
+    port: number;
+    devLogin: boolean;
+    jwtSecret: string;
+    apiKey: string;
+    maxBodyBytes: number;
+    /** The most a frame body may be (MAX_BODY_BYTES): a push must fit in one delivery frame. */
+    frameMaxBytes: number;
+  };
   gateway: {
     host: string;
     tcpPort: number;
@@ -102,6 +111,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (production && (!e.IM_JWT_SECRET || !e.IM_API_KEY)) {
     throw new Error("bad configuration: NODE_ENV=production needs IM_JWT_SECRET and IM_API_KEY (no dev defaults)");
   }
+  // dev login hands out a JWT for any user id: never in production
+  if (production && e.DEV_LOGIN) throw new Error("bad configuration: DEV_LOGIN cannot be on with NODE_ENV=production");
   const roles = new Set<Role>();
   for (const r of e.ROLES.split(",").map((s) => s.trim()).filter(Boolean)) {
     if (r !== "gateway" && r !== "http" && r !== "workers") throw new Error(`bad configuration: unknown role ${r}`);
@@ -119,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jwtSecret: e.IM_JWT_SECRET ?? DEV_JWT_SECRET,
       apiKey: e.IM_API_KEY ?? DEV_API_KEY,
       maxBodyBytes: e.HTTP_MAX_BODY_BYTES,
+      frameMaxBytes: e.MAX_BODY_BYTES,
     },
     gateway: {
       host: e.HOST,

@@ -3,6 +3,9 @@ import { loadConfig } from "./config";
 import { createLogger } from "./log";
 import { startNode } from "./node";
 
+/** How long a graceful stop may take after the drain wait before the process exits anyway. */
+const STOP_AFTER_DRAIN_MS = 10_000;
+
 const config = loadConfig();
 const log = createLogger(config.nodeId, config.logLevel);
 
@@ -10,10 +13,11 @@ try {
   const node = await startNode(config, log);
   const shutdown = (signal: string) => {
     log.info({ signal }, "stopping");
+    // the drain wait (DRAIN_MS) is deliberate; what follows it gets 10 s before we give up
     const force = setTimeout(() => {
       log.error("graceful stop took too long; exiting");
       process.exit(1);
-    }, 10_000);
+    }, config.gateway.drainMs + STOP_AFTER_DRAIN_MS);
     node.stop().then(
       () => {
         clearTimeout(force);

@@ -9,3 +9,11 @@ test("INTAKE_LINGER_MS: 10 ms unless set, 0 allowed, a negative or non-integer v
   expect(() => loadConfig({ INTAKE_LINGER_MS: "-1" })).toThrow(/INTAKE_LINGER_MS/);
   expect(() => loadConfig({ INTAKE_LINGER_MS: "soon" })).toThrow(/INTAKE_LINGER_MS/);
 });
+
+test("production: no dev secrets and no dev login", () => {
+  const secrets = { NODE_ENV: "production", IM_JWT_SECRET: "s".repeat(32), IM_API_KEY: "k".repeat(32) };
+  expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/IM_JWT_SECRET and IM_API_KEY/);
+  expect(loadConfig(secrets).http.devLogin).toBe(false);
+  expect(() => loadConfig({ ...secrets, DEV_LOGIN: "1" })).toThrow(/DEV_LOGIN/);
+  expect(loadConfig({ DEV_LOGIN: "1" }).http.devLogin).toBe(true);
+});

@@ -169,6 +169,24 @@ describe("backend push", () => {
       expect(p.msgId).toBe(onA.events.push[0].msgId);
     }
   });
+
+  test("a push that would not fit in one frame (MAX_BODY_BYTES) gets 413, one that fits reaches a TCP client; an appId past 32 bits gets 400", async () => {
+    const onA = await user(A, { transport: "tcp" });
+    const push = (data: Record<string, unknown>, appId = APP_ID) =>
+      api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId, userIds: [onA.userId], bizCode: 6002, data } });
+    const tooLarge = await push({ text: "x".repeat(65_536) });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.json.error.code).toBe("payload_too_large");
+    expect((await push({ n: 1 }, 3_000_000_000)).status).toBe(400);
+    const fits = await push({ text: "y".repeat(60_000) });
+    expect(fits.status).toBe(200);
+    const [p] = await waitFor(() => onA.events.push.length > 0 && onA.events.push, 3000, "the push that fits");
+    expect(p.msgId).toBe(fits.json.msgId);
+    expect((p.data as { text: string }).text.length).toBe(60_000);
+    // the refused one was never queued: only the push that fits arrived, and the client stayed online
+    expect(onA.events.push.length).toBe(1);
+    expect(onA.client.status).toBe("online");
+  });
 });
 
 describe("refused BIZ", () => {

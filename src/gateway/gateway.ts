@@ -12,7 +12,7 @@ import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
 import type { Queues } from "../queues/queues";
 import type { Broker } from "../router/broker";
-import { dispatchNodeMessage, roomDataJson, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
+import { deliveryBodyJson, dispatchNodeMessage, roomDataJson, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
 import type { RoomLog } from "../router/room-log";
 import type { RoomNodes } from "../router/room-nodes";
 import type { Metrics } from "../metrics/metrics";
@@ -220,6 +220,5 @@ export class Gateway {
 }
 
 export function deliveryFrame(d: Delivery): OutFrame {
-  const body = { msgId: d.msgId, appId: d.appId, userId: d.userId, bizCode: d.bizCode, data: d.data, ts: d.ts };
-  return new OutFrame(Code.BIZ, JSON.stringify(body));
+  return new OutFrame(Code.BIZ, deliveryBodyJson(d));
 }

@@ -3,9 +3,11 @@ import { z } from "zod";
 import { BizCode, DEFAULT_APP_ID } from "./codes";
 
 export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** An appId: stored as a 32-bit signed INT (kept messages), so larger ones are refused, not clamped. */
+export const appId = z.number().int().positive().max(2_147_483_647);
 
 export const LoginBody = z.object({
-  appId: id.default(DEFAULT_APP_ID),
+  appId: appId.default(DEFAULT_APP_ID),
   userId: id,
   token: z.string().min(1).max(512),
   roomId: id.optional(),

@@ -55,3 +55,8 @@ export function dispatchNodeMessage(msg: NodeMessage, handlers: NodeMessageHandl
 export function roomDataJson(msg: RoomMessage, seq: number): string {
   return JSON.stringify({ ...msg.data, seq });
 }
+
+/** The BIZ frame body a recipient gets for a reliable delivery. */
+export function deliveryBodyJson(d: Delivery): string {
+  return JSON.stringify({ msgId: d.msgId, appId: d.appId, userId: d.userId, bizCode: d.bizCode, data: d.data, ts: d.ts });
+}

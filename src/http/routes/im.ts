@@ -1,17 +1,18 @@
 // IM routes: login config for clients, online checks and pushes for business backends.
 import { Hono } from "hono";
 import { z } from "zod";
-import { id } from "../../protocol/bodies";
+import { appId, id } from "../../protocol/bodies";
 import { BizCode, DEFAULT_APP_ID } from "../../protocol/codes";
 import { ImError } from "../../protocol/errors";
+import { deliveryBodyJson } from "../../router/node-message";
 import { requireServer, requireUser, type AuthEnv } from "../auth";
 import type { HttpDeps } from "../deps";
 import { jsonBody, query } from "../validate";
 
-const ConfigBody = z.object({ appId: id.default(DEFAULT_APP_ID) });
-const OnlineQuery = z.object({ userId: z.coerce.number().pipe(id), appId: z.coerce.number().pipe(id).default(DEFAULT_APP_ID) });
+const ConfigBody = z.object({ appId: appId.default(DEFAULT_APP_ID) });
+const OnlineQuery = z.object({ userId: z.coerce.number().pipe(id), appId: z.coerce.number().pipe(appId).default(DEFAULT_APP_ID) });
 const PushBody = z.object({
-  appId: id.default(DEFAULT_APP_ID),
+  appId: appId.default(DEFAULT_APP_ID),
   userIds: z.array(id).min(1).max(1000),
   bizCode: z.number().int().positive().refine((c) => c !== BizCode.ROOM_CHAT, "room chat (5555) cannot be pushed"),
   data: z.record(z.string(), z.unknown()),
@@ -42,6 +43,12 @@ export function imRoutes(deps: HttpDeps) {
     .post("/push", server, async (c) => {
       const body = await jsonBody(c, PushBody);
       const userIds = [...new Set(body.userIds)];
+      // each recipient gets it as one frame, and a frame body may not exceed MAX_BODY_BYTES (a client
+      // would drop the connection on it, and get it again at every login)
+      const largest = deliveryBodyJson({ msgId: String(Number.MAX_SAFE_INTEGER), appId: body.appId, userId: Math.max(...userIds), bizCode: body.bizCode, data: JSON.stringify(body.data), ts: Date.now() });
+      if (Buffer.byteLength(largest) > deps.settings.frameMaxBytes) {
+        throw new ImError("payload_too_large", `data too large: a delivery frame body may be at most ${deps.settings.frameMaxBytes} bytes`);
+      }
       const { msgId } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
       deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
       return c.json({ accepted: userIds.length, msgId });
