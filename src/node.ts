@@ -110,6 +110,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   });
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
   registry.onNodeDead(async (deadNodeId) => roomNodes.forgetNode(deadNodeId, await membership.removeNode(deadNodeId)));
+  registry.onRevived(() => gateway.reannounce());
   const web = await buildWebAssets();
   const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, intake, self }, (app) => {
     app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));

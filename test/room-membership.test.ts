@@ -1,12 +1,15 @@
 // Room membership when a node dies without a goodbye (SIGKILL): its members are removed by a live
-// node once the dead node's registry entry expires, so the online count and watchNum come down.
+// node once the dead node's registry entry expires, so the online count and watchNum come down. A
+// node that only stalled that long puts its members back when it resumes.
 // Real node processes, Redis and MySQL.
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { bindingValue } from "../src/presence/presence";
 import { createKeys } from "../src/redis/keys";
 import { RoomMembership } from "../src/rooms/membership";
 import { Clients } from "./support/clients";
-import { api, APP_ID, connectTestRedis, devJwt, newUserId, roomOnlineCount } from "./support/http-api";
+import { Code } from "../src/protocol/codes";
+import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
+import { RawTcp } from "./support/raw-tcp";
 import { startNodeProcesses, type ProcessCluster } from "./support/node-processes";
 import { waitFor } from "./support/wait";
 
@@ -76,3 +79,42 @@ test("an online event handled after its session is gone adds no member (the two 
     redis.disconnect();
   }
 });
+
+test("a node that stalls past the registry's limit is cleaned up after, then restores its room and member when it resumes", async () => {
+  // registry period min(3 s, heartbeat) = 3 s: taken for dead 9–12 s after its last refresh, while
+  // its connections stay (they idle out after 2 heartbeats = 16 s)
+  const stalling = await startNodeProcesses(2, { heartbeatSeconds: 8 });
+  const keys = createKeys(stalling.prefix);
+  let viewer: RawTcp | null = null;
+  try {
+    const [live, frozen] = stalling.nodes;
+    const roomId = await openRoom(live);
+    const viewerId = newUserId();
+    viewer = await RawTcp.connect(frozen.tcp);
+    viewer.send(Code.LOGIN, { appId: APP_ID, userId: viewerId, token: await imToken(frozen, viewerId), roomId });
+    await viewer.next((f) => f.code === Code.LOGIN, 5000, "the viewer's LOGIN answer");
+    await waitFor(async () => (await roomOnlineCount(live, roomId)) === 1, 5000, "the viewer on the node about to stall to be a member");
+
+    stalling.pause(frozen, true);
+    const pausedAt = Date.now();
+    try {
+      await waitFor(async () => (await roomOnlineCount(live, roomId)) === 0, 20_000, "the live node to clean up after the stalled one");
+      expect(await db.sismember(keys.roomNodes(roomId), frozen.nodeId)).toBe(0);
+    } finally {
+      stalling.pause(frozen, false);
+    }
+    console.log(`room membership: the stalled node was cleaned up after ${Date.now() - pausedAt} ms`);
+    viewer.send(Code.HEARTBEAT);
+
+    await waitFor(async () => (await roomOnlineCount(live, roomId)) === 1, 8000, "the resumed node to put its member back");
+    expect(await db.sismember(keys.roomNodes(roomId), frozen.nodeId)).toBe(1);
+    // and room messages reach its viewer again
+    const sender = await clients.online(live, { roomId, transport: "tcp" });
+    await sender.sendRoom("after the stall");
+    const got = await viewer.next((f) => f.code === Code.BIZ && f.body.bizCode === 5555, 5000, "the room message at the resumed node's viewer");
+    expect(JSON.parse(got.body.data).content).toBe("after the stall");
+  } finally {
+    viewer?.close();
+    await stalling.stop();
+  }
+}, 60_000);

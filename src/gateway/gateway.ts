@@ -118,6 +118,17 @@ export class Gateway {
     return new TickBatcher(async (events) => void (await this.deps.queues[kind].add(kind, { events })), 1000, PRESENCE_LINGER_MS);
   }
 
+  /**
+   * Another node took this one for dead (it stalled) and removed its room members and its place in
+   * its rooms' node sets: hold the rooms again and queue an online event for every logged-in
+   * session, which puts the members back.
+   */
+  async reannounce(): Promise<void> {
+    await Promise.all(this.sessions.roomIds().map((roomId) => this.deps.roomNodes.hold(roomId)));
+    const live = [...this.sessions.all].filter((s) => s.user !== null && !s.closed);
+    await Promise.all(live.map((s) => this.presenceEvent("online", s)));
+  }
+
   /** Deliver a user's kept messages, in msgId order, each ACK-tracked again. */
   async replayKept(session: Session): Promise<void> {
     const { appId, userId } = session.user!;

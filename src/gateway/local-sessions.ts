@@ -98,6 +98,11 @@ export class LocalSessions {
     }
   }
 
+  /** The rooms this node holds (has members in). */
+  roomIds(): number[] {
+    return [...this.rooms.keys()];
+  }
+
   /** Every local member of a room (for closing it). */
   roomMembers(roomId: number): Session[] {
     return [...(this.rooms.get(roomId)?.members ?? [])];

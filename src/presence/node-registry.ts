@@ -1,7 +1,9 @@
 // The registry of live nodes: each node refreshes its entry every few seconds; an entry not
 // refreshed for 3 periods is dead. A node that dies without a graceful stop leaves state behind
 // that only it would have cleaned up (room members, …): whichever live node first finds a dead
-// entry runs the cleanups registered with onNodeDead, then drops the entry.
+// entry runs the cleanups registered with onNodeDead, then drops the entry. A node that was only
+// stalled (a long GC pause, a frozen VM, Redis out of reach) learns at its next refresh that it was
+// cleaned up after, and puts its state back (onRevived).
 import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
 import type { Logger } from "../log";
@@ -28,6 +30,8 @@ export type DeadNodeCleanup = (nodeId: string) => Promise<void>;
  * dead entry is dropped, so nobody looks again; after a failure it expires and the cleanup is retried.
  */
 const REAP_LOCK_MS = 30_000;
+/** How long a cleaned-up node's mark waits for it to come back (a dead one never reads it). */
+const REAPED_MARK_MS = 24 * 3600 * 1000;
 
 // Drop a dead node's entry unless it came back meanwhile. KEYS: nodes zset. ARGV: nodeId, cutoff ms.
 const FORGET = `
@@ -43,6 +47,7 @@ interface RegistryScripts {
 export class NodeRegistry {
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly cleanups: DeadNodeCleanup[] = [];
+  private readonly revivals: Array<() => Promise<void>> = [];
   private readonly scripts: RegistryScripts;
 
   constructor(
@@ -61,6 +66,14 @@ export class NodeRegistry {
     this.cleanups.push(cleanup);
   }
 
+  /**
+   * Run `restore` when this node finds, at a refresh, that another node took it for dead and ran
+   * the onNodeDead cleanups for it: it must put back what they removed.
+   */
+  onRevived(restore: () => Promise<void>): void {
+    this.revivals.push(restore);
+  }
+
   /** Register now, then every period, and look for dead nodes each time. Resolves after the first registration. */
   async start(): Promise<void> {
     await this.refresh();
@@ -72,11 +85,22 @@ export class NodeRegistry {
 
   async refresh(): Promise<void> {
     const info: NodeInfo = { ...this.describe(), updatedAt: Date.now() };
-    await this.redis
+    const results = await this.redis
       .multi()
       .zadd(this.keys.nodes(), info.updatedAt, info.nodeId)
       .set(this.keys.nodeInfo(info.nodeId), JSON.stringify(info), "PX", 3 * this.periodMs)
+      .getdel(this.keys.nodeReaped(info.nodeId))
       .exec();
+    const reaped = results?.[2]?.[1];
+    if (reaped === null || reaped === undefined) return;
+    this.log.warn({ nodeId: info.nodeId }, "this node was taken for dead and cleaned up after; restoring its state");
+    try {
+      for (const restore of this.revivals) await restore();
+    } catch (err) {
+      // the mark goes back, so the next refresh tries again
+      await this.redis.set(this.keys.nodeReaped(info.nodeId), "1", "PX", REAPED_MARK_MS);
+      throw err;
+    }
   }
 
   /** Clean up after every dead node that no other live node is cleaning up; resolves when done. */
@@ -88,6 +112,8 @@ export class NodeRegistry {
       if (claimed !== "OK") continue;
       try {
         for (const cleanup of this.cleanups) await cleanup(nodeId);
+        // after the cleanups: a node that reads the mark finds nothing of the cleanup still to come
+        await this.redis.set(this.keys.nodeReaped(nodeId), "1", "PX", REAPED_MARK_MS);
         await this.scripts.imForgetNode(this.keys.nodes(), nodeId, cutoff);
         this.log.warn({ deadNodeId: nodeId }, "cleaned up after a node that stopped without a goodbye");
       } catch (err) {

@@ -79,8 +79,12 @@ export class Presence {
     return old === null ? null : parseBinding(old);
   }
 
-  /** Heartbeat: extend the binding if it is still this connection's. False when it is not. */
-  async refresh(appId: number, userId: number, connId: string): Promise<boolean> {
+  /**
+   * Heartbeat: extend the binding if it is still this connection's ("refreshed"), or make it again
+   * if it expired meanwhile ("recreated": this node or Redis stalled past its TTL); "taken" when a
+   * newer session holds it.
+   */
+  async refresh(appId: number, userId: number, connId: string): Promise<"refreshed" | "recreated" | "taken"> {
     const r = await this.scripts.imRefreshBinding(
       this.keys.binding(appId, userId),
       this.keys.heartbeats(appId, userId),
@@ -89,7 +93,7 @@ export class Presence {
       Date.now(),
       userId,
     );
-    return r > 0;
+    return r === 1 ? "refreshed" : r === 2 ? "recreated" : "taken";
   }
 
   /** Remove the binding only if it still belongs to this connection (a late close never erases a newer login). */

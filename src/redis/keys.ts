@@ -22,6 +22,8 @@ export function createKeys(prefix: string) {
     nodeInfo: (nodeId: string) => `${p}:nodeinfo:${nodeId}`,
     /** Held by the live node that cleans up after a dead node (string, TTL). */
     nodeReapLock: (nodeId: string) => `${p}:nodereap:${nodeId}`,
+    /** Set when a node was cleaned up after as dead; the node, if alive after all, finds it and re-announces itself. */
+    nodeReaped: (nodeId: string) => `${p}:nodereaped:${nodeId}`,
     /** Rooms a node has had members in (set of roomIds), for removing them when the node dies. */
     nodeRooms: (nodeId: string) => `${p}:noderooms:${nodeId}`,
     /** The pub/sub channel of one node (PROTOCOL/ARCHITECTURE: im:node:<nodeId>). */

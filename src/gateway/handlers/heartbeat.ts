@@ -9,8 +9,10 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
   async handle(session, _body, gateway) {
     session.send(Code.HEARTBEAT, session.okBody());
     const { appId, userId } = session.user!;
-    const stillOurs = await gateway.deps.presence.refresh(appId, userId, session.id);
-    if (!stillOurs) {
+    const binding = await gateway.deps.presence.refresh(appId, userId, session.id);
+    // the binding had expired (this node or Redis stalled): room membership may be gone too, so join again
+    if (binding === "recreated") await gateway.presenceEvent("online", session);
+    if (binding === "taken") {
       // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
       session.sendError("kicked", "logged in elsewhere");
       session.close();
