@@ -51,6 +51,8 @@ export function createKeys(prefix: string) {
     livingListTemp: (type: number, nodeId: string) => `${p}:living:list:${type}:tmp:${nodeId}`,
     /** Lock held by the node that rebuilds the room lists. */
     livingListLock: () => `${p}:living:list-lock`,
+    /** Present (with a short TTL) while the type's list was rebuilt lately: an absent list then means no rooms. */
+    livingListFresh: (type: number) => `${p}:living:list:${type}:fresh`,
     /** BullMQ's own prefix, so queues share the cluster's prefix. */
     bullPrefix: () => `${p}:bull`,
   };

@@ -11,6 +11,8 @@ export const ROOM_TYPES = [1, 2] as const;
 const PERIOD_MS = 1000;
 /** The lock outlives a few periods, so a builder that dies hands over within seconds. */
 const LOCK_MS = 3000;
+/** A rebuilt list is served this long without a newer rebuild. */
+const FRESH_MS = 3 * PERIOD_MS;
 
 // Take the lock, or keep it if we hold it. KEYS: lock. ARGV: nodeId, ttl.
 const TAKE_LOCK = `
@@ -39,17 +41,17 @@ export class RoomList {
     redis.defineCommand("imTakeListLock", { numberOfKeys: 1, lua: TAKE_LOCK });
   }
 
-  /** One page (1-based) from the cached list; straight from MySQL while no list is built yet. */
+  /** One page (1-based) from the cached list; straight from MySQL while no node keeps the list fresh. */
   async page(type: number, page: number, pageSize: number): Promise<RoomPage> {
     const start = (page - 1) * pageSize;
     const key = this.keys.livingList(type);
-    const [[, exists], [, rows]] = (await this.redis
+    const [[, fresh], [, rows]] = (await this.redis
       .multi()
-      .exists(key)
+      .exists(this.keys.livingListFresh(type))
       .lrange(key, start, start + pageSize) // one extra row tells whether there is a next page
       .exec()) as [[null, number], [null, string[]]];
     let items: Room[];
-    if (exists === 1) items = rows.map((r) => JSON.parse(r) as Room);
+    if (fresh === 1) items = rows.map((r) => JSON.parse(r) as Room);
     else items = (await this.withWatchNum(await this.rooms.allOfType(type))).slice(start, start + pageSize + 1);
     return { list: items.slice(0, pageSize), hasNext: items.length > pageSize };
   }
@@ -82,10 +84,12 @@ export class RoomList {
     const tmp = this.keys.livingListTemp(type, this.nodeId);
     const list = this.keys.livingList(type);
     const tx = this.redis.multi().del(tmp);
-    // no rooms: no list (RENAME needs a source); readers then ask MySQL, which is cheap for nothing
+    // no rooms: no list (Redis has no empty lists, and RENAME needs a source)
     if (rooms.length === 0) tx.del(list);
     for (let i = 0; i < rooms.length; i += 500) tx.rpush(tmp, ...rooms.slice(i, i + 500).map((r) => JSON.stringify(r)));
     if (rooms.length > 0) tx.rename(tmp, list);
+    // readers trust the list (or its absence) for a few periods; if rebuilds stop, they ask MySQL
+    tx.set(this.keys.livingListFresh(type), "1", "PX", FRESH_MS);
     await tx.exec();
   }
 
