@@ -3,9 +3,10 @@
 // killed node's users going offline. Real node processes, Redis and MySQL.
 import { describe, expect, test } from "bun:test";
 import { Code } from "../src/protocol/codes";
+import { createKeys } from "../src/redis/keys";
 import { api, APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
-import type { ProcessNode } from "./support/node-processes";
-import { frame, header, upgradeStatus } from "./support/raw-tcp";
+import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
+import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { record } from "./support/recorder";
 import { TwoNodeSuite } from "./support/two-node-suite";
 import { waitFor } from "./support/wait";
@@ -97,6 +98,95 @@ describe("TCP login", () => {
   });
 });
 
+describe("a login that fails partway", () => {
+  test("a kept-message replay that fails gets ERROR internal and a close; the next login replays the message", async () => {
+    const userId = newUserId();
+    const keys = createKeys(suite.cluster.prefix);
+    const pushed = await api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId: APP_ID, userIds: [userId], bizCode: 6001, data: { n: 1 } } });
+    expect(pushed.status).toBe(200);
+    await waitFor(async () => (await db.exists(keys.keptMark(APP_ID, userId))) === 1, 5000, "the push kept for the offline user");
+    // a real Redis failure: the replay's ACK-tracking hash is a string, so its HSET fails (WRONGTYPE)
+    await db.set(keys.pending(APP_ID, userId), "not a hash");
+    const conn = await suite.raw(A);
+    conn.keepAlive(300); // so only the server's own decision closes it
+    conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
+    await conn.next(isError("internal"), 3000, "ERROR internal");
+    await conn.closedWithin(1000, "the half-logged-in connection closed");
+    await waitFor(async () => !(await onlineStatus(suite.cluster, B, userId)).online, 2000, "the user offline again");
+    await db.del(keys.pending(APP_ID, userId));
+    const { conn: again } = await suite.rawLogin(A, userId);
+    await again.next((f) => f.code === Code.BIZ && f.body.msgId === pushed.json.msgId, 3000, "the kept push replayed");
+  });
+});
+
+describe("per-connection limits", () => {
+  test("a flood of ACK frames past the inbox cap gets one ERROR rate_limited and a close; the node still serves others", async () => {
+    const { conn } = await suite.rawLogin(A);
+    conn.keepAlive(300);
+    const ack = frame(Code.ACK, { msgId: "1" });
+    const flood = new Uint8Array(ack.length * 20_000);
+    for (let at = 0; at < flood.length; at += ack.length) flood.set(ack, at);
+    conn.write(flood);
+    await conn.next(isError("rate_limited"), 3000, "ERROR rate_limited");
+    await conn.closedWithin(3000);
+    expect(conn.frames.filter((f) => f.code === Code.ERROR).length).toBe(1);
+    const { conn: other } = await suite.rawLogin(A);
+    other.send(Code.HEARTBEAT);
+    await other.next((f) => f.code === Code.HEARTBEAT, 3000, "a HEARTBEAT answer on another connection");
+  }, 15_000);
+
+  test("frames over the rate limit are refused in their turn: the LOGIN answer first, then every answer in order", async () => {
+    const userId = newUserId();
+    const conn = await suite.raw(A);
+    // more BIZ frames than the rate-limit burst (MSG_RATE_BURST, 400 by default), in one write; each
+    // is either refused before queueing (invalid data) or rate limited
+    const count = 450;
+    const bizs = Array.from({ length: count }, (_, i) => [...frame(Code.BIZ, { bizCode: 5556, data: { objectId: "nope" }, clientMsgId: `c-${i}` })]);
+    conn.write(new Uint8Array([...frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) }), ...bizs.flat()]));
+    await waitFor(() => conn.frames.length >= count + 1, 5000, `${count + 1} answers (got ${conn.frames.length})`);
+    expect(conn.frames[0].code).toBe(Code.LOGIN);
+    const answers = conn.frames.slice(1);
+    expect(answers.map((f) => f.body.clientMsgId)).toEqual(Array.from({ length: count }, (_, i) => `c-${i}`));
+    expect(answers.every((f) => f.code === Code.ERROR && ["invalid_body", "rate_limited"].includes(f.body.error))).toBe(true);
+    expect(answers.filter((f) => f.body.error === "rate_limited").length).toBeGreaterThan(0);
+    expect(conn.closed).toBe(false);
+  });
+});
+
+describe("PROXY protocol", () => {
+  /** One node with PROXY_PROTOCOL on (the cluster settings have no such field: the node inherits our env). */
+  async function proxyNode(loginTimeoutMs: number): Promise<ProcessCluster> {
+    const env = { PROXY_PROTOCOL: "1", LOGIN_TIMEOUT_MS: String(loginTimeoutMs) };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      return await startNodeProcesses(1);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+    }
+  }
+
+  test("a socket that never sends its PROXY line is closed after the login timeout; one that does is served", async () => {
+    const cluster = await proxyNode(300);
+    const [node] = cluster.nodes;
+    const silent = await RawTcp.connect(node.tcp);
+    const proxied = await RawTcp.connect(node.tcp);
+    try {
+      const userId = newUserId();
+      proxied.write(new Uint8Array([...new TextEncoder().encode("PROXY TCP4 10.1.2.3 10.0.0.1 5555 9000\r\n"), ...frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(node, userId) })]));
+      await proxied.next((f) => f.code === Code.LOGIN, 3000, "the LOGIN answer after a PROXY line");
+      await silent.closedWithin(2000, "the socket without a PROXY line closed");
+      proxied.keepAlive(200);
+      await waitFor(() => proxied.frames.filter((f) => f.code === Code.HEARTBEAT).length >= 3, 3000, "3 HEARTBEAT answers, past the login timeout");
+      expect(proxied.closed).toBe(false);
+    } finally {
+      silent.close();
+      proxied.close();
+      await cluster.stop();
+    }
+  }, 30_000);
+});
+
 describe("WebSocket login", () => {
   test("a token upgrade logs in at once; a bad token or another user's gets 401", async () => {
     const userId = newUserId();
@@ -111,6 +201,28 @@ describe("WebSocket login", () => {
         setTimeout(() => reject(new Error("no LOGIN answer within 3 s")), 3000);
       });
       expect(JSON.parse(first)).toEqual({ code: Code.LOGIN, body: { appId: APP_ID, userId, data: "true", nodeId: B.nodeId } });
+    } finally {
+      ws.close();
+    }
+  });
+
+  test("a text message longer than maxBody plus the envelope is a framing violation: ERROR bad_frame, then close", async () => {
+    const userId = newUserId();
+    const ws = new WebSocket(`${B.ws}?token=${await imToken(B, userId)}&userId=${userId}`);
+    const got: { code: number; body: any }[] = [];
+    let closed = false;
+    ws.onmessage = (ev) => got.push(JSON.parse(String(ev.data)));
+    ws.onclose = () => (closed = true);
+    // a HEARTBEAT whose body is `bytes` long ({"pad":""} is 10 bytes)
+    const heartbeat = (bytes: number) => JSON.stringify({ code: Code.HEARTBEAT, body: { pad: "x".repeat(bytes - 10) } });
+    const { maxBodyBytes } = suite.cluster.settings;
+    try {
+      await waitFor(() => got.length === 1, 3000, "the LOGIN answer");
+      ws.send(heartbeat(maxBodyBytes));
+      await waitFor(() => got.length === 2, 3000, "the answer to a body of exactly maxBody");
+      ws.send(heartbeat(maxBodyBytes + 1000));
+      await waitFor(() => closed, 3000, `the close (got ${JSON.stringify(got)})`);
+      expect(got.map((m) => [m.code, m.body.error])).toEqual([[Code.LOGIN, undefined], [Code.HEARTBEAT, undefined], [Code.ERROR, "bad_frame"]]);
     } finally {
       ws.close();
     }

@@ -11,7 +11,8 @@ import { handlerFor } from "./handlers/registry";
 import { TokenBucket } from "./limits";
 
 type Inbound =
-  | { kind: "frame"; code: number; body: ParsedBody; form: WireForm }
+  /** `limited`: over the rate limit when it arrived, so refused in its turn. */
+  | { kind: "frame"; code: number; body: ParsedBody; form: WireForm; limited: boolean }
   | { kind: "task"; run: () => Promise<void> };
 
 /** A frame held back while a login replays what the client missed. */
@@ -26,6 +27,15 @@ interface Held {
  * client can have in flight; the rate limit bounds how fast it refills.
  */
 const MAX_PIPELINED = 64;
+/**
+ * Frames (and tasks) of one connection waiting to be handled. HEARTBEAT and ACK are never rate
+ * limited and refused frames wait for their turn too, so without this bound one write of tiny
+ * frames could queue hundreds of thousands of them in memory. Well above MAX_PIPELINED and the
+ * default rate-limit burst (400): a client within its rate never meets it.
+ */
+const MAX_INBOX = 1000;
+
+const TOO_FAST = "too many frames on this connection; slow down";
 
 let nextConn = 0;
 const bootId = Math.random().toString(36).slice(2, 8);
@@ -66,14 +76,18 @@ export class Session {
     if (this.closed) return;
     this.lastInboundAt = Date.now();
     this.gateway.deps.metrics.frameIn(code);
-    // liveness and confirmations are never refused; everything else is rate limited per connection
-    if (code !== Code.HEARTBEAT && code !== Code.ACK && !this.takeToken()) {
-      const clientMsgId = body.ok && typeof body.value.clientMsgId === "string" ? body.value.clientMsgId : undefined;
+    const inbox = (this.inbox ??= []);
+    if (inbox.length >= MAX_INBOX) {
+      // the client sends far faster than it is answered: refusing frame by frame would not bound
+      // its memory, so it gets one ERROR (ahead of the answers still due) and is closed
       this.conn.useForm(form);
-      this.inTurn(() => this.sendError("rate_limited", "too many frames on this connection; slow down", clientMsgId));
-      return;
+      this.sendError("rate_limited", `more than ${MAX_INBOX} frames waiting on this connection`);
+      return this.close();
     }
-    (this.inbox ??= []).push({ kind: "frame", code, body, form });
+    // liveness and confirmations are never refused; everything else is rate limited per connection,
+    // by arrival time, and refused in its turn (after the answers to the frames before it)
+    const limited = code !== Code.HEARTBEAT && code !== Code.ACK && !this.takeToken();
+    inbox.push({ kind: "frame", code, body, form, limited });
     this.pump();
   }
 
@@ -187,7 +201,7 @@ export class Session {
           await Promise.all(this.pipelined);
         }
         if (item.kind === "task") await this.guard(item.run, undefined);
-        else await this.handleFrame(item.code, item.body, item.form);
+        else await this.handleFrame(item);
       }
     } finally {
       this.pumping = false;
@@ -195,7 +209,7 @@ export class Session {
     }
   }
 
-  private async handleFrame(code: number, parsed: ParsedBody, form: WireForm): Promise<void> {
+  private async handleFrame({ code, body: parsed, form, limited }: Extract<Inbound, { kind: "frame" }>): Promise<void> {
     this.conn.useForm(form);
     const handler = handlerFor(code);
     const loggedIn = this.user !== null;
@@ -204,9 +218,14 @@ export class Session {
       if (code === Code.HEARTBEAT) return;
       if (!handler) return this.refuseAndClose("unknown_code", `unknown code ${code}`);
       if (code !== Code.LOGIN) return this.refuseAndClose("not_logged_in", "log in first");
+      if (limited) return this.refuseAndClose("rate_limited", TOO_FAST);
       if (!parsed.ok) return this.refuseAndClose("invalid_body", parsed.reason);
     } else {
       // a refusal waits for the answers of the BIZ frames before it (see pipeline)
+      if (limited) {
+        const clientMsgId = parsed.ok && typeof parsed.value.clientMsgId === "string" ? parsed.value.clientMsgId : undefined;
+        return this.inTurn(() => this.sendError("rate_limited", TOO_FAST, clientMsgId));
+      }
       if (!handler) return this.inTurn(() => this.sendError("unknown_code", `unknown code ${code}`));
       if (!parsed.ok) return this.inTurn(() => this.sendError("invalid_body", parsed.reason));
       if (code === Code.LOGIN) return; // already logged in: ignored

@@ -42,6 +42,12 @@ class TcpConnection implements Connection {
   readonly transport = "tcp" as const;
   /** Null until the PROXY protocol line (when expected) has told who the client is. */
   session: Session | null = null;
+  /**
+   * Cuts a socket whose PROXY line has not come within the login timeout: without a Session, the
+   * idle sweep, the login timeout and maxConnections do not see it. (Bun's socket.timeout() ticks
+   * in 4 s steps, too coarse for short login timeouts.)
+   */
+  private proxyWait: ReturnType<typeof setTimeout> | null = null;
   /** Bytes of an incomplete frame (or PROXY line), kept until the rest arrives. */
   private partial: Uint8Array | null = null;
   /** Frames written since the last flush, not yet given to the socket. */
@@ -112,6 +118,14 @@ class TcpConnection implements Connection {
     else if (scan.rest < buf.length) this.partial = buf.slice(scan.rest);
   }
 
+  /** The stream must start with a PROXY line: wait for it, up to the login timeout. */
+  awaitProxyLine(): void {
+    this.proxyWait = setTimeout(() => {
+      this.gone();
+      this.socket.terminate();
+    }, this.gateway.settings.loginTimeoutMs);
+  }
+
   /** Behind fly's proxy_proto handler the stream starts with "PROXY TCP4 <client> ...\r\n". */
   receiveProxyLine(chunk: Uint8Array): void {
     const buf = this.partial === null ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
@@ -121,6 +135,7 @@ class TcpConnection implements Connection {
       return;
     }
     this.partial = null;
+    this.stopProxyWait();
     if (header === "bad") {
       this.session = this.gateway.accept(this, this.socket.remoteAddress);
       return this.session.violation("expected a PROXY protocol v1 line");
@@ -165,9 +180,16 @@ class TcpConnection implements Connection {
 
   /** The socket is closed (reported by the transport) or being cut: nothing more is written. */
   gone(): void {
+    this.stopProxyWait();
     this.ended = true;
     this.batch = null;
     this.queue = null;
+  }
+
+  private stopProxyWait(): void {
+    if (this.proxyWait === null) return;
+    clearTimeout(this.proxyWait);
+    this.proxyWait = null;
   }
 
   private enqueue(bytes: Uint8Array): void {
@@ -205,6 +227,7 @@ export function listenTcp(gateway: Gateway, hostname: string, port: number): TCP
         const conn = new TcpConnection(socket, gateway);
         socket.data = conn;
         if (!proxyProtocol) conn.session = gateway.accept(conn, socket.remoteAddress);
+        else conn.awaitProxyLine();
       },
       data(socket, chunk) {
         const conn = socket.data;

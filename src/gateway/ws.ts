@@ -11,8 +11,14 @@ import type { Gateway } from "./gateway";
 import { UNAUTHORIZED, completeLogin, type LoginRequest } from "./handlers/login";
 import type { Session } from "./session";
 
-/** Bun queues up to this much per socket before send() reports backpressure or drops. */
+/**
+ * Bun queues up to this much per socket; past it, a send() or a topic publish is dropped and
+ * (closeOnBackpressureLimit) the socket is closed. A client that cannot keep up must not silently
+ * miss room messages: closed, it reconnects and recovers them with roomSeq.
+ */
 const BACKPRESSURE_LIMIT = 4 * 1024 * 1024;
+/** What a text envelope may add to its body: `{"code":…,"body":…}`, a magic and a len field, spacing. */
+const TEXT_ENVELOPE_BYTES = 256;
 
 const topic = (roomId: number, form: WireForm) => `room:${roomId}:${form}`;
 
@@ -50,7 +56,8 @@ class WsConnection implements Connection {
     if (this.closing) return;
     // room messages fanned out before this frame must not reach the client after it
     if (this.roomId !== null) this.owner.publishWaiting();
-    // -1: queued under backpressure (do not resend); 0: dropped, the client cannot keep up
+    // -1: queued under backpressure (do not resend); 0: dropped, the client cannot keep up (Bun
+    // closes it too; the close handler runs the cleanup)
     const r = this.form === "text" ? this.ws.send(frame.text) : this.ws.send(frame.binary);
     if (r === 0) {
       this.owner.gateway.log.warn({ connId: this.session?.id }, "websocket send dropped; closing");
@@ -199,10 +206,13 @@ export class WsTransport implements RoomBroadcaster {
   handlers(): WebSocketHandler<WsData> {
     const gateway = this.gateway;
     const maxBody = gateway.settings.maxBodyBytes;
+    const maxText = maxBody + TEXT_ENVELOPE_BYTES;
     return {
+      // a binary message may carry several frames; a text message is checked against maxText below
       maxPayloadLength: 16 * (maxBody + 10),
       backpressureLimit: BACKPRESSURE_LIMIT,
-      closeOnBackpressureLimit: false,
+      // Bun then defers the close to the next loop turn and calls close() below, like any close
+      closeOnBackpressureLimit: true,
       // we reap silent clients ourselves (idleTimeout is re-armed by our own sends)
       idleTimeout: 0,
       sendPings: false,
@@ -219,6 +229,11 @@ export class WsTransport implements RoomBroadcaster {
       message(ws, message) {
         const session = ws.data.session!;
         if (typeof message === "string") {
+          // too long for a body of maxBody: a violation, like an oversized binary frame. A string of
+          // n UTF-16 units is n to 3n UTF-8 bytes, so most need no byte count
+          if (message.length > maxText || (message.length * 3 > maxText && Buffer.byteLength(message) > maxText)) {
+            return session.violation(`text message over ${maxText} bytes`);
+          }
           const env = parseEnvelope(message);
           if (env.ok) session.receive(env.code, { ok: true, value: env.body }, "text");
           else if (env.fatal || env.code === undefined) session.violation(env.reason);

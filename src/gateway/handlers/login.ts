@@ -31,11 +31,28 @@ export const login: FrameHandler<typeof LoginBody> = {
 /** The login steps after the token was checked (in-band LOGIN, or the WebSocket token upgrade). */
 export async function completeLogin(session: Session, req: LoginRequest, gateway: Gateway): Promise<void> {
   if (session.user || session.closed) return;
-  const { deps } = gateway;
-  const roomId = req.roomId !== undefined && (await deps.isRoomLive(req.roomId)) ? req.roomId : undefined;
+  const roomId = req.roomId !== undefined && (await gateway.deps.isRoomLive(req.roomId)) ? req.roomId : undefined;
+  // gone while we awaited: claiming now would kick the user's live older session for nothing
+  if (session.closed) return;
   session.user = { appId: req.appId, userId: req.userId, roomId, nickName: req.nickName, avatar: req.avatar };
   session.hold();
+  try {
+    await takeOver(session, req, roomId, gateway);
+  } catch (err) {
+    // Half logged in (claimed, perhaps bound and in the room, deliveries held, a second LOGIN
+    // ignored): nothing to go on from. The client reconnects; the transport's close runs
+    // gateway.closed, whose presence unbind spares a newer login's binding.
+    gateway.log.error({ err, connId: session.id, appId: req.appId, userId: req.userId, roomId }, "login failed after the session was claimed; closing it");
+    // the client went meanwhile: its close's cleanup may have run before our bind
+    if (session.closed) return gateway.closed(session);
+    session.sendError("internal", "login failed; please reconnect");
+    session.close();
+  }
+}
 
+/** Make `session` its user's one session, join its room, answer, and replay what it missed. */
+async function takeOver(session: Session, req: LoginRequest, roomId: number | undefined, gateway: Gateway): Promise<void> {
+  const { deps } = gateway;
   // one session per user in the cluster: this one replaces any other, here or on another node
   gateway.sessions.claim(session);
   const previous = await deps.presence.bind(req.appId, req.userId, session.id);
