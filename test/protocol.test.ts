@@ -147,6 +147,22 @@ describe("WebSocket text envelope", () => {
   });
 });
 
+test("a frame of the largest body, pushed a byte at a time, decodes once and intact, with the frame after it", () => {
+  const big = JSON.stringify({ text: "z".repeat(MAX_BODY - 20) });
+  const stream = concat([encodeFrame(1003, big), encodeFrame(1001, "{}")]);
+  const d = new FrameDecoder(MAX_BODY);
+  const frames: Array<{ code: number; body: string }> = [];
+  for (let at = 0; at < stream.length; at++) {
+    // a fresh one-byte piece each time: the decoder must copy what it keeps
+    for (const f of d.push(stream.slice(at, at + 1))) frames.push({ code: f.code, body: text(f.body) });
+  }
+  expect(frames).toEqual([
+    { code: 1003, body: big },
+    { code: 1001, body: "{}" },
+  ]);
+  expect(d.hasPartial).toBe(false);
+});
+
 describe("randomized", () => {
   test("any split of a stream of random frames decodes to exactly those frames", () => {
     for (let seed = 1; seed <= 300; seed++) {

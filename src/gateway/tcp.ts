@@ -5,7 +5,7 @@
 // ROOM_BATCH_MS later. k room messages then cost each viewer one syscall instead of k; that
 // syscall, and the receiving side of loopback TCP it runs, is most of a delivery's CPU.
 import type { Socket, TCPSocketListener } from "bun";
-import { concatBytes, parseBody, scanFrames } from "../protocol/frame";
+import { keepAfterScan, parseBody, scanFrames, type PendingBytes } from "../protocol/frame";
 import { RoomFlushClock, type Connection, type OutFrame } from "./connection";
 import type { Gateway } from "./gateway";
 import { parseProxyV1 } from "./limits";
@@ -48,8 +48,10 @@ class TcpConnection implements Connection {
    * in 4 s steps, too coarse for short login timeouts.)
    */
   private proxyWait: ReturnType<typeof setTimeout> | null = null;
-  /** Bytes of an incomplete frame (or PROXY line), kept until the rest arrives. */
-  private partial: Uint8Array | null = null;
+  /** Bytes of an incomplete frame, kept until the rest arrives. */
+  private partial: PendingBytes | null = null;
+  /** Bytes of an incomplete PROXY line. */
+  private proxyPartial: Buffer | null = null;
   /** Frames written since the last flush, not yet given to the socket. */
   private batch: Uint8Array[] | null = null;
   /** The batch holds a frame that may not wait for the room clock (it is in `urgent`). */
@@ -109,13 +111,13 @@ class TcpConnection implements Connection {
     const session = this.session!;
     // a closed session reads nothing more (after a framing violation the stream is meaningless)
     if (session.closed) return;
-    const buf = this.partial === null ? chunk : concatBytes(this.partial, chunk);
-    this.partial = null;
+    this.partial?.append(chunk);
+    const buf = this.partial === null ? chunk : this.partial.bytes;
     const scan = scanFrames(buf, this.gateway.settings.maxBodyBytes);
     // each frame is parsed before we return, and the tail copied: Bun reuses `chunk` after this callback
     for (const f of scan.frames) session.receive(f.code, parseBody(f.body));
+    this.partial = keepAfterScan(this.partial, buf, scan);
     if (scan.violation !== null) session.violation(scan.violation);
-    else if (scan.rest < buf.length) this.partial = buf.slice(scan.rest);
   }
 
   /** The stream must start with a PROXY line: wait for it, up to the login timeout. */
@@ -128,13 +130,13 @@ class TcpConnection implements Connection {
 
   /** Behind fly's proxy_proto handler the stream starts with "PROXY TCP4 <client> ...\r\n". */
   receiveProxyLine(chunk: Uint8Array): void {
-    const buf = this.partial === null ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
+    const buf = this.proxyPartial === null ? Buffer.from(chunk) : Buffer.concat([this.proxyPartial, chunk]);
     const header = parseProxyV1(buf);
     if (header === "more") {
-      this.partial = buf;
+      this.proxyPartial = buf;
       return;
     }
-    this.partial = null;
+    this.proxyPartial = null;
     this.stopProxyWait();
     if (header === "bad") {
       this.session = this.gateway.accept(this, this.socket.remoteAddress);

@@ -83,6 +83,47 @@ export function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
 }
 
 /**
+ * The start of an incomplete frame, kept between reads. Appending copies only the new bytes (the
+ * buffer grows by doubling): a frame that arrives in many small reads costs time linear in its
+ * size, where concatenating at every read would be quadratic (a 64 KiB frame in 1-byte reads).
+ */
+export class PendingBytes {
+  private buf: Uint8Array;
+  private len = 0;
+
+  /** Copies `first`: the caller may reuse it. */
+  constructor(first: Uint8Array) {
+    this.buf = new Uint8Array(Math.max(64, 2 * first.length));
+    this.append(first);
+  }
+
+  append(chunk: Uint8Array): void {
+    if (this.len + chunk.length > this.buf.length) {
+      const grown = new Uint8Array(Math.max(2 * this.buf.length, this.len + chunk.length));
+      grown.set(this.buf.subarray(0, this.len));
+      this.buf = grown;
+    }
+    this.buf.set(chunk, this.len);
+    this.len += chunk.length;
+  }
+
+  /** The bytes so far: a view, valid until the next append. */
+  get bytes(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+/**
+ * What to keep after scanning `buf` (which is `pending`'s bytes, or a read when nothing was
+ * pending): nothing, the same pending bytes when no frame was taken from them, or a copy of the tail.
+ */
+export function keepAfterScan(pending: PendingBytes | null, buf: Uint8Array, scan: FrameScan): PendingBytes | null {
+  if (scan.violation !== null || scan.rest === buf.length) return null;
+  if (pending !== null && scan.rest === 0) return pending;
+  return new PendingBytes(buf.subarray(scan.rest));
+}
+
+/**
  * Streaming decoder. Feed it whatever a read returned; it returns the whole frames it completes.
  * A framing violation (bad magic, negative len, len > maxBody) is sticky: the stream cannot be
  * resynchronised, so every later push returns nothing and `violation` says why.
@@ -93,7 +134,7 @@ export function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
  */
 export class FrameDecoder {
   violation: string | null = null;
-  private pending: Uint8Array | null = null;
+  private pending: PendingBytes | null = null;
 
   constructor(private readonly maxBody: number) {}
 
@@ -104,11 +145,12 @@ export class FrameDecoder {
 
   push(chunk: Uint8Array): RawFrame[] {
     if (this.violation !== null) return [];
-    const buf = this.pending === null ? chunk : concatBytes(this.pending, chunk);
-    this.pending = null;
+    this.pending?.append(chunk);
+    const buf = this.pending === null ? chunk : this.pending.bytes;
     const scan = scanFrames(buf, this.maxBody);
     this.violation = scan.violation;
-    if (scan.violation === null && scan.rest < buf.length) this.pending = buf.slice(scan.rest);
+    // the frames returned are views into buf: a tail is copied out, never moved within it
+    this.pending = keepAfterScan(this.pending, buf, scan);
     return scan.frames;
   }
 }
