@@ -18,7 +18,8 @@ export interface Broker {
   /**
    * Append room messages (seq given at intake) to the room's recent history and publish each to
    * every node that holds the room, in one atomic step: history and live fan-out never disagree,
-   * and every node sees this call's messages in the given order. Calls from different workers may
+   * and every node sees this call's messages in the given order. A message still in the history
+   * (a repeat, e.g. from a retried job) is not published again. Calls from different workers may
    * reach a node out of seq order; the receiving node puts them back in order.
    */
   publishToRoom(roomId: number, entries: RoomLogEntry[]): Promise<void>;
@@ -36,14 +37,16 @@ export const ROOM_LOG_MIN_ENTRIES = 1000;
 const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 
 // KEYS: seq, log, nodes. ARGV: roomId, channel prefix, min entries, ttl, then seq and message JSON
-// of each entry. The log is a zset scored by seq, so entries may arrive out of seq order.
+// of each entry. The log is a zset scored by seq, so entries may arrive out of seq order. An entry
+// already in the log is not published again: a retried im-biz job repeats its room messages.
 const PUBLISH_TO_ROOM = `
 local nodes = redis.call('SMEMBERS', KEYS[3])
 for i = 5, #ARGV, 2 do
-  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
-  local payload = '{"t":"room","roomId":' .. ARGV[1] .. ',"seq":' .. ARGV[i] .. ',"msg":' .. ARGV[i + 1] .. '}'
-  for _, node in ipairs(nodes) do
-    redis.call('PUBLISH', ARGV[2] .. node, payload)
+  if redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    local payload = '{"t":"room","roomId":' .. ARGV[1] .. ',"seq":' .. ARGV[i] .. ',"msg":' .. ARGV[i + 1] .. '}'
+    for _, node in ipairs(nodes) do
+      redis.call('PUBLISH', ARGV[2] .. node, payload)
+    end
   end
 end
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
