@@ -91,8 +91,9 @@ export class LivingRooms {
     if (cached !== null) return cached === MISS ? null : (JSON.parse(cached) as Room);
     const [row] = await this.db.select().from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
     const room = row ? toRoom(row) : null;
-    if (room) await this.redis.set(key, JSON.stringify(room), "EX", ROOM_TTL_S);
-    else await this.redis.set(key, MISS, "EX", MISS_TTL_S);
+    // NX: a close (or start) that changed the cache since our read wins over what we read
+    if (room) await this.redis.set(key, JSON.stringify(room), "EX", ROOM_TTL_S, "NX");
+    else await this.redis.set(key, MISS, "EX", MISS_TTL_S, "NX");
     return room;
   }
 

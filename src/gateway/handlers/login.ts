@@ -5,6 +5,7 @@ import { LoginBody } from "../../protocol/bodies";
 import { ImError } from "../../protocol/errors";
 import type { Gateway } from "../gateway";
 import type { Session } from "../session";
+import type { RoomLogEntry } from "../../router/broker";
 import type { FrameHandler } from "./types";
 
 export const UNAUTHORIZED = "bad or expired token, or not this user's";
@@ -62,31 +63,52 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   // the client may have gone while we awaited: undo what the close's cleanup could not yet see
   if (session.closed) return gateway.closed(session);
 
-  const answer: Record<string, unknown> = { ...session.okBody(), nodeId: gateway.nodeId };
-  let coveredSeq = 0;
-  let catchUp = null;
-  if (roomId !== undefined) {
-    // join before reading the room's history, so nothing falls between the two
-    await gateway.sessions.joinRoom(session, roomId);
-    if (session.closed) return gateway.closed(session);
-    if (req.roomSeq !== undefined) {
-      catchUp = await deps.roomLog.since(roomId, req.roomSeq);
-      answer.roomSeq = catchUp.latestSeq;
-      answer.recovered = catchUp.recovered;
-      coveredSeq = catchUp.latestSeq;
-    } else {
-      coveredSeq = await deps.roomLog.latestSeq(roomId);
-      answer.roomSeq = coveredSeq;
-    }
-    gateway.roomJoined(roomId, coveredSeq);
-  }
+  const joined = roomId === undefined ? null : await joinRoom(session, roomId, req.roomSeq, gateway);
+  if (session.closed) return gateway.closed(session);
+  const answer: Record<string, unknown> = { ...session.okBody(), nodeId: gateway.nodeId, ...joined?.answer };
   session.send(Code.LOGIN, answer);
   deps.metrics.logins.inc();
   gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
 
-  if (catchUp) for (const entry of catchUp.entries) session.write(gateway.roomFrame(entry.seq, entry.msg));
+  for (const entry of joined?.missed ?? []) session.write(gateway.roomFrame(entry.seq, entry.msg));
   await gateway.replayKept(session);
-  session.release(coveredSeq);
+  session.release(joined?.coveredSeq ?? 0);
   gateway.sessions.roomReady(session);
   await gateway.presenceEvent("online", session);
+}
+
+interface RoomJoin {
+  /** What the LOGIN answer says about the room: roomSeq, and recovered when asked to recover. */
+  answer: { roomSeq: number; recovered?: boolean };
+  /** The room messages after the client's roomSeq, to replay before live ones. */
+  missed: RoomLogEntry[];
+  /** Live room messages up to this seq were replayed (or are before the client's start). */
+  coveredSeq: number;
+}
+
+/**
+ * Join the room the login asked for, unless it closed since the first look: then the session stays
+ * outside any room (null), as for a room that is not live.
+ */
+async function joinRoom(session: Session, roomId: number, roomSeq: number | undefined, gateway: Gateway): Promise<RoomJoin | null> {
+  const { deps } = gateway;
+  // join before reading the room's history, so nothing falls between the two
+  await gateway.sessions.joinRoom(session, roomId);
+  // a close since the first look may have sent its notice before this node held the room: look
+  // again now that it does (the notice of a close after this look reaches us)
+  if (!(await deps.isRoomLive(roomId))) {
+    gateway.sessions.leaveRoom(session);
+    session.user!.roomId = undefined;
+    return null;
+  }
+  let join: RoomJoin;
+  if (roomSeq === undefined) {
+    const latest = await deps.roomLog.latestSeq(roomId);
+    join = { answer: { roomSeq: latest }, missed: [], coveredSeq: latest };
+  } else {
+    const catchUp = await deps.roomLog.since(roomId, roomSeq);
+    join = { answer: { roomSeq: catchUp.latestSeq, recovered: catchUp.recovered }, missed: catchUp.entries, coveredSeq: catchUp.latestSeq };
+  }
+  gateway.roomJoined(roomId, join.coveredSeq);
+  return join;
 }
