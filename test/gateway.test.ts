@@ -69,6 +69,22 @@ describe("TCP login", () => {
     expect(conn.frames.filter((f) => !f.taken).length).toBeLessThanOrEqual(1);
   });
 
+  test("frames before a framing violation in the same read are still answered, in order; then ERROR bad_frame and the close", async () => {
+    const { conn } = await suite.rawLogin(A);
+    conn.write(
+      new Uint8Array([
+        ...frame(Code.BIZ, { bizCode: 5556, data: { objectId: newUserId(), content: "before the garbage" }, clientMsgId: "before-1" }),
+        ...frame(Code.HEARTBEAT),
+        ...header(Code.HEARTBEAT, 0, 0x1234),
+      ]),
+    );
+    await conn.closedWithin(3000);
+    const answers = conn.frames.filter((f) => !f.taken);
+    expect(answers.map((f) => f.code)).toEqual([Code.ACK, Code.HEARTBEAT, Code.ERROR]);
+    expect(answers[0].body).toMatchObject({ clientMsgId: "before-1" });
+    expect(answers[2].body.error).toBe("bad_frame");
+  });
+
   test("a len over maxBody after login closes the connection", async () => {
     const { conn } = await suite.rawLogin(A);
     conn.write(header(Code.BIZ, suite.cluster.settings.maxBodyBytes + 1));

@@ -48,6 +48,8 @@ export class Session {
   /** Set once logged in. */
   user: Sender | null = null;
   closed = false;
+  /** A framing violation was seen: nothing after it is read; its ERROR and the close are queued. */
+  private ending = false;
   /** Room messages reach this session through the transport's pub/sub instead of direct writes. */
   roomViaTransport = false;
 
@@ -73,7 +75,7 @@ export class Session {
 
   /** A decoded inbound frame. Frames are handled one at a time, in arrival order. */
   receive(code: number, body: ParsedBody, form: WireForm = "binary"): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
     this.lastInboundAt = Date.now();
     this.gateway.deps.metrics.frameIn(code);
     const inbox = (this.inbox ??= []);
@@ -116,11 +118,18 @@ export class Session {
     );
   }
 
-  /** The stream broke framing rules: it cannot be resynchronised, so say why once and close. */
+  /**
+   * The stream broke framing rules: it cannot be resynchronised, so nothing after this is read. The
+   * frames before it are still answered, in order (a BIZ among them may already be queued: its ACK
+   * spares the client a resend); then one ERROR says why, and the connection is closed.
+   */
   violation(reason: string): void {
-    if (this.closed) return;
-    this.sendError("bad_frame", reason);
-    this.close();
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.enqueue(async () => {
+      this.sendError("bad_frame", reason);
+      this.close();
+    });
   }
 
   send(code: number, body: object): void {
