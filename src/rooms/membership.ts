@@ -27,6 +27,8 @@ return 0
 
 /** Members are read in pages this size when removing a node's members, so Redis never blocks long. */
 const SCAN_COUNT = 500;
+/** Rooms scanned at once when removing a node's members. */
+const ROOM_SCAN_PARALLEL = 50;
 
 interface MembershipScripts {
   imJoinRoom(members: string, nodeRooms: string, binding: string, userId: string, value: string, roomId: string): Promise<number>;
@@ -75,7 +77,11 @@ export class RoomMembership {
    */
   async removeNode(nodeId: string): Promise<number[]> {
     const rooms = (await this.redis.smembers(this.keys.nodeRooms(nodeId))).map(Number);
-    for (const roomId of rooms) await this.removeNodeFromRoom(nodeId, this.keys.roomMembers(roomId));
+    // the list keeps every room the node ever had members in (most long closed and empty): scan
+    // them ROOM_SCAN_PARALLEL at a time, so a long-lived node's stop does not take a round trip per room
+    for (let i = 0; i < rooms.length; i += ROOM_SCAN_PARALLEL) {
+      await Promise.all(rooms.slice(i, i + ROOM_SCAN_PARALLEL).map((roomId) => this.removeNodeFromRoom(nodeId, this.keys.roomMembers(roomId))));
+    }
     await this.redis.del(this.keys.nodeRooms(nodeId));
     return rooms;
   }
@@ -89,7 +95,10 @@ export class RoomMembership {
     const tx = this.redis.pipeline();
     for (const id of roomIds) tx.hlen(this.keys.roomMembers(id));
     const res = (await tx.exec()) ?? [];
-    return res.map(([, n]) => Number(n ?? 0));
+    return res.map(([err, n]) => {
+      if (err) throw err;
+      return Number(n);
+    });
   }
 
   async clear(roomId: number): Promise<void> {
