@@ -1,12 +1,15 @@
-// The Redis Broker on real Redis: room messages reach each node holding the room once, in order,
-// even when a retried im-biz job publishes them again.
+// The Redis Broker and the Router on real Redis: room messages reach each node holding the room
+// once, in order, even when a retried im-biz job publishes them again; a node's deliveries go in
+// messages small enough for Redis to keep the subscriber.
 import { afterAll, expect, test } from "bun:test";
 import { loadConfig } from "../src/config";
 import { createLogger } from "../src/log";
 import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
+import { Presence } from "../src/presence/presence";
 import { RedisBroker } from "../src/router/broker";
-import type { NodeMessage } from "../src/router/node-message";
+import type { Delivery, NodeMessage } from "../src/router/node-message";
+import { MAX_MESSAGE_BYTES, Router } from "../src/router/router";
 import { removeClusterKeys } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
@@ -47,4 +50,27 @@ test("room messages published again (a retried job) reach a node once; the histo
   const seqs = got.filter((m) => m.t === "room").map((m) => (m.t === "room" ? m.seq : 0));
   expect(seqs).toEqual([1, 2, 3]);
   expect(await nodeRedis.command.zcard(keys.roomLog(roomId))).toBe(3);
+});
+
+test("a node's deliveries of over a megabyte go in several messages, none much over MAX_MESSAGE_BYTES, in order", async () => {
+  const got: Array<{ bytes: number; msgIds: string[] }> = [];
+  node.onMessage((m) => {
+    if (m.t === "deliver") got.push({ bytes: JSON.stringify(m).length, msgIds: m.deliveries.map((d) => d.msgId) });
+  });
+  await node.subscribe("node-2");
+  const router = new Router(new Presence(publisherRedis.command, keys, "publisher", 2000), publisher, log);
+  const deliveries: Delivery[] = Array.from({ length: 30 }, (_, i) => ({
+    appId: 10001,
+    userId: 100 + i,
+    msgId: String(7000 + i),
+    bizCode: 6001,
+    data: JSON.stringify({ text: "p".repeat(100_000) }),
+    ts: 1,
+  }));
+  await router.publish(new Map([["node-2", deliveries]]));
+  await waitFor(() => got.flatMap((g) => g.msgIds).length === 30, 5000, "all 30 deliveries at the node");
+  expect(got.flatMap((g) => g.msgIds)).toEqual(deliveries.map((d) => d.msgId));
+  expect(got.length).toBeGreaterThanOrEqual(3);
+  // one delivery may cross the line; none is as large as a second one
+  for (const g of got) expect(g.bytes).toBeLessThan(MAX_MESSAGE_BYTES + 100_000);
 });

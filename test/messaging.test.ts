@@ -170,7 +170,7 @@ describe("backend push", () => {
     }
   });
 
-  test("a push that would not fit in one frame (MAX_BODY_BYTES) gets 413, one that fits reaches a TCP client; an appId past 32 bits gets 400", async () => {
+  test("a push that would not fit in one frame (MAX_BODY_BYTES), or too large in all, gets 413; one that fits reaches a TCP client; an appId past 32 bits gets 400", async () => {
     const onA = await user(A, { transport: "tcp" });
     const push = (data: Record<string, unknown>, appId = APP_ID) =>
       api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId, userIds: [onA.userId], bizCode: 6002, data } });
@@ -178,6 +178,13 @@ describe("backend push", () => {
     expect(tooLarge.status).toBe(413);
     expect(tooLarge.json.error.code).toBe("payload_too_large");
     expect((await push({ n: 1 }, 3_000_000_000)).status).toBe(400);
+    // each fits in a frame, but 300 recipients of 60 KB are more than one push may carry in all
+    const many = await api(A.http, "POST", "/api/im/push", {
+      bearer: suite.cluster.apiKey,
+      body: { appId: APP_ID, userIds: Array.from({ length: 300 }, () => newUserId()), bizCode: 6002, data: { text: "z".repeat(60_000) } },
+    });
+    expect(many.status).toBe(413);
+    expect(many.json.error.message).toContain("split the recipients");
     const fits = await push({ text: "y".repeat(60_000) });
     expect(fits.status).toBe(200);
     const [p] = await waitFor(() => onA.events.push.length > 0 && onA.events.push, 3000, "the push that fits");

@@ -25,12 +25,15 @@ export class KeptStore {
     private readonly log: Logger,
   ) {
     this.inserts = new TickBatcher((rows) =>
-      inChunks(sortByKey(rows), (chunk) =>
-        // IGNORE: a retried job inserts the same (app, user, msg) again; the first row stands
-        this.db
-          .insert(imMessage)
-          .ignore()
-          .values(chunk.map((r) => ({ ...r, msgId: Number(r.msgId) }))),
+      inChunks(
+        sortByKey(rows),
+        (chunk) =>
+          // IGNORE: a retried job inserts the same (app, user, msg) again; the first row stands
+          this.db
+            .insert(imMessage)
+            .ignore()
+            .values(chunk.map((r) => ({ ...r, msgId: Number(r.msgId) }))),
+        (r) => r.data.length,
       ),
     );
     this.deletes = new TickBatcher((keys) =>
@@ -99,8 +102,12 @@ export class KeptStore {
   }
 }
 
-/** Statements of at most this many rows. */
-const CHUNK = 500;
+/**
+ * Statements of at most this many rows, and of about this many bytes of data: a push's data may be
+ * 64 KB a row, and MySQL refuses a statement over max_allowed_packet (16 MB by default).
+ */
+const CHUNK_ROWS = 500;
+const CHUNK_BYTES = 4 * 1024 * 1024;
 /** MySQL's ER_LOCK_DEADLOCK: the statement was rolled back and may simply be run again. */
 const DEADLOCK = 1213;
 
@@ -109,9 +116,17 @@ function sortByKey<K extends AckKey>(rows: K[]): K[] {
   return rows.sort((a, b) => a.appId - b.appId || a.userId - b.userId || Number(a.msgId) - Number(b.msgId));
 }
 
-async function inChunks<T>(rows: T[], write: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const chunk = rows.slice(i, i + CHUNK);
+/** Write `rows` in statements of at most CHUNK_ROWS rows and about CHUNK_BYTES (by `bytesOf`). */
+async function inChunks<T>(rows: T[], write: (chunk: T[]) => Promise<unknown>, bytesOf: (row: T) => number = () => 0): Promise<void> {
+  for (let i = 0; i < rows.length; ) {
+    let end = i;
+    let bytes = 0;
+    while (end < rows.length && end - i < CHUNK_ROWS && (end === i || bytes + bytesOf(rows[end]) <= CHUNK_BYTES)) {
+      bytes += bytesOf(rows[end]);
+      end++;
+    }
+    const chunk = rows.slice(i, end);
+    i = end;
     for (let attempt = 1; ; attempt++) {
       try {
         await write(chunk);

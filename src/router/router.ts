@@ -36,11 +36,43 @@ export class Router {
     return byNode;
   }
 
-  /** Publish each node's deliveries as one message on its channel. */
+  /**
+   * Publish each node's deliveries on its channel: one message, or several of at most about
+   * MAX_MESSAGE_BYTES each, in order. Redis disconnects a subscriber that falls 32 MB behind
+   * (client-output-buffer-limit pubsub), and a batch of large pushes could exceed that in one message.
+   */
   async publish(byNode: DeliveriesByNode): Promise<void> {
     if (this.log.isLevelEnabled("debug")) {
       for (const [node, deliveries] of byNode) this.log.debug({ node, msgIds: deliveries.map((d) => d.msgId) }, "routed");
     }
-    await Promise.all([...byNode].map(([node, deliveries]) => this.broker.publishToNode(node, { t: "deliver", deliveries })));
+    await Promise.all(
+      [...byNode].map(async ([node, deliveries]) => {
+        for (const part of bySize(deliveries)) await this.broker.publishToNode(node, { t: "deliver", deliveries: part });
+      }),
+    );
   }
+}
+
+/** A node message of deliveries holds about this many bytes of their data at most (or one delivery). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** What a delivery adds to a message besides its data (ids, code, time, JSON punctuation). */
+const DELIVERY_OVERHEAD_BYTES = 120;
+
+/** Deliveries in consecutive runs of about MAX_MESSAGE_BYTES. */
+function bySize<D extends Delivery>(deliveries: D[]): D[][] {
+  const parts: D[][] = [];
+  let part: D[] = [];
+  let bytes = 0;
+  for (const d of deliveries) {
+    const size = d.data.length + DELIVERY_OVERHEAD_BYTES;
+    if (part.length > 0 && bytes + size > MAX_MESSAGE_BYTES) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(d);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }

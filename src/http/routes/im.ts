@@ -18,6 +18,9 @@ const PushBody = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
+/** The most one push may carry in all: its data's bytes times its recipients. */
+export const PUSH_MAX_TOTAL_BYTES = 16 * 1024 * 1024;
+
 export function imRoutes(deps: HttpDeps) {
   const user = requireUser(deps.settings.jwtSecret);
   const server = requireServer(deps.settings.apiKey);
@@ -43,11 +46,17 @@ export function imRoutes(deps: HttpDeps) {
     .post("/push", server, async (c) => {
       const body = await jsonBody(c, PushBody);
       const userIds = [...new Set(body.userIds)];
+      const data = JSON.stringify(body.data);
       // each recipient gets it as one frame, and a frame body may not exceed MAX_BODY_BYTES (a client
       // would drop the connection on it, and get it again at every login)
-      const largest = deliveryBodyJson({ msgId: String(Number.MAX_SAFE_INTEGER), appId: body.appId, userId: Math.max(...userIds), bizCode: body.bizCode, data: JSON.stringify(body.data), ts: Date.now() });
+      const largest = deliveryBodyJson({ msgId: String(Number.MAX_SAFE_INTEGER), appId: body.appId, userId: Math.max(...userIds), bizCode: body.bizCode, data, ts: Date.now() });
       if (Buffer.byteLength(largest) > deps.settings.frameMaxBytes) {
         throw new ImError("payload_too_large", `data too large: a delivery frame body may be at most ${deps.settings.frameMaxBytes} bytes`);
+      }
+      // each recipient's delivery carries the data through queues, pub/sub and MySQL: bound the sum
+      const total = Buffer.byteLength(data) * userIds.length;
+      if (total > PUSH_MAX_TOTAL_BYTES) {
+        throw new ImError("payload_too_large", `data × recipients is ${total} bytes, over ${PUSH_MAX_TOTAL_BYTES}: split the recipients over several pushes`);
       }
       const { msgId } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
       deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
