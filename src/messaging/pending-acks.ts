@@ -73,6 +73,8 @@ return out
 
 /** Deliveries tracked within this window share one im-ack job (it fires this much later at most). */
 const CHECK_LINGER_MS = 20;
+/** One im-ack job holds at most this many deliveries, one per 4 KB of data. */
+const CHECK_MAX_WEIGHT = 5000;
 
 interface Check {
   attempt: number;
@@ -112,8 +114,10 @@ export class PendingAcks {
         const delay = Math.max(0, this.ackTimeoutMs - CHECK_LINGER_MS);
         await this.queues.ack.addBulk([...byAttempt].map(([attempt, messages]) => ({ name: "check", data: { attempt, messages }, opts: { delay } })));
       },
-      5000,
+      CHECK_MAX_WEIGHT,
       CHECK_LINGER_MS,
+      // a job carries each message's data: large pushes fill it sooner (about 20 MB at most)
+      (c) => Math.max(1, Math.ceil(c.message.data.length / 4096)),
     );
   }
 
