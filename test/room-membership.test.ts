@@ -118,3 +118,23 @@ test("a node that stalls past the registry's limit is cleaned up after, then res
     await stalling.stop();
   }
 }, 60_000);
+
+test("users of two apps with the same userId are two members of a room", async () => {
+  const keys = createKeys(`${cluster.prefix}-apps`);
+  const redis = connectTestRedis();
+  const userId = newUserId();
+  const [appA, appB] = [APP_ID, APP_ID + 1];
+  const event = (appId: number) => ({ appId, userId, roomId: 8, sessionId: `s-${appId}`, nodeId: "node-y", time: Date.now() });
+  try {
+    const membership = new RoomMembership(redis, keys);
+    for (const appId of [appA, appB]) await redis.set(keys.binding(appId, userId), bindingValue("node-y", `s-${appId}`));
+    expect(await membership.online(event(appA))).toBe(true);
+    expect(await membership.online(event(appB))).toBe(true);
+    expect(await membership.count(8)).toBe(2);
+    await membership.offline(event(appA));
+    expect(await membership.count(8)).toBe(1);
+  } finally {
+    await redis.del(keys.binding(appA, userId), keys.binding(appB, userId), keys.roomMembers(8), keys.nodeRooms("node-y"));
+    redis.disconnect();
+  }
+});

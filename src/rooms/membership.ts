@@ -1,6 +1,7 @@
 // Room membership (seed: living_room_user_set), kept by the im-online / im-offline workers: hash
-// userId → "nodeId|sessionId" per room. An offline event removes a member only if it is still the
-// session that caused it, so a reconnect's newer session survives its old session's late close.
+// "appId:userId" → "nodeId|sessionId" per room (users of two apps may share a userId). An offline
+// event removes a member only if it is still the session that caused it, so a reconnect's newer
+// session survives its old session's late close.
 // A node that dies without a goodbye sends no offline events: each node also lists the rooms it
 // had members in, so that whoever finds it dead (presence/node-registry.ts) can remove its members.
 import type Redis from "ioredis";
@@ -8,7 +9,7 @@ import type { Keys } from "../redis/keys";
 import { bindingValue, parseBinding } from "../presence/presence";
 import type { PresenceEvent } from "../queues/jobs";
 
-// KEYS: room members, the node's room list, the user's presence binding. ARGV: userId, member value,
+// KEYS: room members, the node's room list, the user's presence binding. ARGV: member field, value,
 // roomId. Adds the member only while the session still holds the user's binding: im-online and
 // im-offline are separate queues, so a session's online event may be handled after its offline
 // one, and must not bring back a member that is gone.
@@ -19,7 +20,7 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 `;
 
-// KEYS: room members. ARGV: userId, member value. Deletes the member only if it is still that value.
+// KEYS: room members. ARGV: member field, value. Deletes the member only if it is still that value.
 const LEAVE = `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
@@ -31,8 +32,8 @@ const SCAN_COUNT = 500;
 const ROOM_SCAN_PARALLEL = 50;
 
 interface MembershipScripts {
-  imJoinRoom(members: string, nodeRooms: string, binding: string, userId: string, value: string, roomId: string): Promise<number>;
-  imLeaveRoom(members: string, userId: string, value: string): Promise<number>;
+  imJoinRoom(members: string, nodeRooms: string, binding: string, field: string, value: string, roomId: string): Promise<number>;
+  imLeaveRoom(members: string, field: string, value: string): Promise<number>;
 }
 
 export class RoomMembership {
@@ -57,7 +58,7 @@ export class RoomMembership {
       this.keys.roomMembers(e.roomId),
       this.keys.nodeRooms(e.nodeId),
       this.keys.binding(e.appId, e.userId),
-      String(e.userId),
+      memberField(e),
       bindingValue(e.nodeId, e.sessionId),
       String(e.roomId),
     );
@@ -67,7 +68,7 @@ export class RoomMembership {
   /** The event's session is no member any more; a newer session of the same user stays. */
   async offline(e: PresenceEvent): Promise<void> {
     if (e.roomId === undefined) return;
-    await this.scripts.imLeaveRoom(this.keys.roomMembers(e.roomId), String(e.userId), bindingValue(e.nodeId, e.sessionId));
+    await this.scripts.imLeaveRoom(this.keys.roomMembers(e.roomId), memberField(e), bindingValue(e.nodeId, e.sessionId));
   }
 
   /**
@@ -117,4 +118,9 @@ export class RoomMembership {
       await Promise.all(leaves);
     } while (cursor !== "0");
   }
+}
+
+/** A member's field in a room's member hash. */
+function memberField(e: Pick<PresenceEvent, "appId" | "userId">): string {
+  return `${e.appId}:${e.userId}`;
 }
