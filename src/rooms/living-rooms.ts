@@ -71,6 +71,9 @@ export class LivingRooms {
    * 404 when it is not live, 403 when the user is not its anchor. Returns the closed room.
    */
   async close(userId: number, roomId: number): Promise<Room> {
+    // the cache goes first: with Redis out of reach the close fails before anything changed, instead
+    // of after the commit, with the room still cached as live
+    await this.redis.del(this.keys.livingRoom(roomId));
     const closed = await this.db.transaction(async (tx) => {
       const [row] = await tx.select().from(livingRoom).where(eq(livingRoom.id, roomId)).for("update");
       if (!row) throw new ImError("not_found", `room ${roomId} is not live`);
