@@ -142,7 +142,9 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
         online: async (job) => void (await Promise.all(job.data.events.map((e) => membership.online(e)))),
         offline: async (job) => void (await Promise.all(job.data.events.map((e) => membership.offline(e)))),
         ack: async (job) => {
-          const outcome = await reliable.check(job.data, job.attemptsMade > 0);
+          // a second start: after a failure, or after a stalled run (a node that died mid-job), which
+          // BullMQ does not count in attemptsMade
+          const outcome = await reliable.check(job.data, job.attemptsStarted > 1);
           metrics.retries.inc(outcome.resent);
           metrics.keptOffline.inc(outcome.kept);
           return outcome;

@@ -2,6 +2,10 @@
 // heartbeats and presence bindings, idle close, logout, duplicate login across two nodes, and a
 // killed node's users going offline. Real node processes, Redis and MySQL.
 import { describe, expect, test } from "bun:test";
+import { and, count, eq } from "drizzle-orm";
+import { loadConfig } from "../src/config";
+import { connectDatabase } from "../src/db/client";
+import { imMessage } from "../src/db/schema";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
 import { api, APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
@@ -150,6 +154,55 @@ describe("per-connection limits", () => {
     other.send(Code.HEARTBEAT);
     await other.next((f) => f.code === Code.HEARTBEAT, 3000, "a HEARTBEAT answer on another connection");
   }, 15_000);
+
+  test("a login replaying more kept messages than the inbox holds gets their ACKs as it goes: all arrive, the connection stays, none comes back", async () => {
+    const userId = newUserId();
+    const kept = 1200;
+    for (let i = 0; i < kept; i += 100) {
+      await Promise.all(
+        Array.from({ length: Math.min(100, kept - i) }, (_, j) =>
+          api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId: APP_ID, userIds: [userId], bizCode: 6003, data: { n: i + j } } }),
+        ),
+      );
+    }
+    const login = async () => {
+      const conn = await suite.raw(A);
+      conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
+      return conn;
+    };
+    const conn = await login();
+    // ACK every delivery as it comes, while the LOGIN that replays them is still being handled
+    let acked = 0;
+    await waitFor(
+      () => {
+        const got = conn.frames.filter((f) => f.code === Code.BIZ);
+        for (; acked < got.length; acked++) conn.send(Code.ACK, { msgId: got[acked].body.msgId });
+        return got.length >= kept || conn.closed;
+      },
+      30_000,
+      `${kept} kept messages`,
+    );
+    expect(conn.closed).toBe(false);
+    expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
+    const msgIds = conn.frames.filter((f) => f.code === Code.BIZ).map((f) => BigInt(f.body.msgId));
+    expect(msgIds.length).toBe(kept);
+    expect(msgIds).toEqual([...msgIds].sort((a, b) => (a < b ? -1 : 1)));
+    // every ACK counted (the last ones may still be on their way): the rows go, and the next login
+    // replays nothing
+    conn.close();
+    const database = connectDatabase(loadConfig().db.url);
+    try {
+      const rows = async () => (await database.db.select({ n: count() }).from(imMessage).where(and(eq(imMessage.appId, APP_ID), eq(imMessage.userId, userId))))[0].n;
+      await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
+    } finally {
+      await database.close();
+    }
+    const again = await login();
+    await again.next((f) => f.code === Code.LOGIN, 5000, "the second LOGIN answer");
+    again.send(Code.HEARTBEAT);
+    await again.next((f) => f.code === Code.HEARTBEAT, 5000, "a HEARTBEAT answer after the (empty) replay");
+    expect(again.frames.filter((f) => f.code === Code.BIZ)).toEqual([]);
+  }, 60_000);
 
   test("frames over the rate limit are refused in their turn: the LOGIN answer first, then every answer in order", async () => {
     const userId = newUserId();

@@ -53,22 +53,25 @@ test("an ACK between a check's read and its resend wins: the record is not moved
   expect(await pending.states([m])).toEqual([{ attempt: 1, kept: false }]);
   // the recipient ACKs after the check read attempt 1
   expect(await pending.settle(1, 501, m.msgId)).toEqual({ attempt: 1, kept: false });
-  expect(await pending.advance([m], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual([]);
+  expect(await pending.advance([m], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual({ moved: [], gone: [m] });
   expect(await pending.states([m])).toEqual([null]);
 });
 
-test("records move only from the state expected; markKept likewise", async () => {
-  const [a, b] = [message(502), message(503)];
-  await pending.record([a, b], false);
-  expect(await pending.advance([a, b], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual([a, b]);
-  // a second check of attempt 1 (a duplicate job) finds them moved on
-  expect(await pending.advance([a], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual([]);
-  expect(await pending.markKept([a, b], { attempt: 1, kept: false })).toEqual([]);
-  expect(await pending.markKept([a], { attempt: 2, kept: false })).toEqual([a]);
-  expect(await pending.states([a, b])).toEqual([
-    { attempt: 0, kept: true },
-    { attempt: 2, kept: false },
-  ]);
+test("records move only from the state expected; one in another state is neither moved nor gone", async () => {
+  const [a, b, c] = [message(502), message(503), message(505)];
+  await pending.record([a, b, c], false);
+  expect(await pending.advance([a, b], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual({ moved: [a, b], gone: [] });
+  // a second check of attempt 1 (a duplicate job) finds them moved on: not gone, so not ACKed
+  expect(await pending.advance([a], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual({ moved: [], gone: [] });
+  expect(await pending.markKept([a, b], { attempt: 1, kept: false })).toEqual({ moved: [], gone: [] });
+  expect(await pending.markKept([a], { attempt: 2, kept: false })).toEqual({ moved: [a], gone: [] });
+  // a login's replay took c over (delivery 1 of a kept message) while its last check kept it: the
+  // check must not take that for an ACK (and delete the row the replay counts on)
+  await pending.record([c], true);
+  expect(await pending.markKept([c], { attempt: 1, kept: false })).toEqual({ moved: [], gone: [] });
+  await pending.settle(1, c.userId, c.msgId);
+  expect(await pending.markKept([c], { attempt: 1, kept: false })).toEqual({ moved: [], gone: [c] });
+  expect(await pending.states([a, b, c])).toEqual([{ attempt: 0, kept: true }, { attempt: 2, kept: false }, null]);
 });
 
 test("a retried check stores the check of a resend its failed try made; a first try does not", async () => {

@@ -28,12 +28,14 @@ interface Held {
  */
 const MAX_PIPELINED = 64;
 /**
- * Frames (and tasks) of one connection waiting to be handled. HEARTBEAT and ACK are never rate
- * limited and refused frames wait for their turn too, so without this bound one write of tiny
- * frames could queue hundreds of thousands of them in memory. Well above MAX_PIPELINED and the
- * default rate-limit burst (400): a client within its rate never meets it.
+ * Frames (and tasks) of one connection waiting to be handled. HEARTBEAT is never rate limited and
+ * refused frames wait for their turn too, so without this bound one write of tiny frames could
+ * queue hundreds of thousands of them in memory. Well above MAX_PIPELINED and the default
+ * rate-limit burst (400): a client within its rate never meets it.
  */
 const MAX_INBOX = 1000;
+/** Unordered frames (ACKs) of one connection being applied at once; past it the client is too fast. */
+const MAX_UNORDERED = 1000;
 
 const TOO_FAST = "too many frames on this connection; slow down";
 
@@ -62,6 +64,8 @@ export class Session {
   private held: Held[] | null = null;
   /** Made at the first rate-limited frame (a new bucket is full, so making it late changes nothing). */
   private bucket: TokenBucket | null = null;
+  /** Unordered frames being applied (see FrameHandler.unordered). */
+  private unorderedInFlight = 0;
 
   constructor(
     readonly conn: Connection,
@@ -73,11 +77,15 @@ export class Session {
     return `${bootId}.${this.seq}`;
   }
 
-  /** A decoded inbound frame. Frames are handled one at a time, in arrival order. */
+  /**
+   * A decoded inbound frame. Frames are handled one at a time, in arrival order; only an
+   * unordered one (an ACK, which answers nothing) is applied at once.
+   */
   receive(code: number, body: ParsedBody, form: WireForm = "binary"): void {
     if (this.closed || this.ending) return;
     this.lastInboundAt = Date.now();
     this.gateway.deps.metrics.frameIn(code);
+    if (this.user !== null && body.ok && this.applyNow(code, body.value)) return;
     const inbox = (this.inbox ??= []);
     if (inbox.length >= MAX_INBOX) {
       // the client sends far faster than it is answered: refusing frame by frame would not bound
@@ -185,6 +193,25 @@ export class Session {
     this.closed = true;
     this.inbox = null;
     this.conn.close();
+  }
+
+  /**
+   * Apply an unordered frame now (see FrameHandler.unordered); its failure is refused in turn. False
+   * when the frame must take the ordinary way: not unordered, or a body its schema refuses.
+   */
+  private applyNow(code: number, value: Record<string, unknown>): boolean {
+    const handler = handlerFor(code);
+    if (!handler?.unordered) return false;
+    const checked = handler.schema.safeParse(value);
+    if (!checked.success) return false;
+    if (this.unorderedInFlight >= MAX_UNORDERED) {
+      this.sendError("rate_limited", `more than ${MAX_UNORDERED} confirmations waiting on this connection`);
+      this.close();
+      return true;
+    }
+    this.unorderedInFlight++;
+    void this.guard(() => handler.handle(this, checked.data, this.gateway), undefined).finally(() => this.unorderedInFlight--);
+    return true;
   }
 
   /** False when the connection is over its frame rate (always true with rate limiting off). */

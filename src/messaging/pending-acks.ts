@@ -54,16 +54,19 @@ return n
 `;
 
 // Compare-and-set: each field moves to the new value only if it still holds the expected one (an ACK
-// or another check may have changed it since it was read). ARGV after the msgIds: expected value,
-// new value, the hashes' TTL in ms. Returns 1 (moved) or 0 per field.
+// or another delivery may have changed it since it was read). ARGV after the msgIds: expected value,
+// new value, the hashes' TTL in ms. Per field: 1 moved, 0 gone (ACKed), 2 holds another value.
 const ADVANCE = `
 local n = #KEYS
 local out = {}
 for i, key in ipairs(KEYS) do
-  if redis.call('HGET', key, ARGV[i]) == ARGV[n + 1] then
+  local v = redis.call('HGET', key, ARGV[i])
+  if v == ARGV[n + 1] then
     redis.call('HSET', key, ARGV[i], ARGV[n + 2])
     redis.call('PEXPIRE', key, ARGV[n + 3])
     out[i] = 1
+  elseif v then
+    out[i] = 2
   else
     out[i] = 0
   end
@@ -73,7 +76,10 @@ return out
 
 /** Deliveries tracked within this window share one im-ack job (it fires this much later at most). */
 const CHECK_LINGER_MS = 20;
-/** One im-ack job holds at most this many deliveries, one per 4 KB of data. */
+/**
+ * One im-ack job holds deliveries of at most this weight: a job carries each message's data, so a
+ * delivery weighs one per 4,096 characters of it. 5,000 small ones, or about 20 M characters.
+ */
 const CHECK_MAX_WEIGHT = 5000;
 
 interface Check {
@@ -116,8 +122,7 @@ export class PendingAcks {
       },
       CHECK_MAX_WEIGHT,
       CHECK_LINGER_MS,
-      // a job carries each message's data: large pushes fill it sooner (about 20 MB at most)
-      (c) => Math.max(1, Math.ceil(c.message.data.length / 4096)),
+      (c) => checkWeight(c.message),
     );
   }
 
@@ -131,14 +136,15 @@ export class PendingAcks {
   }
 
   /**
-   * Move each message's record from `from` to `to`, but only where it still holds `from`: one that
-   * was ACKed (or moved on by another check) since it was read is left alone. Resolves to the
-   * messages moved, in order. Like record(), call it before writing a resend.
+   * Move each message's record from `from` to `to`, but only where it still holds `from`. Resolves
+   * to the messages moved and, apart, those whose record is gone (ACKed since it was read); the
+   * rest hold another state (a later delivery, e.g. a login's replay, owns them now). Like
+   * record(), call it before writing a resend.
    */
-  async advance<M extends Recipient>(messages: M[], from: PendingState, to: PendingState): Promise<M[]> {
-    if (messages.length === 0) return [];
-    const moved = await this.scripts.imAdvanceAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), encode(from), encode(to), PENDING_TTL_MS);
-    return messages.filter((_, i) => moved[i] === 1);
+  async advance<M extends Recipient>(messages: M[], from: PendingState, to: PendingState): Promise<{ moved: M[]; gone: M[] }> {
+    if (messages.length === 0) return { moved: [], gone: [] };
+    const out = await this.scripts.imAdvanceAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), encode(from), encode(to), PENDING_TTL_MS);
+    return { moved: messages.filter((_, i) => out[i] === 1), gone: messages.filter((_, i) => out[i] === 0) };
   }
 
   /**
@@ -147,14 +153,29 @@ export class PendingAcks {
    * caller's own job (im-biz or im-ack) must not complete, so a node dying in between loses nothing.
    */
   async scheduleCheck(messages: ReliableMessage[], attempt: number): Promise<void> {
-    await this.checks.add(messages.map((message) => ({ attempt, message })));
+    // one add() goes into one job whole: split what would outweigh a job
+    const adds: Array<Promise<unknown>> = [];
+    let part: Check[] = [];
+    let weight = 0;
+    for (const message of messages) {
+      const w = checkWeight(message);
+      if (part.length > 0 && weight + w > CHECK_MAX_WEIGHT) {
+        adds.push(this.checks.add(part));
+        part = [];
+        weight = 0;
+      }
+      part.push({ attempt, message });
+      weight += w;
+    }
+    if (part.length > 0) adds.push(this.checks.add(part));
+    await Promise.all(adds);
   }
 
   /**
    * Delivered messages now kept in MySQL with no delivery pending (attempt 0, kept): a late ACK
-   * still deletes the row. Only where the record still holds `from`; resolves to those marked.
+   * still deletes the row. Only where the record still holds `from` (see advance).
    */
-  markKept<M extends Recipient>(messages: M[], from: PendingState): Promise<M[]> {
+  markKept<M extends Recipient>(messages: M[], from: PendingState): Promise<{ moved: M[]; gone: M[] }> {
     return this.advance(messages, from, { attempt: 0, kept: true });
   }
 
@@ -174,6 +195,10 @@ export class PendingAcks {
   private hashes(messages: Recipient[]): string[] {
     return messages.map((m) => this.keys.pending(m.appId, m.userId));
   }
+}
+
+function checkWeight(message: ReliableMessage): number {
+  return Math.max(1, Math.ceil(message.data.length / 4096));
 }
 
 function encode(state: PendingState): string {

@@ -31,7 +31,7 @@ export class ReliableDelivery {
 
   /** First delivery of new messages: to the online recipients now, kept for the offline ones. */
   async send(messages: ReliableMessage[]): Promise<void> {
-    const offline = await this.deliver(messages, 1, false);
+    const { offline } = await this.deliver(messages, 1, false);
     await this.keepForLater(offline, null);
   }
 
@@ -54,9 +54,9 @@ export class ReliableDelivery {
 
   /**
    * The im-ack processor: the ACK timeout of one batch of deliveries passed. `retried`: an earlier
-   * try of this job failed, maybe after it had made delivery n+1 of some messages but before their
-   * check was stored; those get that check now (a second one is harmless: records only move from
-   * the state a check expects).
+   * run of this job failed or died, maybe after it had made delivery n+1 of some messages but before
+   * their check was stored; those get that check now (a second one is harmless: records only move
+   * from the state a check expects).
    */
   async check(job: AckCheckJob, retried: boolean): Promise<CheckOutcome> {
     const states = await this.pending.states(job.messages);
@@ -73,39 +73,39 @@ export class ReliableDelivery {
     if (job.attempt >= this.maxAttempts) {
       // attempts used up: kept for the next login (a late ACK still deletes it)
       const kept = await this.keep(due.fresh, was(false));
-      const markedKept = await this.pending.markKept(due.kept, was(true));
+      const { moved: markedKept } = await this.pending.markKept(due.kept, was(true));
       return { resent: 0, kept: kept.length + markedKept.length };
     }
-    const offline = await this.deliver(due.fresh, job.attempt + 1, false);
-    const offlineKept = await this.deliver(due.kept, job.attempt + 1, true);
-    const kept = await this.keepForLater(offline, was(false));
+    const fresh = await this.deliver(due.fresh, job.attempt + 1, false);
+    const keptBefore = await this.deliver(due.kept, job.attempt + 1, true);
+    const kept = await this.keepForLater(fresh.offline, was(false));
     // already in MySQL, where the next login's replay finds them
-    const markedKept = await this.pending.markKept(offlineKept, was(true));
-    const resent = due.fresh.length + due.kept.length - offline.length - offlineKept.length;
-    return { resent, kept: kept.length + markedKept.length };
+    const { moved: markedKept } = await this.pending.markKept(keptBefore.offline, was(true));
+    return { resent: fresh.sent + keptBefore.sent, kept: kept.length + markedKept.length };
   }
 
   /**
-   * Deliver to the recipients online now (delivery n); resolves to the messages of the others.
-   * Delivery 1 starts a pending record; delivery n > 1 moves it on from n-1, and a message ACKed
-   * since its check read it is not sent again.
+   * Deliver to the recipients online now (delivery n). Resolves to the messages of the others
+   * (offline) and how many were sent. Delivery 1 starts a pending record; delivery n > 1 moves it
+   * on from n-1, so a message ACKed (or taken over by a login's replay) since its check read it is
+   * not sent again.
    */
-  private async deliver(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<ReliableMessage[]> {
-    if (messages.length === 0) return [];
+  private async deliver(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<{ offline: ReliableMessage[]; sent: number }> {
+    if (messages.length === 0) return { offline: [], sent: 0 };
     const byNode = await this.router.locate(messages);
-    if (byNode.size === 0) return messages;
+    if (byNode.size === 0) return { offline: messages, sent: 0 };
     const located = [...byNode.values()].flat();
-    let tracked = located;
+    let sending = located;
     if (attempt === 1) await this.pending.record(located, kept);
-    else tracked = await this.pending.advance(located, { attempt: attempt - 1, kept }, { attempt, kept });
-    if (tracked.length < located.length) {
-      const send = new Set(tracked);
+    else sending = (await this.pending.advance(located, { attempt: attempt - 1, kept }, { attempt, kept })).moved;
+    if (sending.length < located.length) {
+      const send = new Set(sending);
       for (const [node, list] of byNode) byNode.set(node, list.filter((m) => send.has(m)));
     }
     // the check is stored while the deliveries go out; both must be done before this job completes
-    await Promise.all([this.router.publish(byNode), this.pending.scheduleCheck(tracked, attempt)]);
+    await Promise.all([this.router.publish(byNode), this.pending.scheduleCheck(sending, attempt)]);
     const delivered = new Set(located);
-    return messages.filter((m) => !delivered.has(m));
+    return { offline: messages.filter((m) => !delivered.has(m)), sent: sending.length };
   }
 
   /**
@@ -120,17 +120,19 @@ export class ReliableDelivery {
 
   /**
    * Keep in MySQL. `delivered`: the pending record of messages delivered before (null: never
-   * delivered, so no record and no ACK to expect); it becomes "kept, none pending" unless an ACK
-   * came meanwhile, and then the row is deleted again. Resolves to the messages left kept.
+   * delivered, so no record and no ACK to expect); it becomes "kept, none pending" where it still
+   * holds that. Where an ACK came meanwhile, the row is deleted again; where a login's replay took
+   * the message over meanwhile, the row stays (that replay's ACK deletes it). Resolves to the
+   * messages this call left kept with nothing pending.
    */
   private async keep(messages: ReliableMessage[], delivered: PendingState | null): Promise<ReliableMessage[]> {
     if (messages.length === 0) return [];
     await this.kept.keep(messages);
     let kept = messages;
     if (delivered !== null) {
-      kept = await this.pending.markKept(messages, delivered);
-      const marked = new Set(kept);
-      await Promise.all(messages.filter((m) => !marked.has(m)).map((m) => this.kept.forget(m)));
+      const { moved, gone } = await this.pending.markKept(messages, delivered);
+      await Promise.all(gone.map((m) => this.kept.forget(m)));
+      kept = moved;
     }
     if (this.log.isLevelEnabled("debug")) this.log.debug({ msgIds: kept.map((m) => m.msgId) }, "kept for the next login");
     return kept;

@@ -6,5 +6,11 @@ import type { Session } from "../session";
 export interface FrameHandler<S extends z.ZodType = z.ZodType> {
   code: number;
   schema: S;
+  /**
+   * Applied as soon as it arrives instead of after the frames before it (a logged-in session and a
+   * valid body only; anything else takes the ordinary way and is refused in its turn). For a frame
+   * that answers nothing when it succeeds and whose effect does not depend on that order.
+   */
+  unordered?: true;
   handle(session: Session, body: z.infer<S>, gateway: Gateway): Promise<void> | void;
 }
