@@ -38,7 +38,9 @@ const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 
 // KEYS: seq, log, nodes. ARGV: roomId, channel prefix, min entries, ttl, then seq and message JSON
 // of each entry. The log is a zset scored by seq, so entries may arrive out of seq order. An entry
-// already in the log is not published again: a retried im-biz job repeats its room messages.
+// already in the log is not published again: a retried im-biz job repeats its room messages. (One
+// trimmed from the log meanwhile is published again: it cannot be told from one never published,
+// and late beats lost; clients drop repeats by msgId.)
 const PUBLISH_TO_ROOM = `
 local nodes = redis.call('SMEMBERS', KEYS[3])
 for i = 5, #ARGV, 2 do
