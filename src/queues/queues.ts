@@ -18,7 +18,8 @@ export interface Queues {
  * Bounded history: completed and failed jobs do not pile up in Redis. A job holds messages that
  * were already ACKed to their senders, so a failing one is retried for long enough to outlast an
  * outage of Redis or MySQL: 12 tries, 250 ms doubling each time, less up to half of each wait
- * (jitter): 4 to 8.5 minutes in all. A message no handler can route is dropped alone (messaging/biz/registry.ts), not failing its job.
+ * (jitter): 4 to 8.5 minutes in all. A message no handler can route is dropped alone
+ * (messaging/biz/registry.ts), not failing its job.
  */
 const defaultJobOptions = {
   removeOnComplete: { count: 1000 },
