@@ -1,6 +1,6 @@
-// ACK tracking on real Redis and a real im-ack queue: a pending record only moves from the state its
-// check read (an ACK in between wins), and a retried check stores the check of the resends an
-// earlier try of it made before it failed.
+// ACK tracking on real Redis, MySQL and a real im-ack queue: a pending record only moves from the
+// state its check read (an ACK in between wins), a retried check stores the check of the resends an
+// earlier try of it made before it failed, and an ACK that MySQL refuses leaves its record.
 import { afterAll, expect, test } from "bun:test";
 import { loadConfig } from "../src/config";
 import { connectDatabase } from "../src/db/client";
@@ -27,13 +27,8 @@ const keys = createKeys(prefix);
 const queues = createQueues(redis.bullmq, keys.bullPrefix());
 const ACK_TIMEOUT_MS = 60_000;
 const pending = new PendingAcks(redis.command, keys, queues, ACK_TIMEOUT_MS);
-const reliable = new ReliableDelivery(
-  new KeptStore(database.db, new KeptMarks(redis.command, keys), log),
-  new Router(new Presence(redis.command, keys, "acktest", 2000), new RedisBroker(redis.command, redis.subscriber, keys, log), log),
-  pending,
-  3,
-  log,
-);
+const router = new Router(new Presence(redis.command, keys, "acktest", 2000), new RedisBroker(redis.command, redis.subscriber, keys, log), log);
+const reliable = new ReliableDelivery(new KeptStore(database.db, new KeptMarks(redis.command, keys), log), router, pending, 3, log);
 
 afterAll(async () => {
   await queues.close();
@@ -91,4 +86,15 @@ test("a retried check stores the check of a resend its failed try made; a first 
   expect(await checksOf(m.msgId)).toEqual([2]);
   // the record was left as it was: the attempt-2 check resends or keeps it
   expect(await pending.states([m])).toEqual([{ attempt: 2, kept: false }]);
+});
+
+test("an ACK whose kept row MySQL will not delete puts its record back, so the pending check resends it", async () => {
+  const closed = connectDatabase(config.db.url);
+  await closed.close();
+  const failing = new ReliableDelivery(new KeptStore(closed.db, new KeptMarks(redis.command, keys), log), router, pending, 3, log);
+  const m = message(506);
+  // a kept message replayed at login: delivery 1, kept
+  await pending.record([m], true);
+  await expect(failing.ack(1, m.userId, m.msgId)).rejects.toThrow();
+  expect(await pending.states([m])).toEqual([{ attempt: 1, kept: true }]);
 });

@@ -185,6 +185,11 @@ export class PendingAcks {
     return state;
   }
 
+  /** Put back a record settle() removed, because the ACK could not be applied (see ReliableDelivery.ack). */
+  async restore(message: Recipient, state: PendingState): Promise<void> {
+    await this.scripts.imWriteAcks(1, this.keys.pending(message.appId, message.userId), message.msgId, encode(state), PENDING_TTL_MS);
+  }
+
   /** The records of these messages, in order (null: ACKed, or never tracked). */
   async states(messages: Recipient[]): Promise<Array<PendingState | null>> {
     if (messages.length === 0) return [];

@@ -49,7 +49,15 @@ export class ReliableDelivery {
   /** The recipient ACKed one delivery (only ever from its own session): stop retries, forget it. */
   async ack(appId: number, userId: number, msgId: string): Promise<void> {
     const state = await this.pending.settle(appId, userId, msgId);
-    if (state?.kept) await this.kept.forget({ appId, userId, msgId });
+    if (!state?.kept) return;
+    try {
+      await this.kept.forget({ appId, userId, msgId });
+    } catch (err) {
+      // the row is still there: put the record back, so that the pending check resends it to this
+      // session and the ACK of that resend deletes the row, instead of a later login replaying it
+      await this.pending.restore({ appId, userId, msgId }, state);
+      throw err;
+    }
   }
 
   /**
