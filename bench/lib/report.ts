@@ -23,16 +23,19 @@ function codeVersion(): string {
   return `${head}${dirty ? " + uncommitted changes in src/" : ""}`;
 }
 
-export function printHeader(title: string): void {
+/** `withNodes` false: a script that starts no nodes (and pins nothing). */
+export function printHeader(title: string, withNodes = true): void {
   console.log(`\n## ${title}\n`);
   console.log(`- command: \`${commandLine()}\``);
   console.log(`- date: ${new Date().toISOString()}, code: ${codeVersion()}`);
   console.log(`- machine: nproc ${os.availableParallelism()}, ${cpuModel()}, bun ${Bun.version}`);
-  console.log(
-    canPin
-      ? "- pinning: nodes on core 0 (taskset -c 0), this load generator on core 1; Redis and MariaDB are shared services, not pinned"
-      : "- pinning: none (no taskset or a single core): nodes and generator share the cores",
-  );
+  if (!withNodes) console.log("- pinning: none (no nodes: this process alone)");
+  else
+    console.log(
+      canPin
+        ? "- pinning: nodes on core 0 (taskset -c 0), this load generator on core 1; Redis and MariaDB are shared services, not pinned"
+        : "- pinning: none (no taskset or a single core): nodes and generator share the cores",
+    );
   console.log("");
 }
 
