@@ -36,6 +36,11 @@ const MAX_PIPELINED = 64;
 const MAX_INBOX = 1000;
 /** Unordered frames (ACKs) of one connection being applied at once; past it the client is too fast. */
 const MAX_UNORDERED = 1000;
+/**
+ * Unordered frames applied at once per second (and burst). A login replays kept messages at up to
+ * about 8,000/s, ACKed as fast; beyond this rate they wait in line like other frames.
+ */
+const UNORDERED_PER_SEC = 10_000;
 
 const TOO_FAST = "too many frames on this connection; slow down";
 
@@ -66,6 +71,8 @@ export class Session {
   private bucket: TokenBucket | null = null;
   /** Unordered frames being applied (see FrameHandler.unordered). */
   private unorderedInFlight = 0;
+  /** Made at the first unordered frame, when rate limiting is on. */
+  private unorderedBucket: TokenBucket | null = null;
 
   constructor(
     readonly conn: Connection,
@@ -85,7 +92,7 @@ export class Session {
     if (this.closed || this.ending) return;
     this.lastInboundAt = Date.now();
     this.gateway.deps.metrics.frameIn(code);
-    if (this.user !== null && body.ok && this.applyNow(code, body.value)) return;
+    if (this.user !== null && body.ok && this.applyNow(code, body.value, form)) return;
     const inbox = (this.inbox ??= []);
     if (inbox.length >= MAX_INBOX) {
       // the client sends far faster than it is answered: refusing frame by frame would not bound
@@ -196,22 +203,33 @@ export class Session {
   }
 
   /**
-   * Apply an unordered frame now (see FrameHandler.unordered); its failure is refused in turn. False
-   * when the frame must take the ordinary way: not unordered, or a body its schema refuses.
+   * Apply an unordered frame now (see FrameHandler.unordered). Its failure is refused in turn, after
+   * the frames that came before it (the LOGIN answer, say). False when the frame must take the
+   * ordinary way: not unordered, a body its schema refuses, or over UNORDERED_PER_SEC.
    */
-  private applyNow(code: number, value: Record<string, unknown>): boolean {
+  private applyNow(code: number, value: Record<string, unknown>, form: WireForm): boolean {
     const handler = handlerFor(code);
     if (!handler?.unordered) return false;
     const checked = handler.schema.safeParse(value);
-    if (!checked.success) return false;
+    if (!checked.success || !this.takeUnorderedToken()) return false;
+    this.conn.useForm(form);
     if (this.unorderedInFlight >= MAX_UNORDERED) {
       this.sendError("rate_limited", `more than ${MAX_UNORDERED} confirmations waiting on this connection`);
       this.close();
       return true;
     }
     this.unorderedInFlight++;
-    void this.guard(() => handler.handle(this, checked.data, this.gateway), undefined).finally(() => this.unorderedInFlight--);
+    Promise.resolve()
+      .then(() => handler.handle(this, checked.data, this.gateway))
+      .catch((err: unknown) => this.enqueue(async () => this.refuse(err, undefined)))
+      .finally(() => this.unorderedInFlight--);
     return true;
+  }
+
+  private takeUnorderedToken(): boolean {
+    if (this.gateway.settings.msgRatePerSec <= 0) return true;
+    this.unorderedBucket ??= new TokenBucket(UNORDERED_PER_SEC, UNORDERED_PER_SEC);
+    return this.unorderedBucket.take();
   }
 
   /** False when the connection is over its frame rate (always true with rate limiting off). */

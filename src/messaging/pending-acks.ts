@@ -185,9 +185,14 @@ export class PendingAcks {
     return state;
   }
 
-  /** Put back a record settle() removed, because the ACK could not be applied (see ReliableDelivery.ack). */
+  /**
+   * Put back a record settle() removed, because the ACK could not be applied in full (see
+   * ReliableDelivery.forgetKept); not over a newer one (a login's replay may have made one).
+   */
   async restore(message: Recipient, state: PendingState): Promise<void> {
-    await this.scripts.imWriteAcks(1, this.keys.pending(message.appId, message.userId), message.msgId, encode(state), PENDING_TTL_MS);
+    const key = this.keys.pending(message.appId, message.userId);
+    const results = await this.redis.multi().hsetnx(key, message.msgId, encode(state)).pexpire(key, PENDING_TTL_MS).exec();
+    for (const [err] of results ?? []) if (err) throw err;
   }
 
   /** The records of these messages, in order (null: ACKed, or never tracked). */

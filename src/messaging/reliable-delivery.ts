@@ -15,6 +15,8 @@ import type { Router } from "../router/router";
 import type { KeptStore } from "./kept-store";
 import type { PendingAcks, PendingState } from "./pending-acks";
 
+type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
+
 export interface CheckOutcome {
   resent: number;
   kept: number;
@@ -46,17 +48,28 @@ export class ReliableDelivery {
     await scheduled;
   }
 
-  /** The recipient ACKed one delivery (only ever from its own session): stop retries, forget it. */
+  /**
+   * The recipient ACKed one delivery (only ever from its own session): stop retries. Resolves once
+   * the record is settled; a kept message's row is deleted after that (see forgetKept).
+   */
   async ack(appId: number, userId: number, msgId: string): Promise<void> {
     const state = await this.pending.settle(appId, userId, msgId);
-    if (!state?.kept) return;
+    if (state?.kept) void this.forgetKept({ appId, userId, msgId }, state);
+  }
+
+  /**
+   * Delete an ACKed kept message's row. Should MySQL refuse, the row is still there: its record is
+   * put back, so that its pending check (if it has not run yet) resends it to the same session,
+   * whose ACK then deletes the row; else the next login's replay does.
+   */
+  private async forgetKept(key: AckKey, state: PendingState): Promise<void> {
     try {
-      await this.kept.forget({ appId, userId, msgId });
+      await this.kept.forget(key);
     } catch (err) {
-      // the row is still there: put the record back, so that the pending check resends it to this
-      // session and the ACK of that resend deletes the row, instead of a later login replaying it
-      await this.pending.restore({ appId, userId, msgId }, state);
-      throw err;
+      this.log.error({ err, userId: key.userId, msgId: key.msgId }, "an ACKed kept message could not be deleted; its pending record is put back");
+      await this.pending
+        .restore(key, state)
+        .catch((restoreErr: unknown) => this.log.error({ err: restoreErr, userId: key.userId, msgId: key.msgId }, "its pending record could not be put back"));
     }
   }
 
