@@ -132,12 +132,15 @@ export class Gateway {
   /** Deliver a user's kept messages, in msgId order, each ACK-tracked again. */
   async replayKept(session: Session): Promise<void> {
     const { appId, userId } = session.user!;
+    const checks: Array<Promise<void>> = [];
     for await (const page of this.deps.kept.replay(appId, userId)) {
-      if (session.closed) return;
-      await this.deps.reliable.replay(page, () => {
+      if (session.closed) break;
+      const { checked } = await this.deps.reliable.replay(page, () => {
         for (const d of page) session.write(deliveryFrame(d));
       });
+      checks.push(checked);
     }
+    await Promise.all(checks);
   }
 
   /** A login joined a room whose history it read up to `lastSeq`: room messages here follow on from it. */

@@ -74,8 +74,13 @@ end
 return out
 `;
 
-/** Deliveries tracked within this window share one im-ack job (it fires this much later at most). */
-const CHECK_LINGER_MS = 20;
+/**
+ * Deliveries tracked within this window share one im-ack job, so a delivery's check may fire up to
+ * this much before its ACK timeout. An im-ack job costs about a millisecond of node CPU, whatever
+ * it holds; 100 ms instead of 20 took the two nodes from 86 to 79 % of a core at 3,000 private
+ * msg/s (bench/RESULTS.md, "Hardening"). No delivery waits for it: only its im-biz job's end does.
+ */
+const CHECK_LINGER_MS = 100;
 /**
  * One im-ack job holds deliveries of at most this weight: a job carries each message's data, so a
  * delivery weighs one per 4,096 characters of it. 5,000 small ones, or about 20 M characters.

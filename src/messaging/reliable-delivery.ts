@@ -39,13 +39,17 @@ export class ReliableDelivery {
 
   /**
    * A login replays these kept messages as delivery 1 (they stay kept until ACKed): `write` them
-   * once their pending records are stored. Resolves once their check is scheduled too.
+   * once their pending records are stored. Resolves then, with `checked`, which settles once their
+   * check is stored too: a replay need not wait for each page's check (the check batch waits up to
+   * CHECK_LINGER_MS), only for all of them before its login counts as done.
    */
-  async replay(messages: ReliableMessage[], write: () => void): Promise<void> {
+  async replay(messages: ReliableMessage[], write: () => void): Promise<{ checked: Promise<void> }> {
     await this.pending.record(messages, true);
-    const scheduled = this.pending.scheduleCheck(messages, 1);
+    const checked = this.pending.scheduleCheck(messages, 1);
+    // awaited by the caller later: handled now, so that a failure meanwhile is not "unhandled"
+    checked.catch(() => {});
     write();
-    await scheduled;
+    return { checked };
   }
 
   /**
