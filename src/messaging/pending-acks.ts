@@ -77,7 +77,7 @@ return out
 /**
  * Deliveries tracked within this window share one im-ack job, so a delivery's check may fire up to
  * this much before its ACK timeout. An im-ack job costs about a millisecond of node CPU, whatever
- * it holds; 100 ms instead of 20 took the two nodes from 86 to 79 % of a core at 3,000 private
+ * it holds; 100 ms instead of 20 took the two nodes from 86 to 80 % of a core at 3,000 private
  * msg/s (bench/RESULTS.md, "Hardening"). No delivery waits for it: only its im-biz job's end does.
  */
 const CHECK_LINGER_MS = 100;
