@@ -7,7 +7,7 @@ import { imMessage } from "../db/schema";
 import type { Logger } from "../log";
 import type { ReliableMessage } from "../queues/jobs";
 import type { KeptMarks } from "./kept-marks";
-import { TickBatcher } from "./tick-batcher";
+import { splitByWeight, TickBatcher } from "./tick-batcher";
 
 /** Kept messages are replayed in pages of this many. */
 const REPLAY_PAGE = 200;
@@ -118,15 +118,7 @@ function sortByKey<K extends AckKey>(rows: K[]): K[] {
 
 /** Write `rows` in statements of at most CHUNK_ROWS rows and about CHUNK_BYTES (by `bytesOf`). */
 async function inChunks<T>(rows: T[], write: (chunk: T[]) => Promise<unknown>, bytesOf: (row: T) => number = () => 0): Promise<void> {
-  for (let i = 0; i < rows.length; ) {
-    let end = i;
-    let bytes = 0;
-    while (end < rows.length && end - i < CHUNK_ROWS && (end === i || bytes + bytesOf(rows[end]) <= CHUNK_BYTES)) {
-      bytes += bytesOf(rows[end]);
-      end++;
-    }
-    const chunk = rows.slice(i, end);
-    i = end;
+  for (const chunk of splitByWeight(rows, CHUNK_BYTES, bytesOf, CHUNK_ROWS)) {
     for (let attempt = 1; ; attempt++) {
       try {
         await write(chunk);

@@ -158,22 +158,7 @@ export class PendingAcks {
    * caller's own job (im-biz or im-ack) must not complete, so a node dying in between loses nothing.
    */
   async scheduleCheck(messages: ReliableMessage[], attempt: number): Promise<void> {
-    // one add() goes into one job whole: split what would outweigh a job
-    const adds: Array<Promise<unknown>> = [];
-    let part: Check[] = [];
-    let weight = 0;
-    for (const message of messages) {
-      const w = checkWeight(message);
-      if (part.length > 0 && weight + w > CHECK_MAX_WEIGHT) {
-        adds.push(this.checks.add(part));
-        part = [];
-        weight = 0;
-      }
-      part.push({ attempt, message });
-      weight += w;
-    }
-    if (part.length > 0) adds.push(this.checks.add(part));
-    await Promise.all(adds);
+    await this.checks.add(messages.map((message) => ({ attempt, message })));
   }
 
   /**

@@ -34,8 +34,18 @@ export class TickBatcher<T, R = void> {
     private readonly weigh: (item: T) => number = () => 1,
   ) {}
 
-  add(items: T[]): Promise<R[]> {
-    if (items.length === 0) return Promise.resolve([]);
+  /**
+   * Queue items for a flush; resolves with their results, in order. Items heavier than maxBatch in
+   * all are spread over several flushes (a flush takes what fits, and one item at least).
+   */
+  async add(items: T[]): Promise<R[]> {
+    if (items.length === 0) return [];
+    const runs = splitByWeight(items, this.maxBatch, this.weigh);
+    if (runs.length === 1) return this.addRun(items);
+    return (await Promise.all(runs.map((run) => this.addRun(run)))).flat();
+  }
+
+  private addRun(items: T[]): Promise<R[]> {
     return new Promise((resolve, reject) => {
       const weight = items.reduce((sum, item) => sum + this.weigh(item), 0);
       this.waiters.push({ start: this.items.length, count: items.length, weight, resolve, reject });
@@ -99,4 +109,26 @@ export class TickBatcher<T, R = void> {
     this.waiters = this.waiters.slice(n).map((w) => ({ ...w, start: w.start - end }));
     return { items, waiters };
   }
+}
+
+/**
+ * `items` in consecutive runs, in order, each of at most `maxWeight` by `weigh` (a heavier item
+ * alone) and at most `maxCount` items.
+ */
+export function splitByWeight<T>(items: T[], maxWeight: number, weigh: (item: T) => number, maxCount = Infinity): T[][] {
+  const runs: T[][] = [];
+  let run: T[] = [];
+  let weight = 0;
+  for (const item of items) {
+    const w = weigh(item);
+    if (run.length > 0 && (weight + w > maxWeight || run.length >= maxCount)) {
+      runs.push(run);
+      run = [];
+      weight = 0;
+    }
+    run.push(item);
+    weight += w;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }

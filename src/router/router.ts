@@ -1,6 +1,7 @@
 // Routing reliable deliveries: find each recipient's node in one round trip, then publish ONE
 // message per node. Redis work grows with the number of nodes, not of recipients.
 import type { Logger } from "../log";
+import { splitByWeight } from "../messaging/tick-batcher";
 import type { Presence } from "../presence/presence";
 import type { Broker } from "./broker";
 import type { Delivery } from "./node-message";
@@ -47,7 +48,8 @@ export class Router {
     }
     await Promise.all(
       [...byNode].map(async ([node, deliveries]) => {
-        for (const part of bySize(deliveries)) await this.broker.publishToNode(node, { t: "deliver", deliveries: part });
+        const parts = splitByWeight(deliveries, MAX_MESSAGE_BYTES, (d) => d.data.length + DELIVERY_OVERHEAD_BYTES);
+        for (const part of parts) await this.broker.publishToNode(node, { t: "deliver", deliveries: part });
       }),
     );
   }
@@ -57,22 +59,3 @@ export class Router {
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** What a delivery adds to a message besides its data (ids, code, time, JSON punctuation). */
 const DELIVERY_OVERHEAD_BYTES = 120;
-
-/** Deliveries in consecutive runs of about MAX_MESSAGE_BYTES. */
-function bySize<D extends Delivery>(deliveries: D[]): D[][] {
-  const parts: D[][] = [];
-  let part: D[] = [];
-  let bytes = 0;
-  for (const d of deliveries) {
-    const size = d.data.length + DELIVERY_OVERHEAD_BYTES;
-    if (part.length > 0 && bytes + size > MAX_MESSAGE_BYTES) {
-      parts.push(part);
-      part = [];
-      bytes = 0;
-    }
-    part.push(d);
-    bytes += size;
-  }
-  if (part.length > 0) parts.push(part);
-  return parts;
-}
