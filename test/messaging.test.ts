@@ -69,6 +69,44 @@ describe("private chat (5556)", () => {
     expect(raw.frames.filter(isIt)).toHaveLength(2);
   });
 
+  test("a session that never ACKs gets ACK_MAX_ATTEMPTS deliveries and no more; the message is kept for its next login", async () => {
+    const sender = await user(A, { transport: "tcp" });
+    const recipientId = newUserId();
+    const { conn: raw } = await suite.rawLogin(B, recipientId);
+    raw.keepAlive(300);
+    const { msgId } = await sender.client.sendPrivate(recipientId, "never ACKed");
+    const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
+    const { ackTimeoutMs, ackMaxAttempts } = suite.cluster.settings;
+    const pending = createKeys(suite.cluster.prefix).pending(APP_ID, recipientId);
+    // "0k": kept in MySQL, no delivery pending (messaging/pending-acks.ts)
+    await waitFor(async () => (await db.hget(pending, msgId)) === "0k", (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "the message to be kept");
+    // observe past the next retry time (a protocol bound): the same session gets nothing more
+    await Bun.sleep(2 * ackTimeoutMs + 300);
+    expect(raw.frames.filter(isIt)).toHaveLength(ackMaxAttempts);
+    raw.close();
+    const next = await user(A, { userId: recipientId, transport: "tcp" });
+    const [got] = await waitFor(() => next.events.private.length > 0 && next.events.private, 3000, "the kept message at the next login");
+    expect(got).toMatchObject({ msgId, data: { content: "never ACKed" } });
+  });
+
+  test("a recipient that logs in again during the last ACK timeout gets the message on its new session, not at some later login", async () => {
+    const sender = await user(A, { transport: "tcp" });
+    const recipientId = newUserId();
+    const { conn: raw } = await suite.rawLogin(B, recipientId);
+    raw.keepAlive(300);
+    const { msgId } = await sender.client.sendPrivate(recipientId, "across a reconnect");
+    const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
+    const { ackTimeoutMs, ackMaxAttempts } = suite.cluster.settings;
+    await waitFor(() => raw.frames.filter(isIt).length === ackMaxAttempts, (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "every delivery to the session that never ACKs");
+    // a reconnect (as a client whose link dropped): this login's replay finds nothing kept yet,
+    // since the last delivery's check has not run
+    const again = await user(A, { userId: recipientId, transport: "tcp" });
+    const [got] = await waitFor(() => again.events.private.length > 0 && again.events.private, 2 * ackTimeoutMs + 3000, "the message on the new session");
+    expect(got).toMatchObject({ msgId, data: { content: "across a reconnect" } });
+    const pending = createKeys(suite.cluster.prefix).pending(APP_ID, recipientId);
+    await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the new session's ACK to settle it");
+  });
+
   test("an offline recipient gets its kept messages at the next login, in msgId order, and only once", async () => {
     const sender = await user(A, { transport: "tcp" });
     const offlineId = newUserId();

@@ -6,7 +6,7 @@
 import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
 import type { Queues } from "../queues/queues";
-import type { ReliableMessage } from "../queues/jobs";
+import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
 import { TickBatcher } from "./tick-batcher";
 
 /** A pending record outlives any retry schedule by far; it only guards against leaks. */
@@ -90,6 +90,8 @@ const CHECK_MAX_WEIGHT = 5000;
 interface Check {
   attempt: number;
   message: ReliableMessage;
+  /** The session the delivery went to ("" unknown). */
+  session: string;
 }
 
 export class PendingAcks {
@@ -116,14 +118,15 @@ export class PendingAcks {
     });
     this.checks = new TickBatcher(
       async (checks) => {
-        const byAttempt = new Map<number, ReliableMessage[]>();
+        const byAttempt = new Map<number, Required<AckCheckJob>>();
         for (const c of checks) {
-          const list = byAttempt.get(c.attempt);
-          if (list) list.push(c.message);
-          else byAttempt.set(c.attempt, [c.message]);
+          let job = byAttempt.get(c.attempt);
+          if (!job) byAttempt.set(c.attempt, (job = { attempt: c.attempt, messages: [], sessions: [] }));
+          job.messages.push(c.message);
+          job.sessions.push(c.session);
         }
         const delay = Math.max(0, this.ackTimeoutMs - CHECK_LINGER_MS);
-        await this.queues.ack.addBulk([...byAttempt].map(([attempt, messages]) => ({ name: "check", data: { attempt, messages }, opts: { delay } })));
+        await this.queues.ack.addBulk([...byAttempt.values()].map((data) => ({ name: "check", data, opts: { delay } })));
       },
       CHECK_MAX_WEIGHT,
       CHECK_LINGER_MS,
@@ -154,11 +157,12 @@ export class PendingAcks {
 
   /**
    * Schedule the check of these deliveries, about ackTimeoutMs from now, in an im-ack job shared
-   * with the other deliveries of the next few ms. Resolves once the job is stored: until then the
-   * caller's own job (im-biz or im-ack) must not complete, so a node dying in between loses nothing.
+   * with the other deliveries of the next few ms. `sessionOf`: the session each delivery went to,
+   * where known. Resolves once the job is stored: until then the caller's own job (im-biz or im-ack)
+   * must not complete, so a node dying in between loses nothing.
    */
-  async scheduleCheck(messages: ReliableMessage[], attempt: number): Promise<void> {
-    await this.checks.add(messages.map((message) => ({ attempt, message })));
+  async scheduleCheck(messages: ReliableMessage[], attempt: number, sessionOf?: Map<ReliableMessage, string>): Promise<void> {
+    await this.checks.add(messages.map((message) => ({ attempt, message, session: sessionOf?.get(message) ?? "" })));
   }
 
   /**

@@ -9,6 +9,8 @@
 // Keeping races with a login: the login binds the user, then reads the kept rows; keeping writes the
 // row, then looks the user up again. Whichever comes second sees the other, so the message is
 // replayed, delivered, or both (the client de-duplicates by msgId). Nothing falls between the two.
+// The same holds for the last delivery's check: a recipient that logged in again since that delivery
+// gets the message on its new session (see sameSessionAs).
 import type { Logger } from "../log";
 import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
 import type { Router } from "../router/router";
@@ -99,7 +101,8 @@ export class ReliableDelivery {
       // attempts used up: kept for the next login (a late ACK still deletes it)
       const kept = await this.keep(due.fresh, was(false));
       const { moved: markedKept } = await this.pending.markKept(due.kept, was(true));
-      return { resent: 0, kept: kept.length + markedKept.length };
+      const { sent } = await this.deliver(kept, 1, true, sameSessionAs(job));
+      return { resent: sent, kept: kept.length + markedKept.length };
     }
     const fresh = await this.deliver(due.fresh, job.attempt + 1, false);
     const keptBefore = await this.deliver(due.kept, job.attempt + 1, true);
@@ -110,25 +113,25 @@ export class ReliableDelivery {
   }
 
   /**
-   * Deliver to the recipients online now (delivery n). Resolves to the messages of the others
-   * (offline) and how many were sent. Delivery 1 starts a pending record; delivery n > 1 moves it
-   * on from n-1, so a message ACKed (or taken over by a login's replay) since its check read it is
-   * not sent again.
+   * Deliver to the recipients online now (delivery n), except where `skip` says their session
+   * already had it. Resolves to the messages of the others (offline) and how many were sent.
+   * Delivery 1 starts a pending record; delivery n > 1 moves it on from n-1, so a message ACKed (or
+   * taken over by a login's replay) since its check read it is not sent again.
    */
-  private async deliver(messages: ReliableMessage[], attempt: number, kept: boolean): Promise<{ offline: ReliableMessage[]; sent: number }> {
+  private async deliver(messages: ReliableMessage[], attempt: number, kept: boolean, skip?: SessionFilter): Promise<{ offline: ReliableMessage[]; sent: number }> {
     if (messages.length === 0) return { offline: [], sent: 0 };
-    const byNode = await this.router.locate(messages);
+    const { byNode, sessionOf } = await this.router.locate(messages);
     if (byNode.size === 0) return { offline: messages, sent: 0 };
     const located = [...byNode.values()].flat();
-    let sending = located;
-    if (attempt === 1) await this.pending.record(located, kept);
-    else sending = (await this.pending.advance(located, { attempt: attempt - 1, kept }, { attempt, kept })).moved;
+    let sending = skip ? located.filter((m) => !skip(m, sessionOf.get(m) ?? "")) : located;
+    if (attempt === 1) await this.pending.record(sending, kept);
+    else sending = (await this.pending.advance(sending, { attempt: attempt - 1, kept }, { attempt, kept })).moved;
     if (sending.length < located.length) {
       const send = new Set(sending);
       for (const [node, list] of byNode) byNode.set(node, list.filter((m) => send.has(m)));
     }
     // the check is stored while the deliveries go out; both must be done before this job completes
-    await Promise.all([this.router.publish(byNode), this.pending.scheduleCheck(sending, attempt)]);
+    await Promise.all([this.router.publish(byNode), this.pending.scheduleCheck(sending, attempt, sessionOf)]);
     const delivered = new Set(located);
     return { offline: messages.filter((m) => !delivered.has(m)), sent: sending.length };
   }
@@ -162,4 +165,22 @@ export class ReliableDelivery {
     if (this.log.isLevelEnabled("debug")) this.log.debug({ msgIds: kept.map((m) => m.msgId) }, "kept for the next login");
     return kept;
   }
+}
+
+/** Says whether a message's recipient, now logged in with `session`, already had its delivery. */
+type SessionFilter = (message: ReliableMessage, session: string) => boolean;
+
+/**
+ * A message whose last delivery went to the session its recipient still has needs no more: it
+ * stays kept for the next login. One whose recipient logged in again since (a reconnect) does: that
+ * login's replay came before the message was kept, so it is delivered now, as a replay would have
+ * (a new round of attempts, for the new session). An unknown session counts as the same.
+ */
+function sameSessionAs(job: AckCheckJob): SessionFilter {
+  const last = new Map<ReliableMessage, string>();
+  job.messages.forEach((m, i) => last.set(m, job.sessions?.[i] ?? ""));
+  return (message, session) => {
+    const before = last.get(message) ?? "";
+    return before === "" || before === session;
+  };
 }

@@ -112,13 +112,13 @@ export class Presence {
     return v === null ? null : parseBinding(v);
   }
 
-  /** The node of each online user among `userIds`, in one round trip. Offline users are absent. */
-  async nodesOf(appId: number, userIds: number[]): Promise<Map<number, string>> {
-    const out = new Map<number, string>();
+  /** The binding of each online user among `userIds`, in one round trip. Offline users are absent. */
+  async bindingsOf(appId: number, userIds: number[]): Promise<Map<number, Binding>> {
+    const out = new Map<number, Binding>();
     if (userIds.length === 0) return out;
     const values = await this.redis.mget(userIds.map((u) => this.keys.binding(appId, u)));
     values.forEach((v, i) => {
-      if (v !== null) out.set(userIds[i], parseBinding(v).nodeId);
+      if (v !== null) out.set(userIds[i], parseBinding(v));
     });
     return out;
   }

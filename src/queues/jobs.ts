@@ -51,4 +51,9 @@ export interface AckCheckJob {
   /** Deliveries made so far of each message (the first one is attempt 1). */
   attempt: number;
   messages: ReliableMessage[];
+  /**
+   * The session (connId) each message's delivery n went to, in the order of `messages`; "" where
+   * unknown. Absent in jobs queued before it was added.
+   */
+  sessions?: string[];
 }

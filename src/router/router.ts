@@ -8,6 +8,12 @@ import type { Delivery } from "./node-message";
 
 export type DeliveriesByNode<D extends Delivery = Delivery> = Map<string, D[]>;
 
+export interface Located<D extends Delivery> {
+  byNode: DeliveriesByNode<D>;
+  /** The session (connId) each located delivery's recipient is logged in with. */
+  sessionOf: Map<D, string>;
+}
+
 export class Router {
   constructor(
     private readonly presence: Presence,
@@ -16,8 +22,9 @@ export class Router {
   ) {}
 
   /** Group deliveries by the node of their online recipient; offline recipients are left out. */
-  async locate<D extends Delivery>(deliveries: D[]): Promise<DeliveriesByNode<D>> {
+  async locate<D extends Delivery>(deliveries: D[]): Promise<Located<D>> {
     const byNode: DeliveriesByNode<D> = new Map();
+    const sessionOf = new Map<D, string>();
     const byApp = new Map<number, D[]>();
     for (const d of deliveries) {
       const list = byApp.get(d.appId);
@@ -25,16 +32,17 @@ export class Router {
       else byApp.set(d.appId, [d]);
     }
     for (const [appId, list] of byApp) {
-      const nodes = await this.presence.nodesOf(appId, [...new Set(list.map((d) => d.userId))]);
+      const bindings = await this.presence.bindingsOf(appId, [...new Set(list.map((d) => d.userId))]);
       for (const d of list) {
-        const node = nodes.get(d.userId);
-        if (node === undefined) continue;
-        const forNode = byNode.get(node);
+        const binding = bindings.get(d.userId);
+        if (binding === undefined) continue;
+        sessionOf.set(d, binding.connId);
+        const forNode = byNode.get(binding.nodeId);
         if (forNode) forNode.push(d);
-        else byNode.set(node, [d]);
+        else byNode.set(binding.nodeId, [d]);
       }
     }
-    return byNode;
+    return { byNode, sessionOf };
   }
 
   /**
