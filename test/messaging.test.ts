@@ -29,6 +29,20 @@ async function user(node: ProcessNode, opts: Parameters<Clients["online"]>[1] = 
   return { userId, client, events: record(client) };
 }
 
+/**
+ * A private message from a new user on A to a raw TCP session on B that never ACKs by itself.
+ * `isIt` matches the message's deliveries among the raw session's frames.
+ */
+async function toSessionThatDoesNotAck(content: string) {
+  const sender = await user(A, { transport: "tcp" });
+  const recipientId = newUserId();
+  const { conn: raw } = await suite.rawLogin(B, recipientId);
+  raw.keepAlive(300);
+  const { msgId } = await sender.client.sendPrivate(recipientId, content);
+  const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
+  return { raw, recipientId, msgId, isIt, pending: createKeys(suite.cluster.prefix).pending(APP_ID, recipientId) };
+}
+
 describe("private chat (5556)", () => {
   test("TCP on A → WS on B and back: the sender's ACK carries the msgId the recipient gets", async () => {
     const tcp = await user(A, { transport: "tcp" });
@@ -48,12 +62,7 @@ describe("private chat (5556)", () => {
   });
 
   test("a recipient that does not ACK gets the same msgId again after the ACK timeout, and not once it ACKs", async () => {
-    const sender = await user(A, { transport: "tcp" });
-    const recipientId = newUserId();
-    const { conn: raw } = await suite.rawLogin(B, recipientId);
-    raw.keepAlive(300);
-    const { msgId } = await sender.client.sendPrivate(recipientId, "ack me");
-    const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
+    const { raw, recipientId, msgId, isIt, pending } = await toSessionThatDoesNotAck("ack me");
     const first = await raw.next(isIt, 3000, "the first delivery");
     const firstAt = Date.now();
     expect(first.body).toMatchObject({ msgId, appId: APP_ID, userId: recipientId, bizCode: 5556 });
@@ -62,7 +71,6 @@ describe("private chat (5556)", () => {
     expect(Date.now() - firstAt).toBeGreaterThanOrEqual(ackTimeout / 2);
     expect(again.body).toEqual(first.body);
     raw.send(Code.ACK, { msgId });
-    const pending = createKeys(suite.cluster.prefix).pending(APP_ID, recipientId);
     await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the server to record the ACK");
     // observe past the next retry time (a protocol bound): an ACKed message is never sent again
     await Bun.sleep(2 * ackTimeout + 300);
@@ -70,14 +78,8 @@ describe("private chat (5556)", () => {
   });
 
   test("a session that never ACKs gets ACK_MAX_ATTEMPTS deliveries and no more; the message is kept for its next login", async () => {
-    const sender = await user(A, { transport: "tcp" });
-    const recipientId = newUserId();
-    const { conn: raw } = await suite.rawLogin(B, recipientId);
-    raw.keepAlive(300);
-    const { msgId } = await sender.client.sendPrivate(recipientId, "never ACKed");
-    const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
+    const { raw, recipientId, msgId, isIt, pending } = await toSessionThatDoesNotAck("never ACKed");
     const { ackTimeoutMs, ackMaxAttempts } = suite.cluster.settings;
-    const pending = createKeys(suite.cluster.prefix).pending(APP_ID, recipientId);
     // "0k": kept in MySQL, no delivery pending (messaging/pending-acks.ts)
     await waitFor(async () => (await db.hget(pending, msgId)) === "0k", (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "the message to be kept");
     // observe past the next retry time (a protocol bound): the same session gets nothing more
@@ -90,12 +92,7 @@ describe("private chat (5556)", () => {
   });
 
   test("a recipient that logs in again during the last ACK timeout gets the message on its new session, not at some later login", async () => {
-    const sender = await user(A, { transport: "tcp" });
-    const recipientId = newUserId();
-    const { conn: raw } = await suite.rawLogin(B, recipientId);
-    raw.keepAlive(300);
-    const { msgId } = await sender.client.sendPrivate(recipientId, "across a reconnect");
-    const isIt = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.msgId === msgId;
+    const { raw, recipientId, msgId, isIt, pending } = await toSessionThatDoesNotAck("across a reconnect");
     const { ackTimeoutMs, ackMaxAttempts } = suite.cluster.settings;
     await waitFor(() => raw.frames.filter(isIt).length === ackMaxAttempts, (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "every delivery to the session that never ACKs");
     // a reconnect (as a client whose link dropped): this login's replay finds nothing kept yet,
@@ -103,7 +100,6 @@ describe("private chat (5556)", () => {
     const again = await user(A, { userId: recipientId, transport: "tcp" });
     const [got] = await waitFor(() => again.events.private.length > 0 && again.events.private, 2 * ackTimeoutMs + 3000, "the message on the new session");
     expect(got).toMatchObject({ msgId, data: { content: "across a reconnect" } });
-    const pending = createKeys(suite.cluster.prefix).pending(APP_ID, recipientId);
     await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the new session's ACK to settle it");
   });
 
