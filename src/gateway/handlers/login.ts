@@ -107,7 +107,10 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
     join = { answer: { roomSeq: latest }, missed: [], coveredSeq: latest };
   } else {
     const catchUp = await deps.roomLog.since(roomId, roomSeq);
-    join = { answer: { roomSeq: catchUp.latestSeq, recovered: catchUp.recovered }, missed: catchUp.entries, coveredSeq: catchUp.latestSeq };
+    // a sender never gets its own room messages (PROTOCOL.md section 5), not in a replay either:
+    // the client skipped their seqs, so its roomSeq is often before them
+    const missed = catchUp.entries.filter((e) => e.msg.data.userId !== session.user!.userId);
+    join = { answer: { roomSeq: catchUp.latestSeq, recovered: catchUp.recovered }, missed, coveredSeq: catchUp.latestSeq };
   }
   gateway.roomJoined(roomId, join.coveredSeq);
   return join;
