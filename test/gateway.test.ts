@@ -3,7 +3,6 @@
 // killed node's users going offline. Real node processes, Redis and MySQL.
 import { describe, expect, test } from "bun:test";
 import { and, count, eq } from "drizzle-orm";
-import { loadConfig } from "../src/config";
 import { connectDatabase } from "../src/db/client";
 import { imMessage } from "../src/db/schema";
 import { Code } from "../src/protocol/codes";
@@ -165,7 +164,7 @@ describe("per-connection limits", () => {
         ),
       );
     }
-    const database = connectDatabase(loadConfig().db.url);
+    const database = connectDatabase(suite.cluster.databaseUrl);
     const rows = async () => (await database.db.select({ n: count() }).from(imMessage).where(and(eq(imMessage.appId, APP_ID), eq(imMessage.userId, userId))))[0].n;
     try {
       // a push is accepted once queued and kept by a worker a moment later; one kept while the login

@@ -1,10 +1,7 @@
 // The kept-message store on real MySQL and Redis: many large kept messages (pushes may carry 64 KB
 // each) are written in statements MySQL accepts, and replayed whole, in msgId order.
 import { afterAll, expect, test } from "bun:test";
-import { and, eq } from "drizzle-orm";
 import { loadConfig } from "../src/config";
-import { connectDatabase } from "../src/db/client";
-import { imMessage } from "../src/db/schema";
 import { createLogger } from "../src/log";
 import { KeptMarks } from "../src/messaging/kept-marks";
 import { KeptStore } from "../src/messaging/kept-store";
@@ -12,22 +9,21 @@ import type { ReliableMessage } from "../src/queues/jobs";
 import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
 import { newUserId } from "./support/http-api";
-import { removeClusterKeys } from "./support/test-cluster";
+import { dropOwnDatabase, openOwnDatabase, removeClusterKeys } from "./support/test-cluster";
 
 const prefix = `kepttest${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const config = loadConfig({ ...process.env, NODE_ENV: "development" });
 const log = createLogger("kepttest", "warn");
 const redis = connectRedis(config.redis.url, log);
-const database = connectDatabase(config.db.url);
+const { database, url: databaseUrl } = await openOwnDatabase(prefix);
 const store = new KeptStore(database.db, new KeptMarks(redis.command, createKeys(prefix)), log);
 const APP = 10001;
 const userId = newUserId();
 
 afterAll(async () => {
-  await database.db.delete(imMessage).where(and(eq(imMessage.appId, APP), eq(imMessage.userId, userId)));
   await redis.close();
   await database.close();
-  await removeClusterKeys(prefix);
+  await Promise.all([removeClusterKeys(prefix), dropOwnDatabase(databaseUrl)]);
 });
 
 test("300 kept messages of 60 KB (18 MB, over MySQL's 16 MB statement limit) are stored and replayed in msgId order", async () => {

@@ -16,14 +16,14 @@ import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
 import { RedisBroker } from "../src/router/broker";
 import { Router } from "../src/router/router";
-import { removeClusterKeys } from "./support/test-cluster";
+import { dropOwnDatabase, openOwnDatabase, removeClusterKeys } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
 const prefix = `acktest${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const config = loadConfig({ ...process.env, NODE_ENV: "development", KEY_PREFIX: prefix });
 const log = createLogger("acktest", "warn");
 const redis = connectRedis(config.redis.url, log);
-const database = connectDatabase(config.db.url);
+const { database, url: databaseUrl } = await openOwnDatabase(prefix);
 const keys = createKeys(prefix);
 const queues = createQueues(redis.bullmq, keys.bullPrefix());
 const ACK_TIMEOUT_MS = 60_000;
@@ -35,7 +35,7 @@ afterAll(async () => {
   await queues.close();
   await redis.close();
   await database.close();
-  await removeClusterKeys(prefix);
+  await Promise.all([removeClusterKeys(prefix), dropOwnDatabase(databaseUrl)]);
 });
 
 let nextMsgId = 1000;
@@ -90,7 +90,7 @@ test("a retried check stores the check of a resend its failed try made; a first 
 });
 
 test("an ACK whose kept row MySQL will not delete puts its record back, so the pending check resends it", async () => {
-  const closed = connectDatabase(config.db.url);
+  const closed = connectDatabase(databaseUrl);
   await closed.close();
   // its error log is expected: kept out of the test output
   const quiet = createLogger("acktest", "fatal");

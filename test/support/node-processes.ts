@@ -4,7 +4,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { DEFAULT_SETTINGS, newClusterIdentity, nodeEnv, removeClusterKeys, type ClusterIdentity, type ClusterSettings, type TestNode } from "./test-cluster";
+import { DEFAULT_SETTINGS, dropOwnDatabase, newClusterIdentity, nodeEnv, removeClusterKeys, type ClusterIdentity, type ClusterSettings, type TestNode } from "./test-cluster";
 
 const ROOT = join(import.meta.dir, "../..");
 const READY_TIMEOUT_MS = 20_000;
@@ -23,12 +23,13 @@ export class ProcessCluster implements ClusterIdentity {
   readonly prefix: string;
   readonly apiKey: string;
   readonly jwtSecret: string;
+  readonly databaseUrl: string;
   readonly nodes: ProcessNode[] = [];
   private readonly procs = new Map<ProcessNode, Subprocess>();
   private readonly logDir: string;
 
   constructor(readonly settings: ClusterSettings) {
-    ({ prefix: this.prefix, apiKey: this.apiKey, jwtSecret: this.jwtSecret } = newClusterIdentity());
+    ({ prefix: this.prefix, apiKey: this.apiKey, jwtSecret: this.jwtSecret, databaseUrl: this.databaseUrl } = newClusterIdentity());
     this.logDir = join(ROOT, "test-artifacts", this.prefix);
     mkdirSync(this.logDir, { recursive: true });
   }
@@ -72,10 +73,10 @@ export class ProcessCluster implements ClusterIdentity {
     clearTimeout(timer);
   }
 
-  /** Stop every node, then delete the cluster's Redis keys. */
+  /** Stop every node, then delete the cluster's Redis keys and database. */
   async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => this.stopNode(n)));
-    await removeClusterKeys(this.prefix);
+    await Promise.all([...this.procs.keys()].map((n) => this.stopNode(n)));
+    await Promise.all([removeClusterKeys(this.prefix), dropOwnDatabase(this.databaseUrl)]);
   }
 
   logTail(node: ProcessNode, lines = 40): string {
@@ -90,7 +91,8 @@ export class ProcessCluster implements ClusterIdentity {
     const [httpPort, tcpPort] = freePorts(2);
     const logPath = join(this.logDir, `${nodeId}.log`);
     const fd = openSync(logPath, "a");
-    const proc = Bun.spawn([process.execPath, "src/main.ts"], {
+    // --no-orphans: a test run that is killed does not leave its nodes running
+    const proc = Bun.spawn([process.execPath, "--no-orphans", "src/main.ts"], {
       cwd: ROOT,
       env: { ...process.env, ...nodeEnv(this, nodeId, this.settings, "info"), PORT: String(httpPort), TCP_PORT: String(tcpPort) },
       stdin: "ignore",

@@ -2,6 +2,9 @@
 // in this test process (in-process-nodes.ts): an identity of its own (key prefix, API key, JWT
 // secret) so that runs sharing one Redis and MySQL never meet, the same short timings, and nodes
 // reached over HTTP, TCP and WebSocket.
+import mysql from "mysql2/promise";
+import { loadConfig } from "../../src/config";
+import { applyMigrations, connectDatabase, ensureDatabase, type Database } from "../../src/db/client";
 import { connectTestRedis } from "./http-api";
 
 export interface TestNode {
@@ -29,14 +32,55 @@ export interface ClusterIdentity {
   prefix: string;
   apiKey: string;
   jwtSecret: string;
+  /** DATABASE_URL of every node: a database of this cluster's own, made by its first node. */
+  databaseUrl: string;
 }
 
 export function newClusterIdentity(): ClusterIdentity {
+  const prefix = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   return {
-    prefix: `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`,
+    prefix,
     apiKey: `key-${crypto.randomUUID()}`,
     jwtSecret: `jwt-${crypto.randomUUID()}`,
+    databaseUrl: ownDatabaseUrl(prefix),
   };
+}
+
+/**
+ * The URL of a database `live_im_<prefix>` on the MySQL server of DATABASE_URL (default: the local
+ * one): rooms and kept messages of one run never show in another's lists and replays.
+ */
+export function ownDatabaseUrl(prefix: string): string {
+  const url = new URL(loadConfig({ ...process.env, NODE_ENV: "development" }).db.url);
+  url.pathname = `/live_im_${prefix}`;
+  return url.toString();
+}
+
+/** For tests without nodes: their own database (ownDatabaseUrl), made and migrated. */
+export async function openOwnDatabase(prefix: string): Promise<{ database: Database; url: string }> {
+  const url = ownDatabaseUrl(prefix);
+  await ensureDatabase(url);
+  const database = connectDatabase(url);
+  await applyMigrations(database);
+  return { database, url };
+}
+
+/** Drop a database ownDatabaseUrl() named. Never throws: a failed cleanup is reported, not a failure. */
+export async function dropOwnDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = url.pathname.slice(1);
+  try {
+    if (!/^live_im_[a-z0-9]+$/.test(name)) throw new Error(`not a test database: ${name}`);
+    url.pathname = "/";
+    const conn = await mysql.createConnection(url.toString());
+    try {
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+    } finally {
+      await conn.end();
+    }
+  } catch (err) {
+    console.error(`could not drop the database ${name}:`, err);
+  }
 }
 
 /** The environment of one test node, apart from its ports. */
@@ -45,6 +89,7 @@ export function nodeEnv(identity: ClusterIdentity, nodeId: string, settings: Clu
     HOST: "127.0.0.1",
     NODE_ID: nodeId,
     KEY_PREFIX: identity.prefix,
+    DATABASE_URL: identity.databaseUrl,
     IM_API_KEY: identity.apiKey,
     IM_JWT_SECRET: identity.jwtSecret,
     NODE_ENV: "development",
