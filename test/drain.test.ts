@@ -39,11 +39,15 @@ test("no reliable message is lost when the recipient's node drains mid-stream", 
   const sent: string[] = [];
   const started = Date.now();
   let drained = 0;
+  let stopFailed: unknown = null;
   for (let i = 0; i < total; i++) {
     sent.push((await sender.sendPrivate(recipientId, `m${i}`)).msgId);
     if (i === 60) {
       // drain node B while the rest keeps coming; do not await: messages flow during the drain
-      void b.running.stop().then(() => (drained = Date.now() - started));
+      b.running.stop().then(
+        () => (drained = Date.now() - started),
+        (err: unknown) => (stopFailed = err),
+      );
     }
   }
   await waitFor(() => sent.every((id) => received.has(id)), 15_000, `all ${total} messages at the recipient (got ${received.size})`);
@@ -52,6 +56,7 @@ test("no reliable message is lost when the recipient's node drains mid-stream", 
     `drain: ${total} sent, ${received.size} distinct received, ${duplicates} delivered more than once, ` +
       `logins on ${logins.join(" → ")}, node B stopped after ${drained} ms, all delivered after ${Date.now() - started} ms`,
   );
+  expect(stopFailed).toBeNull();
   expect(logins[0]).toBe(b.nodeId);
   expect(logins.at(-1)).toBe(a.nodeId);
 }, 30_000);

@@ -240,11 +240,13 @@ describe("PROXY protocol", () => {
   test("a socket that never sends its PROXY line is closed after the login timeout; one that does is served", async () => {
     const cluster = await proxyNode(300);
     const [node] = cluster.nodes;
+    // the token first: the PROXY line must follow the connect within the 300 ms
+    const userId = newUserId();
+    const login = frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(node, userId) });
     const silent = await RawTcp.connect(node.tcp);
     const proxied = await RawTcp.connect(node.tcp);
     try {
-      const userId = newUserId();
-      proxied.write(new Uint8Array([...new TextEncoder().encode("PROXY TCP4 10.1.2.3 10.0.0.1 5555 9000\r\n"), ...frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(node, userId) })]));
+      proxied.write(new Uint8Array([...new TextEncoder().encode("PROXY TCP4 10.1.2.3 10.0.0.1 5555 9000\r\n"), ...login]));
       await proxied.next((f) => f.code === Code.LOGIN, 3000, "the LOGIN answer after a PROXY line");
       await silent.closedWithin(2000, "the socket without a PROXY line closed");
       proxied.keepAlive(200);

@@ -1,16 +1,18 @@
 // Issue 3, messaging: private chat across nodes and transports, sender ACKs, redelivery until the
 // recipient ACKs, kept messages for offline users, room chat fan-out with seq, backend pushes, and
 // refused BIZ bodies. Real node processes, Redis and MySQL.
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Queue } from "bullmq";
 import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
 import { QueueName } from "../src/queues/names";
-import { api, APP_ID, connectTestRedis, newUserId, openRoom } from "./support/http-api";
+import { api, APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
 import type { Clients } from "./support/clients";
 import type { ProcessNode } from "./support/node-processes";
-import { frame } from "./support/raw-tcp";
+import type { TestNode } from "./support/test-cluster";
+import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import { frame, RawTcp } from "./support/raw-tcp";
 import { record } from "./support/recorder";
 import { TwoNodeSuite } from "./support/two-node-suite";
 import { waitFor } from "./support/wait";
@@ -23,7 +25,7 @@ const suite = TwoNodeSuite.start((a, b) => ([A, B] = [a, b]));
 const { clients, db } = suite;
 
 /** A connected client of a new (or the given) user, with everything it emits recorded. */
-async function user(node: ProcessNode, opts: Parameters<Clients["online"]>[1] = {}) {
+async function user(node: TestNode, opts: Parameters<Clients["online"]>[1] = {}) {
   const userId = opts.userId ?? newUserId();
   const client = await clients.online(node, { ...opts, userId });
   return { userId, client, events: record(client) };
@@ -91,18 +93,6 @@ describe("private chat (5556)", () => {
     expect(got).toMatchObject({ msgId, data: { content: "never ACKed" } });
   });
 
-  test("a recipient that logs in again during the last ACK timeout gets the message on its new session, not at some later login", async () => {
-    const { raw, recipientId, msgId, isIt, pending } = await toSessionThatDoesNotAck("across a reconnect");
-    const { ackTimeoutMs, ackMaxAttempts } = suite.cluster.settings;
-    await waitFor(() => raw.frames.filter(isIt).length === ackMaxAttempts, (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "every delivery to the session that never ACKs");
-    // a reconnect (as a client whose link dropped): this login's replay finds nothing kept yet,
-    // since the last delivery's check has not run
-    const again = await user(A, { userId: recipientId, transport: "tcp" });
-    const [got] = await waitFor(() => again.events.private.length > 0 && again.events.private, 2 * ackTimeoutMs + 3000, "the message on the new session");
-    expect(got).toMatchObject({ msgId, data: { content: "across a reconnect" } });
-    await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the new session's ACK to settle it");
-  });
-
   test("an offline recipient gets its kept messages at the next login, in msgId order, and only once", async () => {
     const sender = await user(A, { transport: "tcp" });
     const offlineId = newUserId();
@@ -120,6 +110,36 @@ describe("private chat (5556)", () => {
     await waitFor(() => second.events.private.some((p) => p.msgId === fresh), 3000, "the new message");
     expect(second.events.private.map((p) => p.msgId)).toEqual([fresh]);
   });
+});
+
+describe("a reconnect during the last ACK timeout", () => {
+  // one delivery in all, checked 3 s later: the new login surely comes before the check, whatever
+  // the machine, so its replay cannot have had the message (it is kept only by that check)
+  let slow: InProcessCluster;
+  beforeAll(async () => {
+    slow = await startInProcessNodes(2, { ackTimeoutMs: 3000, ackMaxAttempts: 1 });
+  });
+  afterAll(() => slow.stop());
+
+  test("the recipient's new session gets the message when it is kept, not at some later login", async () => {
+    const [a, b] = slow.nodes;
+    const sender = await clients.online(a, { transport: "tcp" });
+    const recipientId = newUserId();
+    const raw = await RawTcp.loggedIn(b.tcp, recipientId, await imToken(b, recipientId));
+    try {
+      const { msgId } = await sender.sendPrivate(recipientId, "across a reconnect");
+      await raw.next((f) => f.code === Code.BIZ && f.body.msgId === msgId, 3000, "the only delivery, to the session that never ACKs");
+      const pending = createKeys(slow.prefix).pending(APP_ID, recipientId);
+      // a reconnect, as of a client whose link dropped: the message is still pending, not kept
+      const again = await user(a, { userId: recipientId, transport: "tcp" });
+      expect(await db.hget(pending, msgId)).toBe("1");
+      const [got] = await waitFor(() => again.events.private.length > 0 && again.events.private, 3000 + 3000, "the message on the new session");
+      expect(got).toMatchObject({ msgId, data: { content: "across a reconnect" } });
+      await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the new session's ACK to settle it");
+    } finally {
+      raw.close();
+    }
+  }, 15_000);
 });
 
 describe("kept marks (which users may have kept messages)", () => {
@@ -277,14 +297,15 @@ describe("BIZ frames of one connection", () => {
     expect(delivered.map((m) => m.msgId).sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1))).toEqual(acked);
 
     // one connection's frames did not each wait a whole intake batch for the one before: they
-    // shared im-biz jobs (frame after frame, they would have made one job each)
+    // shared im-biz jobs (frame after frame, they would have made one job each; together, usually
+    // one or two, but a slow machine may split the burst over a few batches)
     const redis = connectTestRedis();
     const queue = new Queue(QueueName.biz, { connection: redis, prefix: createKeys(suite.cluster.prefix).bullPrefix() });
     try {
       const jobs = await queue.getJobs(["completed", "active", "waiting"]);
       const ours = jobs.filter((j) => (j.data.messages as Array<{ senderId: number }>).some((m) => m.senderId === senderId));
       expect(ours.length).toBeGreaterThan(0);
-      expect(ours.length).toBeLessThanOrEqual(3);
+      expect(ours.length).toBeLessThanOrEqual(BURST / 3);
     } finally {
       await queue.close();
       redis.disconnect();
