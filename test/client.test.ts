@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { connectTcp, ImClient, ImClientError, type Connector } from "../src/client";
 import { backoffDelay } from "../src/client/backoff";
 import { readDelivery } from "../src/client/deliveries";
-import { jwtSubject } from "../src/client/im-config";
+import { fetchImConfig, jwtSubject } from "../src/client/im-config";
 import { PendingSends } from "../src/client/pending-sends";
 import { RecentIds } from "../src/client/recent-ids";
 import { ReconnectSchedule } from "../src/client/reconnect-schedule";
@@ -66,6 +66,23 @@ describe("parts", () => {
     expect(readDelivery({ msgId: "13", bizCode: 5555, data: '{"roomId":7}' })).toMatchObject({ ok: false, reliable: false });
   });
 
+  test("im/config: 400, 401 and 403 end the client (fatal); a proxy's 404, 429 or a 503 is passed over", async () => {
+    // a stand-in for whatever answers in front of the nodes (a proxy during a deploy, say)
+    const proxy = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => new Response("{}", { status: Number(new URL(req.url).pathname.split("/")[1]) }) });
+    try {
+      const fatalOf = async (status: number) => {
+        const err = await fetchImConfig(`http://127.0.0.1:${proxy.port}/${status}`, "jwt", APP_ID, 2000).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ImClientError);
+        return (err as ImClientError).fatal;
+      };
+      const statuses = [400, 401, 403, 404, 408, 429, 503];
+      const fatal = await Promise.all(statuses.map(fatalOf));
+      expect(Object.fromEntries(statuses.map((s, i) => [s, fatal[i]]))).toEqual({ 400: true, 401: true, 403: true, 404: false, 408: false, 429: false, 503: false });
+    } finally {
+      proxy.stop(true);
+    }
+  });
+
   test("jwtSubject reads sub; a JWT without a numeric sub is refused", () => {
     const jwt = (payload: object) => `h.${btoa(JSON.stringify(payload)).replace(/=+$/, "")}.s`;
     expect(jwtSubject(jwt({ sub: "10042" }))).toBe(10042);
@@ -113,9 +130,12 @@ describe("against real nodes", () => {
     await waitFor(() => seen.room.length === 1, 3000, "the first room message");
     await cluster.kill9(doomed);
     await waitFor(() => seen.reconnecting.length > 0, 3000, "the client to notice the dead node");
+    // connect() while reconnecting answers with the reconnect's login, not the first one's
+    const relogin = viewer.connect();
     for (const content of ["missed 1", "missed 2"]) await sender.sendRoom(content);
     await waitFor(() => seen.login.length === 2, 8000, "the login after the reconnect");
     expect(seen.login[1]).toMatchObject({ reconnected: true, nodeId: A.nodeId, recovered: true });
+    expect(await relogin).toBe(seen.login[1]);
     await sender.sendRoom("after");
     await waitFor(() => seen.room.length === 4, 3000, "the missed and the new room messages");
     // every seq once, in order, none lost; the two missed ones may trade places (see messaging.test.ts)

@@ -6,6 +6,7 @@ import { and, count, eq } from "drizzle-orm";
 import { connectDatabase } from "../src/db/client";
 import { imMessage } from "../src/db/schema";
 import { Code } from "../src/protocol/codes";
+import { encodeFrame } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
 import { api, APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
@@ -50,6 +51,47 @@ describe("TCP login", () => {
     conn.send(Code.BIZ, { bizCode: 5556, data: { objectId: 1, content: "x" }, clientMsgId: "early" });
     await conn.next(isError("not_logged_in"), 3000, "ERROR not_logged_in");
     await conn.closedWithin(3000);
+  });
+
+  test("before login: a HEARTBEAT is tolerated; an unknown code, or a body that is not a JSON object, gets ERROR and a close", async () => {
+    const unknown = await suite.raw(A);
+    unknown.send(Code.HEARTBEAT);
+    unknown.send(1999);
+    await unknown.next(isError("unknown_code"), 3000, "ERROR unknown_code");
+    await unknown.closedWithin(3000);
+    const notObject = await suite.raw(A);
+    notObject.write(encodeFrame(Code.LOGIN, "[1,2,3]"));
+    await notObject.next(isError("invalid_body"), 3000, "ERROR invalid_body");
+    await notObject.closedWithin(3000);
+  });
+
+  test("after login: an unknown code, a body that is not a JSON object and a second LOGIN leave the connection working", async () => {
+    const { conn, userId } = await suite.rawLogin(A);
+    conn.send(1999);
+    conn.write(encodeFrame(Code.BIZ, '"just a string"'));
+    conn.send(Code.LOGIN, { appId: APP_ID, userId: newUserId(), token: "ignored" });
+    conn.send(Code.HEARTBEAT);
+    await conn.next((f) => f.code === Code.HEARTBEAT, 3000, "the HEARTBEAT answer");
+    const answers = conn.frames.slice(1); // after the LOGIN answer
+    // the second LOGIN is ignored: no answer, no ERROR, and the session is still the first user's
+    expect(answers.map((f) => [f.code, f.body.error])).toEqual([
+      [Code.ERROR, "unknown_code"],
+      [Code.ERROR, "invalid_body"],
+      [Code.HEARTBEAT, undefined],
+    ]);
+    expect(answers[2].body).toEqual({ appId: APP_ID, userId, data: "true" });
+    expect(conn.closed).toBe(false);
+  });
+
+  test("a userId in a BIZ body never changes the sender", async () => {
+    const { conn, userId: senderId } = await suite.rawLogin(A);
+    const recipientId = newUserId();
+    const events = record(await clients.online(B, { userId: recipientId, transport: "tcp" }));
+    const someoneElse = newUserId();
+    conn.send(Code.BIZ, { bizCode: 5556, userId: someoneElse, clientMsgId: "spoof", data: { userId: someoneElse, objectId: recipientId, content: "who am I" } });
+    await conn.next((f) => f.code === Code.ACK && f.body.clientMsgId === "spoof", 3000, "the ACK");
+    const [got] = await waitFor(() => events.private.length > 0 && events.private, 3000, "the delivery");
+    expect(got.data).toMatchObject({ userId: senderId, objectId: recipientId, content: "who am I" });
   });
 
   test("a LOGIN arriving in pieces (partial frames) logs in", async () => {

@@ -59,7 +59,8 @@ export class ImClient extends Emitter<ImClientEvents> {
    * Connect and log in; resolves with the login answer (after the "login" event). Rejects with an
    * ImClientError if that fails or takes too long; nothing is retried then, and connect() may be
    * called again. Once logged in, a dropped connection is re-established automatically until
-   * logout(), close(), a kick or a fatal error. While connecting or connected it returns the same promise.
+   * logout(), close(), a kick or a fatal error. While connecting or connected it returns the same
+   * promise; while reconnecting, one that settles with the reconnect's login (or the client's end).
    */
   connect(): Promise<LoginInfo> {
     if (this.state === "closed") return Promise.reject(new ImClientError("closed", "the client is closed"));
@@ -160,7 +161,27 @@ export class ImClient extends Emitter<ImClientEvents> {
 
   private onDropped(reason: string): void {
     this.link = null;
-    if (this.state === "online") this.scheduleReconnect(reason);
+    if (this.state !== "online") return;
+    // connect() from now on answers with the reconnect's login, not the first one's
+    this.connecting = this.nextLogin();
+    this.scheduleReconnect(reason);
+  }
+
+  /** Resolves with the next "login", rejects with "closed" if the client ends first. */
+  private nextLogin(): Promise<LoginInfo> {
+    const next = new Promise<LoginInfo>((resolve, reject) => {
+      const offLogin = this.on("login", (info) => {
+        offClosed();
+        resolve(info);
+      });
+      const offClosed = this.on("closed", ({ reason }) => {
+        offLogin();
+        reject(new ImClientError("closed", reason));
+      });
+    });
+    // nobody may be waiting for it: its rejection is for connect()'s callers only
+    next.catch(() => {});
+    return next;
   }
 
   private scheduleReconnect(reason: string): void {

@@ -18,7 +18,10 @@ export async function fetchImConfig(httpBase: string, userJwt: string, appId: nu
   const json = (await res.json().catch(() => null)) as Record<string, any> | null;
   if (!res.ok) {
     const code = typeof json?.error?.code === "string" ? json.error.code : `http_${res.status}`;
-    throw new ImClientError(code, `POST ${httpBase}/api/im/config: HTTP ${res.status} ${json?.error?.message ?? ""}`.trim(), res.status < 500);
+    // only a refusal of this request itself ends the client; a 404, 408 or 429 from a proxy during a
+    // deploy, say, is passed over like a 5xx
+    const fatal = res.status === 400 || res.status === 401 || res.status === 403;
+    throw new ImClientError(code, `POST ${httpBase}/api/im/config: HTTP ${res.status} ${json?.error?.message ?? ""}`.trim(), fatal);
   }
   if (typeof json?.token !== "string" || typeof json.wsUrl !== "string" || typeof json.tcpAddress !== "string") {
     throw new ImClientError("connect_failed", `POST ${httpBase}/api/im/config: answer lacks token, wsUrl or tcpAddress`);
@@ -29,7 +32,7 @@ export async function fetchImConfig(httpBase: string, userJwt: string, appId: nu
 /**
  * An endpoint source over several HTTP bases (a load balancer, or nodes to fail over between):
  * each call tries them in turn, starting with the one that answered last, and passes over those
- * that cannot be reached or answer 5xx. Each base's wait is bounded by timeoutMs.
+ * that cannot be reached or answer other than 400, 401 or 403. Each base's wait is bounded by timeoutMs.
  */
 export function imConfigSource(bases: readonly string[], userJwt: string, appId: number, timeoutMs: number): () => Promise<Endpoint> {
   if (bases.length === 0) throw new ImClientError("connect_failed", "no HTTP base given", true);

@@ -88,9 +88,15 @@ function poll(ms: number, fn: () => Promise<void>): void {
 // ---- connection
 
 /** Replace the connection by one that watches `roomId` (or no room). */
-function connect(roomId?: number): Promise<void> {
+async function connect(roomId?: number): Promise<void> {
   setStatus("connecting");
-  return connection.open(user!.jwt, roomId);
+  try {
+    await connection.open(user!.jwt, roomId);
+  } catch (err) {
+    // no client event says so when the first login fails: the status must not stay "connecting"
+    setStatus("offline", err instanceof Error ? err.message : String(err));
+    throw err;
+  }
 }
 
 function listen(c: ImClient, isCurrent: () => boolean): void {

@@ -3,6 +3,9 @@ import { el } from "./dom";
 
 export type LineKind = "theirs" | "mine" | "notice";
 
+/** Lines kept per list: a tab left open in a busy room must not grow without end. */
+const MAX_LINES = 500;
+
 export class MessageList {
   constructor(private readonly list: HTMLOListElement) {}
 
@@ -13,6 +16,7 @@ export class MessageList {
     if (who) line.append(el("span", "who", who));
     line.append(text);
     this.list.append(line);
+    while (this.list.childElementCount > MAX_LINES) this.list.firstElementChild!.remove();
     if (atBottom) this.list.scrollTop = this.list.scrollHeight;
     return line;
   }
