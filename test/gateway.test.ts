@@ -6,7 +6,7 @@ import { and, count, eq } from "drizzle-orm";
 import { connectDatabase } from "../src/db/client";
 import { imMessage } from "../src/db/schema";
 import { Code } from "../src/protocol/codes";
-import { encodeFrame } from "../src/protocol/frame";
+import { encodeFrame, scanFrames } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
 import { api, APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
@@ -338,6 +338,38 @@ describe("WebSocket login", () => {
       ws.send(heartbeat(maxBodyBytes + 1000));
       await waitFor(() => closed, 3000, `the close (got ${JSON.stringify(got)})`);
       expect(got.map((m) => [m.code, m.body.error])).toEqual([[Code.LOGIN, undefined], [Code.HEARTBEAT, undefined], [Code.ERROR, "bad_frame"]]);
+    } finally {
+      ws.close();
+    }
+  });
+
+  test("plain /ws with an in-band LOGIN; the server answers in the form the client last used", async () => {
+    const userId = newUserId();
+    const token = await imToken(B, userId);
+    const ws = new WebSocket(B.ws);
+    ws.binaryType = "arraybuffer";
+    // each answer as [form, code]
+    const got: Array<["text" | "binary", number]> = [];
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") got.push(["text", JSON.parse(ev.data).code]);
+      else for (const f of scanFrames(new Uint8Array(ev.data as ArrayBuffer), 1 << 20).frames) got.push(["binary", f.code]);
+    };
+    try {
+      await new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = reject;
+      });
+      ws.send(JSON.stringify({ code: Code.LOGIN, body: { appId: APP_ID, userId, token } }));
+      await waitFor(() => got.length === 1, 3000, "the LOGIN answer");
+      ws.send(encodeFrame(Code.HEARTBEAT, "{}"));
+      await waitFor(() => got.length === 2, 3000, "the answer to a binary HEARTBEAT");
+      ws.send(JSON.stringify({ code: Code.HEARTBEAT, body: {} }));
+      await waitFor(() => got.length === 3, 3000, "the answer to a text HEARTBEAT");
+      expect(got).toEqual([
+        ["text", Code.LOGIN],
+        ["binary", Code.HEARTBEAT],
+        ["text", Code.HEARTBEAT],
+      ]);
     } finally {
       ws.close();
     }

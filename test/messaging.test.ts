@@ -7,7 +7,7 @@ import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
 import { QueueName } from "../src/queues/names";
-import { api, APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
+import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom } from "./support/http-api";
 import type { Clients } from "./support/clients";
 import type { ProcessNode } from "./support/node-processes";
 import type { TestNode } from "./support/test-cluster";
@@ -79,18 +79,25 @@ describe("private chat (5556)", () => {
     expect(raw.frames.filter(isIt)).toHaveLength(2);
   });
 
-  test("a session that never ACKs gets ACK_MAX_ATTEMPTS deliveries and no more; the message is kept for its next login", async () => {
+  test("a session that never ACKs gets ACK_MAX_ATTEMPTS deliveries of a message or push and no more; both are kept for its next login", async () => {
     const { raw, recipientId, msgId, isIt, pending } = await toSessionThatDoesNotAck("never ACKed");
+    const push = await api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId: APP_ID, userIds: [recipientId], bizCode: 6001, data: { order: 42 } } });
+    expect(push.json).toMatchObject({ accepted: 1 });
+    const isPush = (f: { code: number; body: any }) => f.code === Code.BIZ && f.body.bizCode === 6001;
+    const pushId: string = (await raw.next(isPush, 3000, "the push's first delivery")).body.msgId;
     const { ackTimeoutMs, ackMaxAttempts } = suite.cluster.settings;
     // "0k": kept in MySQL, no delivery pending (messaging/pending-acks.ts)
-    await waitFor(async () => (await db.hget(pending, msgId)) === "0k", (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "the message to be kept");
+    const bothKept = async () => (await db.hmget(pending, msgId, pushId)).every((v) => v === "0k");
+    await waitFor(bothKept, (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "the message and the push to be kept");
     // observe past the next retry time (a protocol bound): the same session gets nothing more
     await Bun.sleep(2 * ackTimeoutMs + 300);
     expect(raw.frames.filter(isIt)).toHaveLength(ackMaxAttempts);
+    expect(raw.frames.filter(isPush)).toHaveLength(ackMaxAttempts);
     raw.close();
     const next = await user(A, { userId: recipientId, transport: "tcp" });
-    const [got] = await waitFor(() => next.events.private.length > 0 && next.events.private, 3000, "the kept message at the next login");
-    expect(got).toMatchObject({ msgId, data: { content: "never ACKed" } });
+    await waitFor(() => next.events.private.length > 0 && next.events.push.length > 0, 3000, "the kept message and push at the next login");
+    expect(next.events.private).toMatchObject([{ msgId, data: { content: "never ACKed" } }]);
+    expect(next.events.push).toMatchObject([{ msgId: pushId, bizCode: 6001, data: { order: 42 } }]);
   });
 
   test("an offline recipient gets its kept messages at the next login, in msgId order, and only once", async () => {
@@ -181,6 +188,28 @@ describe("room chat (5555)", () => {
     await waitFor(() => sender.events.room.length > 0, 3000, "the reply at the first sender");
     expect(sender.events.room.map((r) => [r.data.seq, r.data.content])).toEqual([[first + 3, "reply"]]);
     expect(outsider.events.room).toEqual([]);
+  });
+
+  test("on the wire a room delivery has no top-level userId; its data names the sender, room, seq, name, avatar and time", async () => {
+    const roomId = await openRoom(A);
+    const senderId = newUserId();
+    const jwt = await devJwt(A, senderId, { nickName: "Ann", avatar: "https://example.invalid/ann.png" });
+    const { token } = (await api(A.http, "POST", "/api/im/config", { bearer: jwt, body: { appId: APP_ID } })).json;
+    const sender = await RawTcp.loggedIn(A.tcp, senderId, token, roomId);
+    const viewerId = newUserId();
+    const viewer = await RawTcp.loggedIn(B.tcp, viewerId, await imToken(B, viewerId), roomId);
+    try {
+      sender.send(Code.BIZ, { bizCode: 5555, clientMsgId: "r", data: { roomId, content: "hello room" } });
+      const { body: ack } = await sender.next((f) => f.code === Code.ACK, 3000, "the sender's ACK");
+      const { body } = await viewer.next((f) => f.code === Code.BIZ, 3000, "the room delivery");
+      expect(Object.keys(body).sort()).toEqual(["appId", "bizCode", "data", "msgId", "ts"]);
+      expect(body).toMatchObject({ msgId: ack.msgId, appId: APP_ID, bizCode: 5555 });
+      const data = JSON.parse(body.data);
+      expect(data).toEqual({ userId: senderId, roomId, content: "hello room", senderName: "Ann", senderAvatar: "https://example.invalid/ann.png", seq: expect.any(Number), createTime: expect.any(Number) });
+    } finally {
+      sender.close();
+      viewer.close();
+    }
   });
 
   test("room messages keep their send order: seq follows msgId, with senders and workers on both nodes", async () => {

@@ -1,6 +1,6 @@
 // /metrics counts Redis and MySQL errors: the database and Redis connections report every failed
-// query or command (in a transaction or a pipeline too) exactly once, and a node serves both series.
-// Real Redis, MySQL and an in-process node.
+// query or command (in a transaction or a pipeline too) exactly once, and a node serves both series;
+// and the other ops routes of one node. Real Redis, MySQL and an in-process node.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { loadConfig } from "../src/config";
@@ -57,12 +57,24 @@ describe("Redis errors", () => {
   });
 });
 
-describe("GET /metrics", () => {
+describe("ops routes: /healthz, /metrics, the API key", () => {
   let cluster: InProcessCluster;
   beforeAll(async () => {
     cluster = await startInProcessNodes(1);
   });
   afterAll(() => cluster.stop());
+
+  test("/healthz names the node; a server route refuses a missing or wrong API key with 401", async () => {
+    const [node] = cluster.nodes;
+    expect(await (await fetch(`${node.http}/healthz`)).json()).toEqual({ ok: true, nodeId: node.nodeId });
+    for (const headers of [{}, { authorization: "Bearer not-the-key" }, { authorization: `Bearer ${cluster.apiKey}x` }]) {
+      const res = await fetch(`${node.http}/api/im/online?userId=1&appId=10001`, { headers });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { code: "unauthorized" } });
+    }
+    const ok = await fetch(`${node.http}/api/im/online?userId=1&appId=10001`, { headers: { authorization: `Bearer ${cluster.apiKey}` } });
+    expect(await ok.json()).toEqual({ online: false });
+  });
 
   test("has both backend error series from the start", async () => {
     const text = await (await fetch(`${cluster.nodes[0].http}/metrics`)).text();

@@ -136,6 +136,29 @@ describe("live rooms", () => {
     expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId: 2_000_000_000 } })).status).toBe(404);
   });
 
+  test("the list holds only rooms of the asked type; a full page before the last says hasNext", async () => {
+    const started = await api(A.http, "POST", "/api/living/start", { bearer: await devJwt(A, newUserId()), body: { type: 2, roomName: "pk" } });
+    expect(started.status).toBe(200);
+    const pk: number = started.json.roomId;
+    const normal = [await startRoom(A, await devJwt(A, newUserId()), "normal 1"), await startRoom(A, await devJwt(A, newUserId()), "normal 2")];
+    const ids = async (type: number) => (await listAll(A, type)).map((r) => r.id as number);
+    // the lists are rebuilt every second: wait for this test's rooms
+    await waitFor(async () => (await ids(2)).includes(pk), 5000, "the pk room listed");
+    await waitFor(async () => {
+      const listed = await ids(1);
+      return normal.every((id) => listed.includes(id));
+    }, 5000, "both normal rooms listed");
+    const pkRooms = await listAll(A, 2);
+    expect(pkRooms.every((r) => r.type === 2)).toBe(true);
+    expect(pkRooms.map((r) => r.id)).not.toContain(normal[0]);
+    const normalRooms = await listAll(A, 1);
+    expect(normalRooms.every((r) => r.type === 1)).toBe(true);
+    expect(normalRooms.map((r) => r.id)).not.toContain(pk);
+    const first = await api(A.http, "GET", "/api/living/list?type=1&page=1&pageSize=1");
+    expect(first.json.list).toHaveLength(1);
+    expect(first.json.hasNext).toBe(true);
+  });
+
   test("list pagination edges: past the end is empty without a next page; pageSize 101 is 400", async () => {
     const all = await listAll(A);
     const past = await api(A.http, "GET", `/api/living/list?type=1&page=${Math.ceil((all.length + 1) / 10) + 1}&pageSize=10`);

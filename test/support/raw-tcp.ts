@@ -58,10 +58,10 @@ export class RawTcp {
     });
   }
 
-  /** Connect and LOGIN; resolves once the LOGIN answer came (taken). */
-  static async loggedIn(address: string, userId: number, token: string): Promise<RawTcp> {
+  /** Connect and LOGIN (into `roomId`, if given); resolves once the LOGIN answer came (taken). */
+  static async loggedIn(address: string, userId: number, token: string, roomId?: number): Promise<RawTcp> {
     const conn = await RawTcp.connect(address);
-    conn.send(Code.LOGIN, { appId: DEFAULT_APP_ID, userId, token });
+    conn.send(Code.LOGIN, { appId: DEFAULT_APP_ID, userId, token, roomId });
     await conn.next((f) => f.code === Code.LOGIN, 5000, "LOGIN answer");
     return conn;
   }
