@@ -253,14 +253,15 @@ describe("backend push", () => {
     }
   });
 
-  test("a push that would not fit in one frame (MAX_BODY_BYTES), or too large in all, gets 413; one that fits reaches a TCP client; an appId past 32 bits gets 400", async () => {
+  test("a push that would not fit in one frame (MAX_BODY_BYTES), or too large in all, gets 413; one that fits reaches a TCP client; an appId or bizCode past 32 bits gets 400", async () => {
     const onA = await user(A, { transport: "tcp" });
-    const push = (data: Record<string, unknown>, appId = APP_ID) =>
-      api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId, userIds: [onA.userId], bizCode: 6002, data } });
+    const push = (data: Record<string, unknown>, appId = APP_ID, bizCode = 6002) =>
+      api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId, userIds: [onA.userId], bizCode, data } });
     const tooLarge = await push({ text: "x".repeat(65_536) });
     expect(tooLarge.status).toBe(413);
     expect(tooLarge.json.error.code).toBe("payload_too_large");
     expect((await push({ n: 1 }, 3_000_000_000)).status).toBe(400);
+    expect((await push({ n: 1 }, APP_ID, 10_000_000_000)).status).toBe(400);
     // each fits in a frame, but 300 recipients of 60 KB are more than one push may carry in all
     const many = await api(A.http, "POST", "/api/im/push", {
       bearer: suite.cluster.apiKey,

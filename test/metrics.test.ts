@@ -67,7 +67,8 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
   test("/healthz names the node; a server route refuses a missing or wrong API key with 401", async () => {
     const [node] = cluster.nodes;
     expect(await (await fetch(`${node.http}/healthz`)).json()).toEqual({ ok: true, nodeId: node.nodeId });
-    for (const headers of [{}, { authorization: "Bearer not-the-key" }, { authorization: `Bearer ${cluster.apiKey}x` }]) {
+    const refused: Array<Record<string, string>> = [{}, { authorization: "Bearer not-the-key" }, { authorization: `Bearer ${cluster.apiKey}x` }];
+    for (const headers of refused) {
       const res = await fetch(`${node.http}/api/im/online?userId=1&appId=10001`, { headers });
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ error: { code: "unauthorized" } });

@@ -37,7 +37,9 @@ export function requireUser(secret: string) {
     } catch {
       throw new ImError("unauthorized", "bad or expired user JWT");
     }
-    const userId = Number(payload.sub);
+    // a decimal userId, as a number or a string ("0x10" or "1e3" are not one)
+    const sub = payload.sub;
+    const userId = typeof sub === "number" || (typeof sub === "string" && /^[1-9][0-9]*$/.test(sub)) ? Number(sub) : Number.NaN;
     if (!Number.isSafeInteger(userId) || userId <= 0) throw new ImError("unauthorized", "the JWT's sub is not a userId");
     c.set("user", {
       userId,

@@ -5,6 +5,8 @@ import { BizCode, DEFAULT_APP_ID } from "./codes";
 export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** An appId: stored as a 32-bit signed INT (kept messages), so larger ones are refused, not clamped. */
 export const appId = z.number().int().positive().max(2_147_483_647);
+/** A bizCode: a 32-bit signed INT in MySQL too (kept messages). */
+export const bizCode = z.number().int().positive().max(2_147_483_647);
 
 export const LoginBody = z.object({
   appId: appId.default(DEFAULT_APP_ID),
@@ -16,7 +18,7 @@ export const LoginBody = z.object({
 export type LoginBody = z.infer<typeof LoginBody>;
 
 export const BizBody = z.object({
-  bizCode: z.number().int(),
+  bizCode,
   /** An object, or a JSON string of one (PROTOCOL.md section 4). */
   data: z.union([z.record(z.string(), z.unknown()), z.string()]),
   clientMsgId: z.string().min(1).max(128).optional(),

@@ -1,7 +1,7 @@
 // IM routes: login config for clients, online checks and pushes for business backends.
 import { Hono } from "hono";
 import { z } from "zod";
-import { appId, id } from "../../protocol/bodies";
+import { appId, bizCode, id } from "../../protocol/bodies";
 import { BizCode, DEFAULT_APP_ID } from "../../protocol/codes";
 import { ImError } from "../../protocol/errors";
 import { deliveryBodyJson } from "../../router/node-message";
@@ -14,7 +14,7 @@ const OnlineQuery = z.object({ userId: z.coerce.number().pipe(id), appId: z.coer
 const PushBody = z.object({
   appId: appId.default(DEFAULT_APP_ID),
   userIds: z.array(id).min(1).max(1000),
-  bizCode: z.number().int().positive().refine((c) => c !== BizCode.ROOM_CHAT, "room chat (5555) cannot be pushed"),
+  bizCode: bizCode.refine((c) => c !== BizCode.ROOM_CHAT, "room chat (5555) cannot be pushed"),
   data: z.record(z.string(), z.unknown()),
 });
 
