@@ -2,6 +2,7 @@
 // creates a Redis client of their own.
 import Redis from "ioredis";
 import type { Logger } from "../log";
+import { addTracingChannelHasSubscribers } from "./tracing-channel";
 
 export interface RedisConnections {
   /** Commands and PUBLISH. */
@@ -22,6 +23,7 @@ export type RedisErrorListener = (err: unknown) => void;
 type SendCommand = (command: { promise: Promise<unknown> }, ...rest: unknown[]) => Promise<unknown>;
 
 export function connectRedis(url: string, log: Logger, onError: RedisErrorListener = () => {}): RedisConnections {
+  addTracingChannelHasSubscribers();
   const watch = (client: Redis, name: string) => {
     client.on("error", (err) => {
       log.error({ err, redis: name }, "redis connection error");
