@@ -213,23 +213,39 @@ describe("room recovery (LOGIN roomSeq)", () => {
     await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
   });
 
-  test("a viewer that missed more than the history keeps gets recovered=false", async () => {
-    const anchorJwt = await devJwt(A, newUserId());
-    const roomId = await startRoom(B, anchorJwt, "too far behind");
-    // publish through the broker directly: 3,000 messages are more than the kept history
+  /** Publish room messages with these seqs through the broker directly, as workers would. */
+  async function publishSeqs(roomId: number, seqs: number[]): Promise<void> {
     const redis = connectRedis(loadConfig().redis.url, createLogger("test", "warn"));
     const broker = new RedisBroker(redis.command, redis.subscriber, createKeys(cluster.prefix), createLogger("test", "warn"));
     try {
-      for (let i = 0; i < 3000; i += 500) {
-        const entries = Array.from({ length: 500 }, (_, j) => ({
-          seq: i + j + 1,
-          msg: { msgId: String(i + j + 1), appId: 10001, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: `m${i + j}` } },
+      for (let i = 0; i < seqs.length; i += 500) {
+        const entries = seqs.slice(i, i + 500).map((seq) => ({
+          seq,
+          msg: { msgId: String(seq), appId: 10001, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: `m${seq}` } },
         }));
         await broker.publishToRoom(roomId, entries);
       }
     } finally {
       await redis.close();
     }
+  }
+
+  test("a seq that was never published (its intake failed) leaves no hole in recovery: recovered stays true", async () => {
+    const anchorJwt = await devJwt(A, newUserId());
+    const roomId = await startRoom(B, anchorJwt, "with a gap");
+    await publishSeqs(roomId, [1, 2, 3, 5, 6]);
+    const v = await viewer(A, newUserId(), roomId, 2);
+    expect(v.login).toMatchObject({ recovered: true, roomSeq: 6 });
+    await waitFor(() => v.seen.length >= 3, 5000, "the 3 kept messages after seq 2");
+    expect(v.seen.map((d) => d.data.seq)).toEqual([3, 5, 6]);
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+  });
+
+  test("a viewer that missed more than the history keeps gets recovered=false", async () => {
+    const anchorJwt = await devJwt(A, newUserId());
+    const roomId = await startRoom(B, anchorJwt, "too far behind");
+    // 3,000 messages are more than the kept history
+    await publishSeqs(roomId, Array.from({ length: 3000 }, (_, i) => i + 1));
     const v = await viewer(A, newUserId(), roomId, 1);
     expect(v.login.recovered).toBe(false);
     expect(v.login.roomSeq).toBe(3000);

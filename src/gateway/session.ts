@@ -184,12 +184,12 @@ export class Session {
     this.held ??= [];
   }
 
-  /** Write what was held, dropping room messages with seq <= coveredRoomSeq (already replayed). */
-  release(coveredRoomSeq = 0): void {
+  /** Write what was held, dropping the room messages `covered` says the client has (or got replayed). */
+  release(covered: (roomSeq: number) => boolean): void {
     const held = this.held ?? [];
     this.held = null;
     for (const h of held) {
-      if (h.roomSeq !== undefined && h.roomSeq <= coveredRoomSeq) continue;
+      if (h.roomSeq !== undefined && covered(h.roomSeq)) continue;
       this.write(h.frame, h.roomSeq !== undefined);
     }
   }

@@ -9,8 +9,7 @@ export interface RoomCatchUp {
   latestSeq: number;
   /** The kept messages with seq > the client's, in seq order. */
   entries: RoomLogEntry[];
-  /** False when some messages after the client's seq are missing: no longer kept (or, for a few
-   *  milliseconds, not yet published by the worker that has them). */
+  /** False when messages after the client's seq are no longer kept (trimmed as the room went on). */
   recovered: boolean;
 }
 
@@ -26,14 +25,21 @@ export class RoomLog {
     return Number(score ?? 0);
   }
 
-  /** The messages after `afterSeq`, up to the latest, in seq order. */
+  /**
+   * The messages after `afterSeq`, up to the latest, in seq order. A seq missing between two kept
+   * ones was never published (its intake failed after the seq was given) or is still on its way
+   * from a worker (it then comes live); neither is lost to the client, so only the history's
+   * oldest end says whether it still reaches back to `afterSeq`.
+   */
   async since(roomId: number, afterSeq: number): Promise<RoomCatchUp> {
-    const rows = await this.redis.zrangebyscore(this.keys.roomLog(roomId), `(${afterSeq}`, "+inf", "WITHSCORES");
-    const entries: RoomLogEntry[] = [];
-    for (let i = 0; i < rows.length; i += 2) entries.push({ seq: Number(rows[i + 1]), msg: JSON.parse(rows[i]) as RoomMessage });
-    const latestSeq = entries.length > 0 ? entries[entries.length - 1].seq : await this.latestSeq(roomId);
-    // every seq in between is there: none trimmed away yet, none still on its way from a worker
-    const recovered = entries.every((e, i) => e.seq === afterSeq + 1 + i);
+    // from afterSeq itself: the history is trimmed from its oldest end only, so one entry at or
+    // just after the client's seq shows that nothing after it was trimmed
+    const rows = await this.redis.zrangebyscore(this.keys.roomLog(roomId), afterSeq, "+inf", "WITHSCORES");
+    const kept: RoomLogEntry[] = [];
+    for (let i = 0; i < rows.length; i += 2) kept.push({ seq: Number(rows[i + 1]), msg: JSON.parse(rows[i]) as RoomMessage });
+    const entries = kept.filter((e) => e.seq > afterSeq);
+    const latestSeq = kept.length > 0 ? kept[kept.length - 1].seq : await this.latestSeq(roomId);
+    const recovered = entries.length === 0 || kept[0].seq <= afterSeq + 1;
     return { latestSeq, entries, recovered };
   }
 }

@@ -72,7 +72,7 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
 
   for (const entry of joined?.missed ?? []) session.write(gateway.roomFrame(entry.seq, entry.msg));
   await gateway.replayKept(session);
-  session.release(joined?.coveredSeq ?? 0);
+  session.release(joined?.covered ?? (() => false));
   gateway.sessions.roomReady(session);
   await gateway.presenceEvent("online", session);
 }
@@ -82,8 +82,8 @@ interface RoomJoin {
   answer: { roomSeq: number; recovered?: boolean };
   /** The room messages after the client's roomSeq, to replay before live ones. */
   missed: RoomLogEntry[];
-  /** Live room messages up to this seq were replayed (or are before the client's start). */
-  coveredSeq: number;
+  /** Whether a live room message held during the login is one the client has or gets replayed. */
+  covered: (seq: number) => boolean;
 }
 
 /**
@@ -102,16 +102,21 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
     return null;
   }
   let join: RoomJoin;
+  let latestSeq: number;
   if (roomSeq === undefined) {
-    const latest = await deps.roomLog.latestSeq(roomId);
-    join = { answer: { roomSeq: latest }, missed: [], coveredSeq: latest };
+    // live from the room's latest seq: what came before is not for this client
+    latestSeq = await deps.roomLog.latestSeq(roomId);
+    join = { answer: { roomSeq: latestSeq }, missed: [], covered: (seq) => seq <= latestSeq };
   } else {
     const catchUp = await deps.roomLog.since(roomId, roomSeq);
+    latestSeq = catchUp.latestSeq;
     // a sender never gets its own room messages (PROTOCOL.md section 5), not in a replay either:
     // the client skipped their seqs, so its roomSeq is often before them
     const missed = catchUp.entries.filter((e) => e.msg.data.userId !== session.user!.userId);
-    join = { answer: { roomSeq: catchUp.latestSeq, recovered: catchUp.recovered }, missed, coveredSeq: catchUp.latestSeq };
+    // a seq missing from the replay may still come live (its worker was late): it is not covered
+    const replayed = new Set(catchUp.entries.map((e) => e.seq));
+    join = { answer: { roomSeq: latestSeq, recovered: catchUp.recovered }, missed, covered: (seq) => seq <= roomSeq || replayed.has(seq) };
   }
-  gateway.roomJoined(roomId, join.coveredSeq);
+  gateway.roomJoined(roomId, latestSeq);
   return join;
 }
