@@ -79,7 +79,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   await roomNodes.forgetNode(nodeId, await membership.removeNode(nodeId));
   const rooms = new LivingRooms(database.db, redis.command, keys);
   const roomList = new RoomList(redis.command, keys, rooms, membership, nodeId, log);
-  const closing = new RoomClosing(rooms, membership, broker, sequencer, DEFAULT_APP_ID);
+  const closing = new RoomClosing(rooms, membership, broker, sequencer, DEFAULT_APP_ID, log);
   const isRoomLive = (roomId: number) => rooms.isLive(roomId);
 
   const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, intake, reliable, kept, metrics, isRoomLive }, log);

@@ -120,6 +120,24 @@ test("a node that stalls past the registry's limit is cleaned up after, then res
   }
 }, 60_000);
 
+test("an online event handled after its room closed adds no member (the close cleared the room; nothing would remove it later)", async () => {
+  const keys = createKeys(`${cluster.prefix}-closed`);
+  const redis = connectTestRedis();
+  const event = { appId: APP_ID, userId: newUserId(), roomId: 8, sessionId: "s1", nodeId: "node-x", time: Date.now() };
+  try {
+    const membership = new RoomMembership(redis, keys);
+    await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", "s1"));
+    await membership.closeRoom(8);
+    expect(await membership.online(event)).toBe(false);
+    expect(await membership.count(8)).toBe(0);
+    // another room still takes the same session
+    expect(await membership.online({ ...event, roomId: 9 })).toBe(true);
+  } finally {
+    await redis.del(keys.binding(APP_ID, event.userId), keys.roomClosed(8), keys.roomMembers(8), keys.roomMembers(9), keys.nodeRooms("node-x"));
+    redis.disconnect();
+  }
+});
+
 test("users of two apps with the same userId are two members of a room", async () => {
   const keys = createKeys(`${cluster.prefix}-apps`);
   const redis = connectTestRedis();

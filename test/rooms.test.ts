@@ -9,7 +9,11 @@ import { loadConfig } from "../src/config";
 import { createLogger } from "../src/log";
 import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
-import { RedisBroker } from "../src/router/broker";
+import { Sequencer } from "../src/messaging/sequencer";
+import { RedisBroker, type Broker, type RoomLogEntry } from "../src/router/broker";
+import { LivingRooms } from "../src/rooms/living-rooms";
+import { RoomMembership } from "../src/rooms/membership";
+import { RoomClosing } from "../src/rooms/room-closing";
 import { api, devJwt, newUserId, roomOnlineCount } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import type { TestNode } from "./support/test-cluster";
@@ -268,5 +272,33 @@ describe("room recovery (LOGIN roomSeq)", () => {
     await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 room-closed notice");
     expect(await roomOnlineCount(B, roomId)).toBe(0);
     await expect(v.client.sendRoom("after close")).rejects.toMatchObject({ reason: "room_not_live" });
+  });
+
+  test("a close whose announcement fails once (Redis out of reach) is still closed, and its viewers are told on the retry", async () => {
+    const anchorId = newUserId();
+    const roomId = await startRoom(A, await devJwt(A, anchorId), "announce later");
+    const pushes: number[] = [];
+    const v = await viewer(B, newUserId(), roomId);
+    v.client.on("push", (d) => pushes.push(d.bizCode));
+    await waitFor(async () => (await roomOnlineCount(A, roomId)) === 1, 5000, "online count 1");
+    const log = createLogger("test", "silent");
+    const redis = connectRedis(loadConfig().redis.url, log);
+    const keys = createKeys(cluster.prefix);
+    const broker = new RedisBroker(redis.command, redis.subscriber, keys, log);
+    // the first publish fails as it would with Redis gone for a moment; the next ones go through
+    let failures = 1;
+    const flaky: Broker = Object.assign(Object.create(broker) as Broker, {
+      publishToRoom: (id: number, entries: RoomLogEntry[]) => (failures-- > 0 ? Promise.reject(new Error("connection lost")) : broker.publishToRoom(id, entries)),
+    });
+    const closing = new RoomClosing(new LivingRooms(database.db, redis.command, keys), new RoomMembership(redis.command, keys), flaky, new Sequencer(redis.command, keys), 10001, log, [50]);
+    try {
+      await closing.close(anchorId, roomId);
+      expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: await devJwt(A, anchorId) })).json.roomId).toBe(-1);
+      await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 notice, on the retry");
+      expect(failures).toBe(-1);
+      expect(await roomOnlineCount(B, roomId)).toBe(0);
+    } finally {
+      await redis.close();
+    }
   });
 });

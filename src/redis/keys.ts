@@ -36,8 +36,10 @@ export function createKeys(prefix: string) {
     roomLog: (roomId: number) => `${p}:room:${roomId}:history`,
     /** Set of nodeIds that hold at least one connection in the room. */
     roomNodes: (roomId: number) => `${p}:room:${roomId}:nodes`,
-    /** Room membership: hash userId → "nodeId|sessionId" (living_room_user_set of the seed). */
+    /** Room membership: hash "appId:userId" → "nodeId|sessionId" (living_room_user_set of the seed). */
     roomMembers: (roomId: number) => `${p}:room:${roomId}:members`,
+    /** Present (a day) once the room closed: its membership takes no one any more. */
+    roomClosed: (roomId: number) => `${p}:room:${roomId}:closed`,
     /** A user may have kept messages in MySQL: a counter raised after each insert (messaging/kept-marks.ts). */
     keptMark: (appId: number, userId: number) => `${p}:kept:${appId}:${userId}`,
     /** Present once the kept marks cover every kept row. */

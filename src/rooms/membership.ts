@@ -9,11 +9,14 @@ import type { Keys } from "../redis/keys";
 import { bindingValue, parseBinding } from "../presence/presence";
 import type { PresenceEvent } from "../queues/jobs";
 
-// KEYS: room members, the node's room list, the user's presence binding. ARGV: member field, value,
-// roomId. Adds the member only while the session still holds the user's binding: im-online and
-// im-offline are separate queues, so a session's online event may be handled after its offline
-// one, and must not bring back a member that is gone.
+// KEYS: room members, the node's room list, the user's presence binding, the room's closed mark.
+// ARGV: member field, value, roomId. Adds the member only while the session still holds the user's
+// binding: im-online and im-offline are separate queues, so a session's online event may be
+// handled after its offline one, and must not bring back a member that is gone. Nor after the room
+// closed: the close cleared the members, and the session, no longer in the room, would never send
+// the offline event that removes it.
 const JOIN = `
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
@@ -30,9 +33,11 @@ return 0
 const SCAN_COUNT = 500;
 /** Rooms scanned at once when removing a node's members. */
 const ROOM_SCAN_PARALLEL = 50;
+/** How long a closed room refuses members: far longer than any online event can wait in its queue. */
+const CLOSED_TTL_S = 24 * 3600;
 
 interface MembershipScripts {
-  imJoinRoom(members: string, nodeRooms: string, binding: string, field: string, value: string, roomId: string): Promise<number>;
+  imJoinRoom(members: string, nodeRooms: string, binding: string, closed: string, field: string, value: string, roomId: string): Promise<number>;
   imLeaveRoom(members: string, field: string, value: string): Promise<number>;
 }
 
@@ -43,14 +48,14 @@ export class RoomMembership {
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
-    redis.defineCommand("imJoinRoom", { numberOfKeys: 3, lua: JOIN });
+    redis.defineCommand("imJoinRoom", { numberOfKeys: 4, lua: JOIN });
     redis.defineCommand("imLeaveRoom", { numberOfKeys: 1, lua: LEAVE });
     this.scripts = redis as unknown as MembershipScripts;
   }
 
   /**
    * The event's session is a member of its room from now on (replacing the user's older session),
-   * if it is still the user's live session. Resolves to whether it was added.
+   * if it is still the user's live session and the room has not closed. Resolves to whether it was added.
    */
   async online(e: PresenceEvent): Promise<boolean> {
     if (e.roomId === undefined) return false;
@@ -58,6 +63,7 @@ export class RoomMembership {
       this.keys.roomMembers(e.roomId),
       this.keys.nodeRooms(e.nodeId),
       this.keys.binding(e.appId, e.userId),
+      this.keys.roomClosed(e.roomId),
       memberField(e),
       bindingValue(e.nodeId, e.sessionId),
       String(e.roomId),
@@ -102,8 +108,10 @@ export class RoomMembership {
     });
   }
 
-  async clear(roomId: number): Promise<void> {
-    await this.redis.del(this.keys.roomMembers(roomId));
+  /** The room closed: it has no members from now on, and takes none (see JOIN). */
+  async closeRoom(roomId: number): Promise<void> {
+    const results = await this.redis.multi().set(this.keys.roomClosed(roomId), "1", "EX", CLOSED_TTL_S).del(this.keys.roomMembers(roomId)).exec();
+    for (const [err] of results ?? []) if (err) throw err;
   }
 
   private async removeNodeFromRoom(nodeId: string, members: string): Promise<void> {

@@ -1,10 +1,17 @@
 // Closing a live room end to end: move it to the records, tell its connections (bizCode 5557, one
 // room message that also makes every node drop the room's members), and clear its membership.
+import type { Logger } from "../log";
 import { BizCode } from "../protocol/codes";
 import type { Sequencer } from "../messaging/sequencer";
 import type { Broker } from "../router/broker";
-import type { LivingRooms } from "./living-rooms";
+import type { LivingRooms, Room } from "./living-rooms";
 import type { RoomMembership } from "./membership";
+
+/**
+ * Waits before each new try to announce a close whose first try failed (Redis out of reach for a
+ * moment): about 20 s in all, then the failure is logged for good.
+ */
+const ANNOUNCE_RETRY_DELAYS_MS = [250, 1000, 4000, 15_000];
 
 export class RoomClosing {
   constructor(
@@ -13,23 +20,53 @@ export class RoomClosing {
     private readonly broker: Broker,
     private readonly sequencer: Sequencer,
     private readonly appId: number,
+    private readonly log: Logger,
+    private readonly retryDelaysMs: readonly number[] = ANNOUNCE_RETRY_DELAYS_MS,
   ) {}
 
-  /** Close the anchor's room (404 not live, 403 not the anchor) and notify everyone in it. */
+  /**
+   * Close the anchor's room (404 not live, 403 not the anchor) and tell everyone in it. Resolves once
+   * the room is closed in MySQL and, normally, announced; should the announcement fail, the room is
+   * still closed (a repeated close would get 404), so the announcement is retried in the background.
+   */
   async close(userId: number, roomId: number): Promise<void> {
     const room = await this.rooms.close(userId, roomId);
+    try {
+      await this.announce(room);
+    } catch (err) {
+      this.log.warn({ err, roomId }, "the room closed, but telling its members failed; retrying");
+      void this.announceLater(room);
+    }
+  }
+
+  private async announceLater(room: Room): Promise<void> {
+    for (const delay of this.retryDelaysMs) {
+      await Bun.sleep(delay);
+      try {
+        await this.announce(room);
+        this.log.info({ roomId: room.id }, "the room's close was announced after all");
+        return;
+      } catch (err) {
+        this.log.warn({ err, roomId: room.id }, "announcing the room's close failed again");
+      }
+    }
+    this.log.error({ roomId: room.id }, "the room closed, but its members could not be told: they stay until they reconnect");
+  }
+
+  /** The 5557 notice to the room, then an empty membership that takes no one any more. */
+  private async announce(room: Room): Promise<void> {
     const now = Date.now();
-    const [{ msgId, seq }] = await this.sequencer.reserve([roomId]);
+    const [{ msgId, seq }] = await this.sequencer.reserve([room.id]);
     const msg = {
       msgId,
       appId: this.appId,
       bizCode: BizCode.ROOM_CLOSED,
       ts: now,
       // userId 0: a notice from the system, so no connection is left out (not even the anchor's)
-      data: { userId: 0, roomId, anchorId: room.anchorId, createTime: now },
+      data: { userId: 0, roomId: room.id, anchorId: room.anchorId, createTime: now },
       closesRoom: true,
     };
-    await this.broker.publishToRoom(roomId, [{ seq: seq!, msg }]);
-    await this.membership.clear(roomId);
+    await this.broker.publishToRoom(room.id, [{ seq: seq!, msg }]);
+    await this.membership.closeRoom(room.id);
   }
 }
