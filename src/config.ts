@@ -29,7 +29,8 @@ const Env = z.object({
   IM_API_KEY: z.string().min(16).optional(),
   DEV_LOGIN: flag.optional(),
   HEARTBEAT_SECONDS: z.coerce.number().positive().default(30),
-  ACK_TIMEOUT_MS: int(50).default(4000),
+  // im-ack checks share jobs for up to 100 ms and may fire that much early (messaging/pending-acks.ts)
+  ACK_TIMEOUT_MS: int(200).default(4000),
   ACK_MAX_ATTEMPTS: int(1).default(3),
   /** How long intake holds the first BIZ of a batch for others: latency traded for fewer im-biz jobs. */
   INTAKE_LINGER_MS: int(0).default(10),

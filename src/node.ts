@@ -111,10 +111,13 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
   registry.onNodeDead(async (deadNodeId) => roomNodes.forgetNode(deadNodeId, await membership.removeNode(deadNodeId)));
   registry.onRevived(() => gateway.reannounce());
-  const web = await buildWebAssets();
-  const app = createApp({ settings: config.http, nodeId, log, tokens, presence, registry, intake, self }, (app) => {
-    app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
+  // the http role is the API, Bull Board and the page; the ops routes (checks, metrics) are on every node
+  const api = roles.has("http");
+  const web = api ? await buildWebAssets() : null;
+  const app = createApp({ settings: config.http, log, tokens, presence, registry, intake, self }, api, (app) => {
     app.route("/", opsRoutes({ nodeId, metrics, ready }));
+    if (!web) return;
+    app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
     app.route(ADMIN_QUEUES_PATH, adminRoutes(config.http.apiKey, queues.all()));
     app.route("/", webRoutes(web));
   });
@@ -158,7 +161,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     );
   }
   await registry.start();
-  if (roles.has("http")) roomList.start();
+  if (api) roomList.start();
   gateway.startIdleSweep();
   metrics.startLagProbe();
   log.info({ http: server.port, tcp: tcp?.port, roles: [...roles], region: config.region }, "node ready");

@@ -77,6 +77,20 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
     expect(await ok.json()).toEqual({ online: false });
   });
 
+  test("a node without the http role (ROLES) serves the ops routes, not the API, Bull Board or the page", async () => {
+    const gatewayOnly = await startInProcessNodes(1, {}, { ROLES: "gateway,workers" });
+    try {
+      const { http } = gatewayOnly.nodes[0];
+      expect((await fetch(`${http}/healthz`)).status).toBe(200);
+      expect((await fetch(`${http}/metrics`)).status).toBe(200);
+      for (const path of ["/api/living/list?type=1", "/admin/queues", "/"]) expect({ path, status: (await fetch(`${http}${path}`)).status }).toEqual({ path, status: 404 });
+      const login = await fetch(`${http}/api/dev/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ userId: 1 }) });
+      expect(login.status).toBe(404);
+    } finally {
+      await gatewayOnly.stop();
+    }
+  });
+
   test("has both backend error series from the start", async () => {
     const text = await (await fetch(`${cluster.nodes[0].http}/metrics`)).text();
     expect(text).toMatch(/^im_backend_errors_total\{backend="redis"\} \d+$/m);

@@ -3,7 +3,14 @@
 // per frame, so the scanner hands out (buffer, start, end) and the readers below pick fields out of
 // the bytes without JSON.parse.
 import { HEADER_BYTES, MAGIC } from "../../src/protocol/codes";
-import { concatBytes } from "../../src/protocol/frame";
+
+/** `head` followed by `tail`, in a new array. */
+export function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head, 0);
+  out.set(tail, head.length);
+  return out;
+}
 
 export type FrameHandler = (code: number, buf: Uint8Array, start: number, end: number) => void;
 

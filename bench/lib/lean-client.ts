@@ -2,8 +2,7 @@
 // minimal RFC 6455 client). No JSON on the hot path: a client hands each frame's bytes to its
 // `onFrame`, which the benchmark swaps as the client moves from logging in to receiving traffic.
 import type { Socket } from "bun";
-import { concatBytes } from "../../src/protocol/frame";
-import { FrameScanner, markArrival, type FrameHandler } from "./frames";
+import { concatBytes, FrameScanner, markArrival, type FrameHandler } from "./frames";
 
 export type Kind = "tcp" | "ws";
 

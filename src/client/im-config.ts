@@ -2,7 +2,7 @@
 import { ImClientError } from "./errors";
 import type { Endpoint } from "./transport";
 
-/** One POST /api/im/config. A 4xx is fatal (retrying the same JWT cannot help); anything else is not. */
+/** One POST /api/im/config. 400, 401 and 403 are fatal (retrying the same JWT cannot help); anything else is not. */
 export async function fetchImConfig(httpBase: string, userJwt: string, appId: number, timeoutMs: number): Promise<Endpoint> {
   let res: Response;
   try {

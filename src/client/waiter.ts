@@ -18,10 +18,6 @@ export class Waiter<T> {
     this.timer = setTimeout(() => this.reject(new ImClientError("timeout", `no ${what} within ${timeoutMs} ms`)), timeoutMs);
   }
 
-  get settled(): boolean {
-    return this.done;
-  }
-
   resolve(value: T): void {
     if (this.finish()) this.settle.resolve(value);
   }

@@ -71,7 +71,6 @@ export class RoomFlushClock {
 
 export interface Connection {
   readonly transport: Transport;
-  readonly remoteAddress: string;
   /**
    * Queue one frame for the client, in order. Never throws. A client that cannot keep up (its
    * write buffer past the bound, or the transport dropping a message) is closed instead.

@@ -14,7 +14,6 @@ export class LocalSessions {
   readonly all = new Set<Session>();
   /** By appId, then userId: number keys, so no key string is kept per session. */
   private readonly byUser = new Map<number, Map<number, Session>>();
-  private users = 0;
   private readonly rooms = new Map<number, LocalRoom>();
 
   constructor(
@@ -24,10 +23,6 @@ export class LocalSessions {
 
   get size(): number {
     return this.all.size;
-  }
-
-  get loggedIn(): number {
-    return this.users;
   }
 
   add(session: Session): void {
@@ -44,8 +39,7 @@ export class LocalSessions {
     }
     const older = app.get(userId);
     app.set(userId, session);
-    if (!older) this.users++;
-    else if (older !== session) kick(older);
+    if (older && older !== session) kick(older);
   }
 
   get(appId: number, userId: number): Session | undefined {
@@ -117,7 +111,6 @@ export class LocalSessions {
     const app = this.byUser.get(appId);
     if (app?.get(userId) !== session) return false;
     app.delete(userId);
-    this.users--;
     if (app.size === 0) this.byUser.delete(appId);
     return true;
   }

@@ -68,9 +68,6 @@ class TcpConnection implements Connection {
     private readonly gateway: Gateway,
   ) {}
 
-  get remoteAddress(): string {
-    return this.socket.remoteAddress;
-  }
 
   write(frame: OutFrame, mayWait = false): void {
     if (this.closing) return;

@@ -1,4 +1,6 @@
-// The Hono app: every HTTP route of PROTOCOL.md section 6 but the WebSocket upgrade.
+// The Hono app: every HTTP route of PROTOCOL.md section 6 but the WebSocket upgrade. The IM routes
+// (/api/dev, /api/im) are mounted here; node.ts adds the others (rooms, ops, Bull Board, the page),
+// whose dependencies live there, through `extra`.
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { HttpDeps } from "./deps";
@@ -6,7 +8,8 @@ import { errorResponse, onHttpError } from "./errors";
 import { devRoutes } from "./routes/dev";
 import { imRoutes } from "./routes/im";
 
-export function createApp(deps: HttpDeps, extra: (app: Hono) => void = () => {}): Hono {
+/** `api`: false on a node without the http role (only what `extra` adds, e.g. the ops routes). */
+export function createApp(deps: HttpDeps, api: boolean, extra: (app: Hono) => void = () => {}): Hono {
   const app = new Hono();
   app.onError(onHttpError(deps.log));
   app.notFound((c) => errorResponse(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
@@ -17,8 +20,8 @@ export function createApp(deps: HttpDeps, extra: (app: Hono) => void = () => {})
       onError: (c) => errorResponse(c, 413, "payload_too_large", `request bodies are limited to ${deps.settings.maxBodyBytes} bytes`),
     }),
   );
-  if (deps.settings.devLogin) app.route("/api/dev", devRoutes(deps));
-  app.route("/api/im", imRoutes(deps));
+  if (api && deps.settings.devLogin) app.route("/api/dev", devRoutes(deps));
+  if (api) app.route("/api/im", imRoutes(deps));
   extra(app);
   return app;
 }

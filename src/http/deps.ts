@@ -8,7 +8,6 @@ import type { ImTokens } from "../presence/tokens";
 /** What the HTTP routes need from the node. */
 export interface HttpDeps {
   settings: Config["http"];
-  nodeId: string;
   log: Logger;
   tokens: ImTokens;
   presence: Presence;

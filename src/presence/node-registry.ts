@@ -130,10 +130,6 @@ export class NodeRegistry {
     return rows.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as NodeInfo);
   }
 
-  async isLive(nodeId: string): Promise<boolean> {
-    return (await this.redis.exists(this.keys.nodeInfo(nodeId))) === 1;
-  }
-
   /** Stop refreshing and remove this node's entry (a graceful stop: it cleans up after itself). */
   async stop(nodeId: string): Promise<void> {
     if (this.timer) clearInterval(this.timer);

@@ -1,6 +1,6 @@
 // zod schemas of the client→server bodies of PROTOCOL.md section 4. Unknown fields are ignored.
 import { z } from "zod";
-import { BizCode, DEFAULT_APP_ID } from "./codes";
+import { DEFAULT_APP_ID } from "./codes";
 
 export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** An appId: stored as a 32-bit signed INT (kept messages), so larger ones are refused, not clamped. */
@@ -38,8 +38,3 @@ export type RoomChatData = z.infer<typeof RoomChatData>;
 
 export const PrivateChatData = z.object({ objectId: id, content });
 export type PrivateChatData = z.infer<typeof PrivateChatData>;
-
-export const clientBizSchemas = {
-  [BizCode.ROOM_CHAT]: RoomChatData,
-  [BizCode.PRIVATE_CHAT]: PrivateChatData,
-} as const;

@@ -74,14 +74,6 @@ export function scanFrames(buf: Uint8Array, maxBody: number): FrameScan {
   return { frames, rest: at, violation: null };
 }
 
-/** `head` followed by `tail`, in a new array. */
-export function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
-  const out = new Uint8Array(head.length + tail.length);
-  out.set(head, 0);
-  out.set(tail, head.length);
-  return out;
-}
-
 /**
  * The start of an incomplete frame, kept between reads. Appending copies only the new bytes (the
  * buffer grows by doubling): a frame that arrives in many small reads costs time linear in its

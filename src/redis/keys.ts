@@ -14,7 +14,10 @@ export function createKeys(prefix: string) {
     token: (token: string) => `${p}:token:${token}`,
     /** appId:userId → "nodeId|connId" (string, TTL 2 heartbeats). */
     binding: (appId: number, userId: number) => `${p}:bind:${appId}:${userId}`,
-    /** Heartbeat zset shard: member userId, score last heartbeat ms. */
+    /**
+     * Heartbeat zset shard: member userId, score last heartbeat ms (the seed's heartbeat index, which
+     * issue 2 asks for: who beat lately, for tooling). Routing and online checks use the binding.
+     */
     heartbeats: (appId: number, userId: number) => `${p}:hb:${appId}:${userId % HEARTBEAT_SHARDS}`,
     /** Live nodes: zset nodeId → last refresh ms. */
     nodes: () => `${p}:nodes`,

@@ -31,8 +31,8 @@ export interface Broker {
   unsubscribe(): Promise<void>;
 }
 
-/** At least this many recent messages of a room are kept for recovery (PROTOCOL.md, LOGIN roomSeq). */
-export const ROOM_LOG_MIN_ENTRIES = 1000;
+/** The recent messages of a room kept for recovery (PROTOCOL.md, LOGIN roomSeq: at least 1,000). */
+export const ROOM_LOG_ENTRIES = 1000;
 /** A silent room's seq and history expire after this long. */
 const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 
@@ -98,7 +98,7 @@ export class RedisBroker implements Broker {
       k.roomNodes(roomId),
       String(roomId),
       k.nodeChannel(""),
-      String(ROOM_LOG_MIN_ENTRIES),
+      String(ROOM_LOG_ENTRIES),
       String(ROOM_LOG_TTL_S),
       ...args,
     );

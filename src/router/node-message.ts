@@ -11,7 +11,7 @@ export interface Delivery {
   ts: number;
 }
 
-/** A room message as published once per room; `seq` is added when the room log assigns it. */
+/** A room message as published once per room; its `seq` (given at intake) travels beside it. */
 export interface RoomMessage {
   msgId: string;
   appId: number;
@@ -51,7 +51,7 @@ export function dispatchNodeMessage(msg: NodeMessage, handlers: NodeMessageHandl
   }
 }
 
-/** The delivered `data` string of a room message: its data with the seq the room log assigned. */
+/** The delivered `data` string of a room message: its data with its seq. */
 export function roomDataJson(msg: RoomMessage, seq: number): string {
   return JSON.stringify({ ...msg.data, seq });
 }

@@ -15,7 +15,8 @@ export interface InProcessCluster extends ClusterIdentity {
   stop(): Promise<void>;
 }
 
-export async function startInProcessNodes(count: number, settings: Partial<ClusterSettings> = {}): Promise<InProcessCluster> {
+/** `env`: more environment for every node (e.g. ROLES). */
+export async function startInProcessNodes(count: number, settings: Partial<ClusterSettings> = {}, env: Record<string, string> = {}): Promise<InProcessCluster> {
   const identity = newClusterIdentity();
   const nodes: InProcessNode[] = [];
   const stop = async () => {
@@ -25,7 +26,7 @@ export async function startInProcessNodes(count: number, settings: Partial<Clust
   try {
     for (let i = 0; i < count; i++) {
       const nodeId = `${identity.prefix}-n${i}`;
-      const config = loadConfig({ ...process.env, ...nodeEnv(identity, nodeId, { ...DEFAULT_SETTINGS, ...settings }, "warn"), PORT: "0", TCP_PORT: "0" });
+      const config = loadConfig({ ...process.env, ...nodeEnv(identity, nodeId, { ...DEFAULT_SETTINGS, ...settings }, "warn"), PORT: "0", TCP_PORT: "0", ...env });
       const running = await startNode(config, createLogger(nodeId, config.logLevel));
       nodes.push({
         nodeId,
