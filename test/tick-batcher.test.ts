@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { TickBatcher } from "../src/messaging/tick-batcher";
+import { TickBatcher } from "../src/batching/tick-batcher";
 import { waitFor } from "./support/wait";
 
 describe("TickBatcher", () => {

@@ -6,7 +6,7 @@ import { Code } from "../protocol/codes";
 import type { BizIntake } from "../messaging/intake";
 import type { KeptStore } from "../messaging/kept-store";
 import type { ReliableDelivery } from "../messaging/reliable-delivery";
-import { TickBatcher } from "../messaging/tick-batcher";
+import { TickBatcher } from "../batching/tick-batcher";
 import type { PresenceEvent } from "../queues/jobs";
 import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";

@@ -8,7 +8,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { keepAfterScan, parseBody, scanFrames, type PendingBytes } from "../protocol/frame";
 import { RoomFlushClock, type Connection, type OutFrame } from "./connection";
 import type { Gateway } from "./gateway";
-import { parseProxyV1 } from "./limits";
+import { parseProxyV1 } from "./proxy-protocol";
 import type { Session } from "./session";
 
 /** A client whose unsent bytes pass this bound is too slow to keep: it is closed. */

@@ -6,7 +6,7 @@ import type { Logger } from "../log";
 import type { Queues } from "../queues/queues";
 import type { BizMessage } from "../queues/jobs";
 import type { Sequencer } from "./sequencer";
-import { TickBatcher } from "./tick-batcher";
+import { TickBatcher } from "../batching/tick-batcher";
 
 /** A message as submitted: everything but what intake assigns. */
 export type Submission = Omit<BizMessage, "msgId" | "seq"> & {

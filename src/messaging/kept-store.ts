@@ -7,7 +7,7 @@ import { imMessage } from "../db/schema";
 import type { Logger } from "../log";
 import type { ReliableMessage } from "../queues/jobs";
 import type { KeptMarks } from "./kept-marks";
-import { splitByWeight, TickBatcher } from "./tick-batcher";
+import { splitByWeight, TickBatcher } from "../batching/tick-batcher";
 
 /** Kept messages are replayed in pages of this many. */
 const REPLAY_PAGE = 200;

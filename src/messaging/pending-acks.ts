@@ -7,7 +7,7 @@ import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
 import type { Queues } from "../queues/queues";
 import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
-import { TickBatcher } from "./tick-batcher";
+import { TickBatcher } from "../batching/tick-batcher";
 
 /** A pending record outlives any retry schedule by far; it only guards against leaks. */
 const PENDING_TTL_MS = 24 * 3600 * 1000;

@@ -1,7 +1,7 @@
 // Routing reliable deliveries: find each recipient's node in one round trip, then publish ONE
 // message per node. Redis work grows with the number of nodes, not of recipients.
 import type { Logger } from "../log";
-import { splitByWeight } from "../messaging/tick-batcher";
+import { splitByWeight } from "../batching/tick-batcher";
 import type { Presence } from "../presence/presence";
 import type { Broker } from "./broker";
 import type { Delivery } from "./node-message";
