@@ -3,7 +3,7 @@
 import type { Logger } from "../log";
 import { BizCode } from "../protocol/codes";
 import type { Sequencer } from "../messaging/sequencer";
-import type { Broker } from "../router/broker";
+import type { Broker, RoomLogEntry } from "../router/broker";
 import type { LivingRooms, Room } from "./living-rooms";
 import type { RoomMembership } from "./membership";
 
@@ -30,43 +30,57 @@ export class RoomClosing {
    * still closed (a repeated close would get 404), so the announcement is retried in the background.
    */
   async close(userId: number, roomId: number): Promise<void> {
-    const room = await this.rooms.close(userId, roomId);
+    const announcement = new Announcement(await this.rooms.close(userId, roomId));
     try {
-      await this.announce(room);
+      await this.announce(announcement);
     } catch (err) {
       this.log.warn({ err, roomId }, "the room closed, but telling its members failed; retrying");
-      void this.announceLater(room);
+      void this.announceLater(announcement);
     }
   }
 
-  private async announceLater(room: Room): Promise<void> {
+  private async announceLater(announcement: Announcement): Promise<void> {
+    const roomId = announcement.room.id;
     for (const delay of this.retryDelaysMs) {
       await Bun.sleep(delay);
       try {
-        await this.announce(room);
-        this.log.info({ roomId: room.id }, "the room's close was announced after all");
+        await this.announce(announcement);
+        this.log.info({ roomId }, "the room's close was announced after all");
         return;
       } catch (err) {
-        this.log.warn({ err, roomId: room.id }, "announcing the room's close failed again");
+        this.log.warn({ err, roomId }, "announcing the room's close failed again");
       }
     }
-    this.log.error({ roomId: room.id }, "the room closed, but its members could not be told: they stay until they reconnect");
+    this.log.error({ roomId }, "the room closed, but its members could not be told: they stay until they reconnect");
   }
 
-  /** The 5557 notice to the room, then an empty membership that takes no one any more. */
-  private async announce(room: Room): Promise<void> {
-    const now = Date.now();
-    const [{ msgId, seq }] = await this.sequencer.reserve([room.id]);
-    const msg = {
-      msgId,
-      appId: this.appId,
-      bizCode: BizCode.ROOM_CLOSED,
-      ts: now,
-      // userId 0: a notice from the system, so no connection is left out (not even the anchor's)
-      data: { userId: 0, roomId: room.id, anchorId: room.anchorId, createTime: now },
-      closesRoom: true,
-    };
-    await this.broker.publishToRoom(room.id, [{ seq: seq!, msg }]);
+  /**
+   * The 5557 notice to the room, then an empty membership that takes no one any more. A retry sends
+   * the same notice (same msgId and seq): one already in the room's history is not sent twice.
+   */
+  private async announce(announcement: Announcement): Promise<void> {
+    const { room } = announcement;
+    if (announcement.entry === null) {
+      const now = Date.now();
+      const [{ msgId, seq }] = await this.sequencer.reserve([room.id]);
+      const msg = {
+        msgId,
+        appId: this.appId,
+        bizCode: BizCode.ROOM_CLOSED,
+        ts: now,
+        // userId 0: a notice from the system, so no connection is left out (not even the anchor's)
+        data: { userId: 0, roomId: room.id, anchorId: room.anchorId, createTime: now },
+        closesRoom: true,
+      };
+      announcement.entry = { seq: seq!, msg };
+    }
+    await this.broker.publishToRoom(room.id, [announcement.entry]);
     await this.membership.closeRoom(room.id);
   }
+}
+
+/** One closed room's notice, made once (at its first try) and the same at every retry. */
+class Announcement {
+  entry: RoomLogEntry | null = null;
+  constructor(readonly room: Room) {}
 }
