@@ -190,6 +190,25 @@ describe("room chat (5555)", () => {
     expect(outsider.events.room).toEqual([]);
   });
 
+  test("a user of another app with the sender's userId is someone else: it gets the message, live and in a replay", async () => {
+    const roomId = await openRoom(A);
+    const userId = newUserId();
+    const sender = await user(A, { userId, roomId, transport: "tcp" });
+    // TCP on the sender's node: the fan-out loop that leaves the sender out
+    const twin = await user(A, { userId, appId: APP_ID + 1, roomId, transport: "tcp" });
+    await sender.client.sendRoom("to both apps");
+    const [live] = await waitFor(() => twin.events.room.length > 0 && twin.events.room, 3000, "the message at the other app's user");
+    expect(live.data).toMatchObject({ userId, content: "to both apps" });
+    expect(sender.events.room).toEqual([]);
+    twin.client.close();
+    // recorded from before the login: a replay comes with it
+    const back = await clients.make(B, { userId, appId: APP_ID + 1, roomId, roomSeq: live.data.seq - 1, transport: "tcp" });
+    const replayed = record(back).room;
+    await back.connect();
+    await waitFor(() => replayed.length > 0, 3000, "the message replayed to the other app's user");
+    expect(replayed.map((r) => r.msgId)).toEqual([live.msgId]);
+  });
+
   test("on the wire a room delivery has no top-level userId; its data names the sender, room, seq, name, avatar and time", async () => {
     const roomId = await openRoom(A);
     const senderId = newUserId();

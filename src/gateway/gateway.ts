@@ -184,7 +184,8 @@ export class Gateway {
     const senderId = msg.data.userId;
     let direct = 0;
     for (const s of this.sessions.directMembers(roomId)) {
-      if (s.user!.userId !== senderId) {
+      // the sender is one user of one app: a user of another app with the same userId is not it
+      if (s.user!.userId !== senderId || s.user!.appId !== msg.appId) {
         s.deliver(frame, seq);
         direct++;
       }

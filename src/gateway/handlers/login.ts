@@ -112,7 +112,8 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
     latestSeq = catchUp.latestSeq;
     // a sender never gets its own room messages (PROTOCOL.md section 5), not in a replay either:
     // the client skipped their seqs, so its roomSeq is often before them
-    const missed = catchUp.entries.filter((e) => e.msg.data.userId !== session.user!.userId);
+    const { appId, userId } = session.user!;
+    const missed = catchUp.entries.filter((e) => e.msg.data.userId !== userId || e.msg.appId !== appId);
     // a seq missing from the replay may still come live (its worker was late): it is not covered
     const replayed = new Set(catchUp.entries.map((e) => e.seq));
     join = { answer: { roomSeq: latestSeq, recovered: catchUp.recovered }, missed, covered: (seq) => seq <= roomSeq || replayed.has(seq) };
