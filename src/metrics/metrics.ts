@@ -37,9 +37,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  private readonly frameInByCode = new Map<number, Counter.Internal>();
-  private readonly frameOutByCode = new Map<number, Counter.Internal>();
-  private readonly framesOutThisTick = new Map<number, number>();
+  private readonly framesInThisTick = new CountsPerTick(this.framesIn);
+  private readonly framesOutThisTick = new CountsPerTick(this.framesOut);
   private lagTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(sources: { connections(): Record<"tcp" | "ws", number>; queues(): Queue[] }) {
@@ -77,22 +76,12 @@ export class Metrics {
   }
 
   frameIn(code: number): void {
-    counterFor(this.frameInByCode, this.framesIn, code).inc();
+    this.framesInThisTick.add(code, 1);
   }
 
-  /**
-   * Counted per code and added to the counter once per tick: a room fan-out writes a frame to every
-   * viewer in one tick, and a counter update per frame was a visible part of its cost.
-   */
   frameOut(code: number, n = 1): void {
-    if (this.framesOutThisTick.size === 0) setImmediate(this.reportFramesOut);
-    this.framesOutThisTick.set(code, (this.framesOutThisTick.get(code) ?? 0) + n);
+    this.framesOutThisTick.add(code, n);
   }
-
-  private readonly reportFramesOut = (): void => {
-    for (const [code, n] of this.framesOutThisTick) counterFor(this.frameOutByCode, this.framesOut, code).inc(n);
-    this.framesOutThisTick.clear();
-  };
 
   /** Sample event-loop lag: how late a periodic timer fires. */
   startLagProbe(): void {
@@ -110,12 +99,34 @@ export class Metrics {
   }
 }
 
-function counterFor(cache: Map<number, Counter.Internal>, counter: Counter, code: number): Counter.Internal {
-  let c = cache.get(code);
-  if (!c) {
-    // unknown codes from clients share one label, so a client cannot grow the label set
-    c = counter.labels(code >= 1001 && code <= 1006 ? String(code) : "other");
-    cache.set(code, c);
+/**
+ * Frame counts by code, added to their counter once per tick: a room fan-out writes a frame to every
+ * viewer in one tick, and a counter update per frame was a visible part of its cost (prom-client
+ * hashes the labels at each update).
+ */
+class CountsPerTick {
+  private readonly counts = new Map<number, number>();
+  private readonly byCode = new Map<number, Counter.Internal>();
+
+  constructor(private readonly counter: Counter) {}
+
+  add(code: number, n: number): void {
+    if (this.counts.size === 0) setImmediate(this.report);
+    this.counts.set(code, (this.counts.get(code) ?? 0) + n);
   }
-  return c;
+
+  private readonly report = (): void => {
+    for (const [code, n] of this.counts) this.child(code).inc(n);
+    this.counts.clear();
+  };
+
+  private child(code: number): Counter.Internal {
+    let c = this.byCode.get(code);
+    if (!c) {
+      // unknown codes from clients share one label, so a client cannot grow the label set
+      c = this.counter.labels(code >= 1001 && code <= 1006 ? String(code) : "other");
+      this.byCode.set(code, c);
+    }
+    return c;
+  }
 }
