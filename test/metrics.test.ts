@@ -10,6 +10,9 @@ import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { newClusterIdentity } from "./support/test-cluster";
+import { Code } from "../src/protocol/codes";
+import { imToken, newUserId } from "./support/http-api";
+import { RawTcp } from "./support/raw-tcp";
 import { waitFor } from "./support/wait";
 
 const config = loadConfig();
@@ -88,6 +91,27 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
       expect(login.status).toBe(404);
     } finally {
       await gatewayOnly.stop();
+    }
+  });
+
+  test("counts frames in and out by code, and unknown codes under one label", async () => {
+    const [node] = cluster.nodes;
+    const count = async (series: string) => {
+      const text = await (await fetch(`${node.http}/metrics`)).text();
+      return Number(new RegExp(`^${series.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    };
+    const userId = newUserId();
+    const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
+    try {
+      const before = { in: await count('im_frames_in_total{code="1004"}'), out: await count('im_frames_out_total{code="1004"}'), other: await count('im_frames_in_total{code="other"}') };
+      for (let i = 0; i < 3; i++) conn.send(Code.HEARTBEAT);
+      conn.send(4242);
+      await waitFor(() => conn.frames.filter((f) => f.code === Code.HEARTBEAT).length === 3 && conn.frames.some((f) => f.code === Code.ERROR), 3000, "3 HEARTBEAT answers and the ERROR");
+      await waitFor(async () => (await count('im_frames_in_total{code="1004"}')) - before.in === 3, 2000, "3 HEARTBEATs counted in");
+      expect((await count('im_frames_out_total{code="1004"}')) - before.out).toBe(3);
+      expect((await count('im_frames_in_total{code="other"}')) - before.other).toBe(1);
+    } finally {
+      conn.close();
     }
   });
 
