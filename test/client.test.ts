@@ -122,8 +122,9 @@ describe("against real nodes", () => {
     const doomed = await cluster.addNode();
     const roomId = await openRoom(A);
     const sender = await clients.online(A, { roomId, transport: "tcp" });
-    // a backoff long enough that the messages below are surely sent while it is away
-    const viewer = await clients.make([doomed, A], { roomId, transport: "tcp", reconnect: { initialMs: 1500, maxMs: 1500 } });
+    // a backoff long enough that the messages below are surely sent while it is away (the first
+    // wait is jittered down to half of it)
+    const viewer = await clients.make([doomed, A], { roomId, transport: "tcp", reconnect: { initialMs: 3000, maxMs: 3000 } });
     const seen = record(viewer);
     await viewer.connect();
     await sender.sendRoom("before");

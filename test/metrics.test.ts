@@ -87,8 +87,11 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
       expect((await fetch(`${http}/healthz`)).status).toBe(200);
       expect((await fetch(`${http}/metrics`)).status).toBe(200);
       for (const path of ["/api/living/list?type=1", "/admin/queues", "/"]) expect({ path, status: (await fetch(`${http}${path}`)).status }).toEqual({ path, status: 404 });
-      const login = await fetch(`${http}/api/dev/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ userId: 1 }) });
-      expect(login.status).toBe(404);
+      for (const path of ["/api/dev/login", "/api/im/config", "/api/im/push"]) {
+        const res = await fetch(`${http}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ userId: 1 }) });
+        expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      }
+      expect((await fetch(`${http}/api/im/online?userId=1`)).status).toBe(404);
     } finally {
       await gatewayOnly.stop();
     }

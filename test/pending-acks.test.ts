@@ -9,7 +9,7 @@ import { KeptMarks } from "../src/messaging/kept-marks";
 import { KeptStore } from "../src/messaging/kept-store";
 import { PendingAcks } from "../src/messaging/pending-acks";
 import { ReliableDelivery } from "../src/messaging/reliable-delivery";
-import { Presence } from "../src/presence/presence";
+import { bindingValue, Presence } from "../src/presence/presence";
 import type { AckCheckJob, ReliableMessage } from "../src/queues/jobs";
 import { createQueues } from "../src/queues/queues";
 import { connectRedis } from "../src/redis/connections";
@@ -87,6 +87,25 @@ test("a retried check stores the check of a resend its failed try made; a first 
   expect(await checksOf(m.msgId)).toEqual([2]);
   // the record was left as it was: the attempt-2 check resends or keeps it
   expect(await pending.states([m])).toEqual([{ attempt: 2, kept: false }]);
+});
+
+test("a retried last check still delivers what an earlier try kept to a recipient that logged in again, and only to such a one", async () => {
+  const [moved, stayed] = [message(507), message(508)];
+  // what a failed try of the last (attempt-3) check left: both kept, nothing pending ("0k"), the
+  // delivery to a new session not yet made
+  await pending.record([moved, stayed], false);
+  await pending.advance([moved, stayed], { attempt: 1, kept: false }, { attempt: 3, kept: false });
+  await pending.markKept([moved, stayed], { attempt: 3, kept: false });
+  // delivery 3 went to session "old" of each; one recipient has logged in again since
+  await redis.command.set(keys.binding(1, moved.userId), bindingValue("acktest-node", "new"));
+  await redis.command.set(keys.binding(1, stayed.userId), bindingValue("acktest-node", "old"));
+  const job: AckCheckJob = { attempt: 3, messages: [moved, stayed], sessions: ["old", "old"] };
+  try {
+    expect(await reliable.check(job, true)).toEqual({ resent: 1, kept: 0 });
+    expect(await pending.states([moved, stayed])).toEqual([{ attempt: 1, kept: true }, { attempt: 0, kept: true }]);
+  } finally {
+    await redis.command.del(keys.binding(1, moved.userId), keys.binding(1, stayed.userId));
+  }
 });
 
 test("an ACK whose kept row MySQL will not delete puts its record back, so the pending check resends it", async () => {

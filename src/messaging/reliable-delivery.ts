@@ -83,25 +83,30 @@ export class ReliableDelivery {
    * The im-ack processor: the ACK timeout of one batch of deliveries passed. `retried`: an earlier
    * run of this job failed or died, maybe after it had made delivery n+1 of some messages but before
    * their check was stored; those get that check now (a second one is harmless: records only move
-   * from the state a check expects).
+   * from the state a check expects). On the last attempt, an earlier run may likewise have kept
+   * messages but not yet delivered them to a recipient's new session: those are looked at again.
    */
   async check(job: AckCheckJob, retried: boolean): Promise<CheckOutcome> {
+    const final = job.attempt >= this.maxAttempts;
     const states = await this.pending.states(job.messages);
     // the others were ACKed, or a later delivery (a resend, a replay at login) owns their schedule
     const due = { fresh: [] as ReliableMessage[], kept: [] as ReliableMessage[] };
     const unchecked: ReliableMessage[] = [];
+    const keptByEarlierRun: ReliableMessage[] = [];
     job.messages.forEach((m, i) => {
       const state = states[i];
       if (state?.attempt === job.attempt) (state.kept ? due.kept : due.fresh).push(m);
       else if (retried && state?.attempt === job.attempt + 1) unchecked.push(m);
+      else if (retried && final && state?.attempt === 0) keptByEarlierRun.push(m);
     });
-    await this.pending.scheduleCheck(unchecked, job.attempt + 1);
+    // delivery n+1 went to the session it found; delivery n's is the best guess at it
+    await this.pending.scheduleCheck(unchecked, job.attempt + 1, sessionsOf(job));
     const was = (kept: boolean): PendingState => ({ attempt: job.attempt, kept });
-    if (job.attempt >= this.maxAttempts) {
+    if (final) {
       // attempts used up: kept for the next login (a late ACK still deletes it)
       const kept = await this.keep(due.fresh, was(false));
       const { moved: markedKept } = await this.pending.markKept(due.kept, was(true));
-      const { sent } = await this.deliver(kept, 1, true, sameSessionAs(job));
+      const { sent } = await this.deliver([...kept, ...keptByEarlierRun], 1, true, sameSessionAs(job));
       return { resent: sent, kept: kept.length + markedKept.length };
     }
     const fresh = await this.deliver(due.fresh, job.attempt + 1, false);
@@ -177,10 +182,14 @@ type SessionFilter = (message: ReliableMessage, session: string) => boolean;
  * (a new round of attempts, for the new session). An unknown session counts as the same.
  */
 function sameSessionAs(job: AckCheckJob): SessionFilter {
-  const last = new Map<ReliableMessage, string>();
-  job.messages.forEach((m, i) => last.set(m, job.sessions?.[i] ?? ""));
+  const last = sessionsOf(job);
   return (message, session) => {
     const before = last.get(message) ?? "";
     return before === "" || before === session;
   };
+}
+
+/** The session each of the job's deliveries went to ("" where unknown). */
+function sessionsOf(job: AckCheckJob): Map<ReliableMessage, string> {
+  return new Map(job.messages.map((m, i) => [m, job.sessions?.[i] ?? ""]));
 }
