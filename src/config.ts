@@ -33,7 +33,7 @@ const Env = z.object({
   ACK_TIMEOUT_MS: int(200).default(4000),
   ACK_MAX_ATTEMPTS: int(1).default(3),
   /** How long intake holds the first BIZ of a batch for others: latency traded for fewer im-biz jobs. */
-  INTAKE_LINGER_MS: int(0).default(10),
+  INTAKE_LINGER_MS: int(0).default(20),
   MAX_BODY_BYTES: int(64).default(65536),
   LOGIN_TIMEOUT_MS: int(100).default(10_000),
   /** Comma-separated roles this node runs: gateway (TCP + WS), http, workers. */
