@@ -25,7 +25,7 @@ export class BizIntake {
    *   fuller jobs. A job's fixed cost (BullMQ's add, fetch and finish scripts on both ends) dominates
    *   a node's CPU at moderate rates: at 1,000 private msg/s, 10 ms instead of 2 ms cut the nodes'
    *   CPU by a third and p99 did not grow (bench/RESULTS.md, "Intake linger"); 20 ms instead of 10
-   *   cut another 10-15 points of a core at 1,000-5,000/s, for 5 ms more p50 ("Intake linger 20 ms").
+   *   cut another 16 points of a core (median) at 1,000-5,000/s, for 5 ms more p50 ("Intake linger 20 ms").
    */
   constructor(sequencer: Sequencer, queues: Queues, log: Logger, lingerMs: number) {
     this.batcher = new TickBatcher(async (submissions) => {
