@@ -106,7 +106,8 @@ export class ReliableDelivery {
       // attempts used up: kept for the next login (a late ACK still deletes it)
       const kept = await this.keep(due.fresh, was(false));
       const { moved: markedKept } = await this.pending.markKept(due.kept, was(true));
-      const { sent } = await this.deliver([...kept, ...keptByEarlierRun], 1, true, sameSessionAs(job));
+      // from "kept, none pending" only: a login's replay that took one over meanwhile owns it
+      const { sent } = await this.deliver([...kept, ...keptByEarlierRun], 1, true, { from: KEPT_NONE_PENDING, skip: sameSessionAs(job) });
       return { resent: sent, kept: kept.length + markedKept.length };
     }
     const fresh = await this.deliver(due.fresh, job.attempt + 1, false);
@@ -120,17 +121,25 @@ export class ReliableDelivery {
   /**
    * Deliver to the recipients online now (delivery n), except where `skip` says their session
    * already had it. Resolves to the messages of the others (offline) and how many were sent.
-   * Delivery 1 starts a pending record; delivery n > 1 moves it on from n-1, so a message ACKed (or
-   * taken over by a login's replay) since its check read it is not sent again.
+   * Delivery 1 starts a pending record, or moves it on from `from` if given; delivery n > 1 moves it
+   * on from n-1. A record moves only from the state expected, so a message ACKed (or taken over by a
+   * login's replay) since its check read it is not sent again.
    */
-  private async deliver(messages: ReliableMessage[], attempt: number, kept: boolean, skip?: SessionFilter): Promise<{ offline: ReliableMessage[]; sent: number }> {
+  private async deliver(
+    messages: ReliableMessage[],
+    attempt: number,
+    kept: boolean,
+    opts: { from?: PendingState; skip?: SessionFilter } = {},
+  ): Promise<{ offline: ReliableMessage[]; sent: number }> {
     if (messages.length === 0) return { offline: [], sent: 0 };
     const { byNode, sessionOf } = await this.router.locate(messages);
     if (byNode.size === 0) return { offline: messages, sent: 0 };
     const located = [...byNode.values()].flat();
+    const { skip } = opts;
     let sending = skip ? located.filter((m) => !skip(m, sessionOf.get(m) ?? "")) : located;
-    if (attempt === 1) await this.pending.record(sending, kept);
-    else sending = (await this.pending.advance(sending, { attempt: attempt - 1, kept }, { attempt, kept })).moved;
+    const from = opts.from ?? (attempt > 1 ? { attempt: attempt - 1, kept } : null);
+    if (from === null) await this.pending.record(sending, kept);
+    else sending = (await this.pending.advance(sending, from, { attempt, kept })).moved;
     if (sending.length < located.length) {
       const send = new Set(sending);
       for (const [node, list] of byNode) byNode.set(node, list.filter((m) => send.has(m)));
@@ -171,6 +180,9 @@ export class ReliableDelivery {
     return kept;
   }
 }
+
+/** A kept message with no delivery pending (PendingAcks.markKept). */
+const KEPT_NONE_PENDING: PendingState = { attempt: 0, kept: true };
 
 /** Says whether a message's recipient, now logged in with `session`, already had its delivery. */
 type SessionFilter = (message: ReliableMessage, session: string) => boolean;
