@@ -46,6 +46,22 @@ describe("TCP login", () => {
     await conn.closedWithin(3000);
   });
 
+  test("a token serves several logins of its user and app (reconnects), and no other app's", async () => {
+    const userId = newUserId();
+    const token = await imToken(A, userId);
+    for (const node of [A, B]) {
+      const conn = await suite.raw(node);
+      conn.send(Code.LOGIN, { appId: APP_ID, userId, token });
+      const { body } = await conn.next((f) => f.code === Code.LOGIN || f.code === Code.ERROR, 3000, "the LOGIN answer");
+      expect(body).toMatchObject({ appId: APP_ID, userId, data: "true", nodeId: node.nodeId });
+      conn.close();
+    }
+    const otherApp = await suite.raw(A);
+    otherApp.send(Code.LOGIN, { appId: APP_ID + 1, userId, token });
+    await otherApp.next(isError("unauthorized"), 3000, "ERROR unauthorized for another app");
+    await otherApp.closedWithin(3000);
+  });
+
   test("a frame other than LOGIN before login gets ERROR not_logged_in, then close", async () => {
     const conn = await suite.raw(A);
     conn.send(Code.BIZ, { bizCode: 5556, data: { objectId: 1, content: "x" }, clientMsgId: "early" });
