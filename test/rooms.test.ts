@@ -14,7 +14,7 @@ import { RedisBroker, type Broker, type RoomLogEntry } from "../src/router/broke
 import { LivingRooms } from "../src/rooms/living-rooms";
 import { RoomMembership } from "../src/rooms/membership";
 import { RoomClosing } from "../src/rooms/room-closing";
-import { api, devJwt, newUserId, roomOnlineCount } from "./support/http-api";
+import { api, devJwt, imToken, newUserId, roomOnlineCount } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import type { TestNode } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
@@ -242,6 +242,24 @@ describe("room recovery (LOGIN roomSeq)", () => {
     expect(v.login).toMatchObject({ recovered: true, roomSeq: 6 });
     await waitFor(() => v.seen.length >= 3, 5000, "the 3 kept messages after seq 2");
     expect(v.seen.map((d) => d.data.seq)).toEqual([3, 5, 6]);
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+  });
+
+  test("over WebSocket the upgrade URL carries roomId and roomSeq: the LOGIN answer, then the missed messages", async () => {
+    const anchorJwt = await devJwt(A, newUserId());
+    const roomId = await startRoom(B, anchorJwt, "recover by URL");
+    await publishSeqs(roomId, [1, 2, 3]);
+    const userId = newUserId();
+    const ws = new WebSocket(`${B.ws}?token=${await imToken(B, userId)}&userId=${userId}&roomId=${roomId}&roomSeq=1`);
+    const got: Array<{ code: number; body: any }> = [];
+    ws.onmessage = (ev) => got.push(JSON.parse(String(ev.data)));
+    try {
+      await waitFor(() => got.length >= 3, 5000, "the LOGIN answer and 2 missed messages");
+      expect(got[0]).toMatchObject({ code: 1001, body: { userId, roomSeq: 3, recovered: true } });
+      expect(got.slice(1).map((m) => JSON.parse(m.body.data).seq)).toEqual([2, 3]);
+    } finally {
+      ws.close();
+    }
     await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
   });
 
