@@ -3,14 +3,17 @@
 // node that only stalled that long puts its members back when it resumes.
 // Real node processes, Redis and MySQL.
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import type Redis from "ioredis";
 import { bindingValue } from "../src/presence/presence";
-import { createKeys } from "../src/redis/keys";
+import type { PresenceEvent } from "../src/queues/jobs";
+import { createKeys, type Keys } from "../src/redis/keys";
 import { RoomMembership } from "../src/rooms/membership";
 import { Clients } from "./support/clients";
 import { Code } from "../src/protocol/codes";
 import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
 import { RawTcp } from "./support/raw-tcp";
 import { startNodeProcesses, type ProcessCluster } from "./support/node-processes";
+import { removeClusterKeys } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
 let cluster: ProcessCluster;
@@ -58,12 +61,25 @@ test("a killed node's room members are removed: online count and watchNum drop w
   expect(await db.zscore(keys.nodes(), survivor.nodeId)).not.toBeNull();
 }, 30_000);
 
-test("an online event handled after its session is gone adds no member (the two queues do not keep order)", async () => {
-  const keys = createKeys(`${cluster.prefix}-join`);
+/**
+ * A RoomMembership under a key prefix of its own (deleted afterwards), and an online event of
+ * session "s1" of a new user on node "node-x", for room 7.
+ */
+async function withMembership(name: string, run: (scratch: { membership: RoomMembership; redis: Redis; keys: Keys; event: PresenceEvent }) => Promise<void>): Promise<void> {
+  const prefix = `${cluster.prefix}-${name}`;
+  const keys = createKeys(prefix);
   const redis = connectTestRedis();
   const event = { appId: APP_ID, userId: newUserId(), roomId: 7, sessionId: "s1", nodeId: "node-x", time: Date.now() };
   try {
-    const membership = new RoomMembership(redis, keys);
+    await run({ membership: new RoomMembership(redis, keys), redis, keys, event });
+  } finally {
+    redis.disconnect();
+    await removeClusterKeys(prefix);
+  }
+}
+
+test("an online event handled after its session is gone adds no member (the two queues do not keep order)", () =>
+  withMembership("join", async ({ membership, redis, keys, event }) => {
     // the session's binding is gone (logged out, or its offline event was handled first)
     expect(await membership.online(event)).toBe(false);
     expect(await membership.count(7)).toBe(0);
@@ -74,11 +90,7 @@ test("an online event handled after its session is gone adds no member (the two 
     expect(await membership.online({ ...event, sessionId: "s2" })).toBe(true);
     expect(await membership.count(7)).toBe(1);
     expect(await redis.sismember(keys.nodeRooms("node-x"), "7")).toBe(1);
-  } finally {
-    await redis.del(keys.binding(APP_ID, event.userId), keys.roomMembers(7), keys.nodeRooms("node-x"));
-    redis.disconnect();
-  }
-});
+  }));
 
 test("a node that stalls past the registry's limit is cleaned up after, then restores its room and member when it resumes", async () => {
   // registry period min(3 s, heartbeat) = 3 s: taken for dead 9–12 s after its last refresh (and
@@ -120,23 +132,16 @@ test("a node that stalls past the registry's limit is cleaned up after, then res
   }
 }, 60_000);
 
-test("an online event handled after its room closed adds no member (the close cleared the room; nothing would remove it later)", async () => {
-  const keys = createKeys(`${cluster.prefix}-closed`);
-  const redis = connectTestRedis();
-  const event = { appId: APP_ID, userId: newUserId(), roomId: 8, sessionId: "s1", nodeId: "node-x", time: Date.now() };
-  try {
-    const membership = new RoomMembership(redis, keys);
+test("an online event handled after its room closed adds no member (the close cleared the room; nothing would remove it later)", () =>
+  withMembership("closed", async ({ membership, redis, keys, event: inRoom7 }) => {
+    const event = { ...inRoom7, roomId: 8 };
     await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", "s1"));
     await membership.closeRoom(8);
     expect(await membership.online(event)).toBe(false);
     expect(await membership.count(8)).toBe(0);
     // another room still takes the same session
     expect(await membership.online({ ...event, roomId: 9 })).toBe(true);
-  } finally {
-    await redis.del(keys.binding(APP_ID, event.userId), keys.roomClosed(8), keys.roomMembers(8), keys.roomMembers(9), keys.nodeRooms("node-x"));
-    redis.disconnect();
-  }
-});
+  }));
 
 test("users of two apps with the same userId are two members of a room", async () => {
   const keys = createKeys(`${cluster.prefix}-apps`);

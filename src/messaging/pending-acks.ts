@@ -17,6 +17,9 @@ export interface PendingState {
   kept: boolean;
 }
 
+/** A kept message with no delivery pending (see markKept). */
+export const KEPT_NONE_PENDING: PendingState = { attempt: 0, kept: true };
+
 type Recipient = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
 // One script call per batch, not a command per message: ioredis' per-command work was the largest
@@ -170,7 +173,7 @@ export class PendingAcks {
    * still deletes the row. Only where the record still holds `from` (see advance).
    */
   markKept<M extends Recipient>(messages: M[], from: PendingState): Promise<{ moved: M[]; gone: M[] }> {
-    return this.advance(messages, from, { attempt: 0, kept: true });
+    return this.advance(messages, from, KEPT_NONE_PENDING);
   }
 
   /** The recipient ACKed: forget the record. Resolves to what it was (null: none, e.g. a repeat). */

@@ -15,7 +15,7 @@ import type { Logger } from "../log";
 import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
 import type { Router } from "../router/router";
 import type { KeptStore } from "./kept-store";
-import type { PendingAcks, PendingState } from "./pending-acks";
+import { KEPT_NONE_PENDING, type PendingAcks, type PendingState } from "./pending-acks";
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
@@ -100,7 +100,7 @@ export class ReliableDelivery {
       else if (retried && final && state?.attempt === 0) keptByEarlierRun.push(m);
     });
     // delivery n+1 went to the session it found; delivery n's is the best guess at it
-    await this.pending.scheduleCheck(unchecked, job.attempt + 1, sessionsOf(job));
+    if (unchecked.length > 0) await this.pending.scheduleCheck(unchecked, job.attempt + 1, sessionsOf(job));
     const was = (kept: boolean): PendingState => ({ attempt: job.attempt, kept });
     if (final) {
       // attempts used up: kept for the next login (a late ACK still deletes it)
@@ -180,9 +180,6 @@ export class ReliableDelivery {
     return kept;
   }
 }
-
-/** A kept message with no delivery pending (PendingAcks.markKept). */
-const KEPT_NONE_PENDING: PendingState = { attempt: 0, kept: true };
 
 /** Says whether a message's recipient, now logged in with `session`, already had its delivery. */
 type SessionFilter = (message: ReliableMessage, session: string) => boolean;
