@@ -152,11 +152,12 @@ export class ReliableDelivery {
 
   /**
    * Keep in MySQL for the recipient's next login, then look again: one who logged in meanwhile gets
-   * them now. Resolves to the messages kept (see keep).
+   * them now. Resolves to the messages kept (see keep). Messages delivered before move on from
+   * "kept, none pending" only, as in a final check: a login's replay that took one over meanwhile owns it.
    */
   private async keepForLater(messages: ReliableMessage[], delivered: PendingState | null): Promise<ReliableMessage[]> {
     const kept = await this.keep(messages, delivered);
-    await this.deliver(kept, 1, true);
+    await this.deliver(kept, 1, true, { from: delivered === null ? undefined : KEPT_NONE_PENDING });
     return kept;
   }
 
