@@ -37,6 +37,32 @@ describe("TickBatcher", () => {
     expect(flushes).toEqual([[1], [4, 5], [3], [20]]);
   });
 
+  test("items that waited behind a flush for the linger time go as soon as it ends, without lingering again", async () => {
+    const LINGER_MS = 600;
+    const started: number[] = [];
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    const batcher = new TickBatcher<number>(
+      async () => {
+        started.push(performance.now());
+        if (started.length === 1) await first;
+      },
+      100,
+      LINGER_MS,
+    );
+    const running = batcher.add([1]);
+    await waitFor(() => started.length === 1, 5000, "the first flush to start");
+    const later = batcher.add([2]);
+    // item 2 waits behind the first flush for longer than the linger time
+    await Bun.sleep(LINGER_MS + 300);
+    const releasedAt = performance.now();
+    release();
+    await Promise.all([running, later]);
+    expect(started).toHaveLength(2);
+    // lingering again would have started the second flush LINGER_MS after the release
+    expect(started[1] - releasedAt).toBeLessThan(LINGER_MS / 2);
+  });
+
   test("a failed flush rejects every add of its batch, and the next batch still runs", async () => {
     let fail = true;
     const batcher = new TickBatcher<number>(async () => {

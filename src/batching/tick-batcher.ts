@@ -1,6 +1,8 @@
 // Coalesces many small requests into one: everything added while no flush runs is flushed together
-// by one call of `flush`, on the next tick or after `lingerMs`. At most one flush is in flight, so
-// two batches never contend for the same rows or keys, and batches grow by themselves under load.
+// by one call of `flush`, on the next tick or once its oldest item has waited `lingerMs`. At most one
+// flush is in flight, so two batches never contend for the same rows or keys, and batches grow by
+// themselves under load. Time spent waiting behind a flush counts as lingering: items that waited
+// that long already go as soon as it ends, instead of lingering again.
 // Each add() settles with its batch: it gets the results for its own items, in order, or the
 // batch's error.
 
@@ -16,6 +18,8 @@ export class TickBatcher<T, R = void> {
   private items: T[] = [];
   private waiters: Waiter<R>[] = [];
   private busy = false;
+  /** When the oldest waiting item was added (performance.now()); meaningful while items wait. */
+  private oldestAt = 0;
   /** Callers of idle(), told once nothing is waiting or in flight. */
   private idlers: Array<() => void> = [];
 
@@ -23,7 +27,7 @@ export class TickBatcher<T, R = void> {
    * @param flush handles one batch; resolves to one result per item, in item order (or nothing,
    *   for a batcher of writes without results).
    * @param maxBatch the most one flush takes, counted by `weigh`; the rest wait for the next.
-   * @param lingerMs how long the first item of a batch waits for others (0: the next tick). Each
+   * @param lingerMs how long the oldest waiting item may wait for others (0: the next tick). Each
    *   flush has a fixed cost (round trips, a queue job); waiting a little makes fewer, fuller flushes.
    * @param weigh what one item counts for against maxBatch (default 1).
    */
@@ -48,6 +52,7 @@ export class TickBatcher<T, R = void> {
   private addRun(items: T[]): Promise<R[]> {
     return new Promise((resolve, reject) => {
       const weight = items.reduce((sum, item) => sum + this.weigh(item), 0);
+      if (this.items.length === 0) this.oldestAt = performance.now();
       this.waiters.push({ start: this.items.length, count: items.length, weight, resolve, reject });
       for (const item of items) this.items.push(item);
       this.schedule();
@@ -89,7 +94,8 @@ export class TickBatcher<T, R = void> {
   }
 
   private after(run: () => void): void {
-    if (this.lingerMs > 0) setTimeout(run, this.lingerMs);
+    const wait = this.lingerMs - (performance.now() - this.oldestAt);
+    if (wait >= 1) setTimeout(run, wait);
     else setImmediate(run);
   }
 
