@@ -1,6 +1,8 @@
 // Starts the benchmark's own live-im cluster: two node processes on free 127.0.0.1 ports, a unique
 // KEY_PREFIX and a database of their own (so other engineers' tests on this machine never meet
 // our keys or rows), pinned to core 0. stop() ends them and removes the keys and the database.
+// BENCH_REDIS=pinned gives the run a Redis of its own, pinned to core 0 with the nodes, as
+// PERFORMANCE.md measures; by default the nodes use the machine's shared Redis, which is not pinned.
 import { mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -9,10 +11,10 @@ import mysql from "mysql2/promise";
 import { removeClusterKeys } from "../../test/support/test-cluster";
 import { findPid } from "./cpu";
 import { onCleanup } from "./lifecycle";
-import { NODE_CPU, pinPrefix } from "./pin";
+import { NODE_CPU, OWN_REDIS, pinPrefix } from "./pin";
 
 const REPO = path.resolve(import.meta.dir, "../..");
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const SHARED_REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const MYSQL_URL = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 
 export interface NodeProc {
@@ -82,6 +84,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   mkdirSync(logDir, { recursive: true });
   const nodes: NodeProc[] = [];
   let stopped = false;
+  const ownRedis = OWN_REDIS ? await startOwnRedis() : null;
 
   const stop = async () => {
     if (stopped) return;
@@ -93,8 +96,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         if (!done) n.proc.kill("SIGKILL");
       }),
     );
-    // BullMQ keys have no TTL: delete every key under the run's prefix (never throws)
-    await removeClusterKeys(prefix);
+    if (ownRedis) {
+      ownRedis.proc.kill("SIGTERM");
+      await ownRedis.proc.exited;
+    } else {
+      // BullMQ keys have no TTL: delete every key under the run's prefix (never throws)
+      await removeClusterKeys(prefix);
+    }
     await dropDatabase(database).catch((err) => console.error("could not drop bench database:", err));
   };
   onCleanup(stop);
@@ -120,7 +128,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         TCP_PORT: String(tcpPort),
         NODE_ID: nodeId,
         KEY_PREFIX: prefix,
-        REDIS_URL,
+        REDIS_URL: ownRedis?.url ?? SHARED_REDIS_URL,
         DATABASE_URL: `${MYSQL_URL}/${database}`,
         LOG_LEVEL: "warn",
         // connections stay idle for whole runs: no reaping, and no heartbeat traffic to measure
@@ -142,11 +150,26 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   return {
     prefix,
     nodes,
-    redisPid: findPid(["redis-server"]),
+    redisPid: ownRedis?.proc.pid ?? findPid(["redis-server"]),
     dbPid: findPid(["mariadbd", "mysqld"]),
     logSummary: () => nodes.map((n) => `node ${n.name}: ${summarizeLog(n.logFile)}`).join("; "),
     stop,
   };
+}
+
+/** A Redis for this run alone, on a free port, pinned to the nodes' core; nothing kept on disk. */
+async function startOwnRedis(): Promise<{ url: string; proc: Subprocess }> {
+  const [port] = await freePorts(1);
+  const args = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--logfile", ""];
+  const proc = Bun.spawn([...pinPrefix(NODE_CPU), ...args], { stdout: "ignore", stderr: "ignore" });
+  onCleanup(() => proc.kill("SIGKILL"));
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`redis-server exited (${proc.exitCode})`);
+    if (Bun.spawnSync(["redis-cli", "-p", String(port), "ping"]).stdout.toString().trim() === "PONG") return { url: `redis://127.0.0.1:${port}`, proc };
+    await Bun.sleep(100);
+  }
+  throw new Error(`redis-server on port ${port} did not answer within 10 s`);
 }
 
 /** "N lines at warn+" and the most frequent (message, cause) pairs: a clean run logs none. */

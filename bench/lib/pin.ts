@@ -5,6 +5,9 @@ import os from "node:os";
 export const NODE_CPU = 0;
 export const GENERATOR_CPU = 1;
 
+/** BENCH_REDIS=pinned: each run starts a Redis of its own on the nodes' core (bench/lib/cluster.ts). */
+export const OWN_REDIS = process.env.BENCH_REDIS === "pinned";
+
 /** Pinning only makes sense with taskset and at least two cores. */
 export const canPin = Bun.which("taskset") !== null && os.availableParallelism() >= 2;
 

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import { commandLine } from "./args";
-import { canPin } from "./pin";
+import { canPin, OWN_REDIS } from "./pin";
 
 function cpuModel(): string {
   try {
@@ -33,7 +33,9 @@ export function printHeader(title: string, withNodes = true): void {
   else
     console.log(
       canPin
-        ? "- pinning: nodes on core 0 (taskset -c 0), this load generator on core 1; Redis and MariaDB are shared services, not pinned"
+        ? OWN_REDIS
+          ? "- pinning: nodes and the run's own Redis on core 0 (taskset -c 0), this load generator on core 1; MariaDB is a shared service, not pinned"
+          : "- pinning: nodes on core 0 (taskset -c 0), this load generator on core 1; Redis and MariaDB are shared services, not pinned"
         : "- pinning: none (no taskset or a single core): nodes and generator share the cores",
     );
   console.log("");
