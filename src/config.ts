@@ -28,7 +28,8 @@ const Env = z.object({
   IM_JWT_SECRET: z.string().min(16).optional(),
   IM_API_KEY: z.string().min(16).optional(),
   DEV_LOGIN: flag.optional(),
-  HEARTBEAT_SECONDS: z.coerce.number().positive().default(30),
+  // at least a second: the idle reaping, binding TTL and node registry period all derive from it
+  HEARTBEAT_SECONDS: z.coerce.number().min(1).default(30),
   // im-ack checks share jobs for up to 100 ms and may fire that much early (messaging/pending-acks.ts)
   ACK_TIMEOUT_MS: int(200).default(4000),
   ACK_MAX_ATTEMPTS: int(1).default(3),
@@ -100,9 +101,12 @@ export interface Config {
   logLevel: string;
 }
 
-/** Build the Config from an environment. Throws with every problem listed. */
+/**
+ * Build the Config from an environment. Throws with every problem listed. A variable set to an
+ * empty string counts as unset (a blank line in an env file must not turn PORT into 0).
+ */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = Env.safeParse(env);
+  const parsed = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== "")));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new Error(`bad configuration: ${problems}`);
@@ -111,6 +115,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const production = e.NODE_ENV === "production";
   if (production && (!e.IM_JWT_SECRET || !e.IM_API_KEY)) {
     throw new Error("bad configuration: NODE_ENV=production needs IM_JWT_SECRET and IM_API_KEY (no dev defaults)");
+  }
+  // the dev values are in this repository for anyone to read: set explicitly, they are no secret
+  if (production && (e.IM_JWT_SECRET === DEV_JWT_SECRET || e.IM_API_KEY === DEV_API_KEY)) {
+    throw new Error("bad configuration: NODE_ENV=production cannot use the dev IM_JWT_SECRET or IM_API_KEY");
   }
   // dev login hands out a JWT for any user id: never in production
   if (production && e.DEV_LOGIN) throw new Error("bad configuration: DEV_LOGIN cannot be on with NODE_ENV=production");

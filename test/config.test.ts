@@ -16,4 +16,16 @@ test("production: no dev secrets and no dev login", () => {
   expect(loadConfig(secrets).http.devLogin).toBe(false);
   expect(() => loadConfig({ ...secrets, DEV_LOGIN: "1" })).toThrow(/DEV_LOGIN/);
   expect(loadConfig({ DEV_LOGIN: "1" }).http.devLogin).toBe(true);
+  // the dev values, set explicitly, are still the published ones
+  const dev = loadConfig({});
+  expect(() => loadConfig({ ...secrets, IM_JWT_SECRET: dev.http.jwtSecret })).toThrow(/dev IM_JWT_SECRET or IM_API_KEY/);
+  expect(() => loadConfig({ ...secrets, IM_API_KEY: dev.http.apiKey })).toThrow(/dev IM_JWT_SECRET or IM_API_KEY/);
+});
+
+test("an empty variable counts as unset; HEARTBEAT_SECONDS is at least 1", () => {
+  const c = loadConfig({ PORT: "", TCP_PORT: " ", MSG_RATE_PER_SEC: "", DRAIN_MS: "" });
+  expect([c.http.port, c.gateway.tcpPort, c.gateway.msgRatePerSec, c.gateway.drainMs]).toEqual([8080, 9000, 200, 0]);
+  expect(() => loadConfig({ NODE_ENV: "production", IM_JWT_SECRET: "", IM_API_KEY: "k".repeat(32) })).toThrow(/IM_JWT_SECRET and IM_API_KEY/);
+  expect(loadConfig({ HEARTBEAT_SECONDS: "1.5" }).gateway.heartbeatMs).toBe(1500);
+  expect(() => loadConfig({ HEARTBEAT_SECONDS: "0.0004" })).toThrow(/HEARTBEAT_SECONDS/);
 });
