@@ -292,31 +292,38 @@ describe("room recovery (LOGIN roomSeq)", () => {
     await expect(v.client.sendRoom("after close")).rejects.toMatchObject({ reason: "room_not_live" });
   });
 
-  test("a close whose announcement fails once (Redis out of reach) is still closed, and its viewers are told on the retry", async () => {
-    const anchorId = newUserId();
-    const roomId = await startRoom(A, await devJwt(A, anchorId), "announce later");
-    const pushes: number[] = [];
-    const v = await viewer(B, newUserId(), roomId);
-    v.client.on("push", (d) => pushes.push(d.bizCode));
-    await waitFor(async () => (await roomOnlineCount(A, roomId)) === 1, 5000, "online count 1");
-    const log = createLogger("test", "silent");
-    const redis = connectRedis(loadConfig().redis.url, log);
-    const keys = createKeys(cluster.prefix);
-    const broker = new RedisBroker(redis.command, redis.subscriber, keys, log);
-    // the first publish fails as it would with Redis gone for a moment; the next ones go through
-    let failures = 1;
-    const flaky: Broker = Object.assign(Object.create(broker) as Broker, {
-      publishToRoom: (id: number, entries: RoomLogEntry[]) => (failures-- > 0 ? Promise.reject(new Error("connection lost")) : broker.publishToRoom(id, entries)),
+  // the first try of one Redis step fails as it would with Redis gone for a moment; the next ones go through
+  for (const step of ["caching the room as closed", "publishing the notice"] as const) {
+    test(`a close whose announcement fails once at ${step} (Redis out of reach) is still closed, and its viewers are told on the retry`, async () => {
+      const anchorId = newUserId();
+      const roomId = await startRoom(A, await devJwt(A, anchorId), "announce later");
+      const pushes: number[] = [];
+      const v = await viewer(B, newUserId(), roomId);
+      v.client.on("push", (d) => pushes.push(d.bizCode));
+      await waitFor(async () => (await roomOnlineCount(A, roomId)) === 1, 5000, "online count 1");
+      const log = createLogger("test", "silent");
+      const redis = connectRedis(loadConfig().redis.url, log);
+      const keys = createKeys(cluster.prefix);
+      const broker = new RedisBroker(redis.command, redis.subscriber, keys, log);
+      const rooms = new LivingRooms(database.db, redis.command, keys);
+      let failures = 1;
+      const failOnce = <T>(run: () => Promise<T>) => (failures-- > 0 ? Promise.reject(new Error("connection lost")) : run());
+      const flakyBroker: Broker =
+        step === "publishing the notice"
+          ? Object.assign(Object.create(broker) as Broker, { publishToRoom: (id: number, entries: RoomLogEntry[]) => failOnce(() => broker.publishToRoom(id, entries)) })
+          : broker;
+      const flakyRooms: LivingRooms =
+        step === "caching the room as closed" ? Object.assign(Object.create(rooms) as LivingRooms, { cacheClosed: (id: number) => failOnce(() => rooms.cacheClosed(id)) }) : rooms;
+      const closing = new RoomClosing(flakyRooms, new RoomMembership(redis.command, keys), flakyBroker, new Sequencer(redis.command, keys), 10001, log, [50]);
+      try {
+        await closing.close(anchorId, roomId);
+        await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 notice, on the retry");
+        expect(failures).toBe(-1);
+        expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: await devJwt(A, anchorId) })).json.roomId).toBe(-1);
+        expect(await roomOnlineCount(B, roomId)).toBe(0);
+      } finally {
+        await redis.close();
+      }
     });
-    const closing = new RoomClosing(new LivingRooms(database.db, redis.command, keys), new RoomMembership(redis.command, keys), flaky, new Sequencer(redis.command, keys), 10001, log, [50]);
-    try {
-      await closing.close(anchorId, roomId);
-      expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: await devJwt(A, anchorId) })).json.roomId).toBe(-1);
-      await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 notice, on the retry");
-      expect(failures).toBe(-1);
-      expect(await roomOnlineCount(B, roomId)).toBe(0);
-    } finally {
-      await redis.close();
-    }
-  });
+  }
 });

@@ -97,12 +97,18 @@ export class Gateway {
     const wasCurrent = this.sessions.remove(session);
     if (!session.user) return;
     const { appId, userId } = session.user;
-    const cleanup = (async () => {
+    // two independent steps: a binding that could not be removed expires with its TTL, but a lost
+    // offline event would leave the user counted in its room for the room's whole life
+    const cleanup = Promise.allSettled([
       // compare-and-delete: a newer login's binding is never erased by this late close
-      await this.deps.presence.unbind(appId, userId, session.id);
-      await this.presenceEvent("offline", session);
-    })()
-      .catch((err) => this.log.error({ err, userId, connId: session.id, wasCurrent }, "session cleanup failed"))
+      this.deps.presence.unbind(appId, userId, session.id),
+      this.presenceEvent("offline", session),
+    ])
+      .then(([unbound, queued]) => {
+        for (const [step, r] of [["unbind", unbound], ["offline event", queued]] as const) {
+          if (r.status === "rejected") this.log.error({ err: r.reason, userId, connId: session.id, wasCurrent, step }, "session cleanup failed");
+        }
+      })
       .finally(() => this.cleanups.delete(cleanup));
     this.cleanups.add(cleanup);
   }

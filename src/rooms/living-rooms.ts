@@ -68,7 +68,9 @@ export class LivingRooms {
 
   /**
    * Close a live room: the row moves to living_room_record with its end_time in one transaction.
-   * 404 when it is not live, 403 when the user is not its anchor. Returns the closed room.
+   * 404 when it is not live, 403 when the user is not its anchor. Returns the closed room. The
+   * caller then calls cacheClosed (and retries it should Redis fail): a lookup racing the close may
+   * have cached the room as live again.
    */
   async close(userId: number, roomId: number): Promise<Room> {
     // the cache goes first: with Redis out of reach the close fails before anything changed, instead
@@ -83,8 +85,12 @@ export class LivingRooms {
       await tx.delete(livingRoom).where(eq(livingRoom.id, roomId));
       return row;
     });
-    await this.redis.set(this.keys.livingRoom(roomId), MISS, "EX", MISS_TTL_S);
     return toRoom(closed);
+  }
+
+  /** Cache a closed room as not live, over whatever a lookup racing its close cached. */
+  async cacheClosed(roomId: number): Promise<void> {
+    await this.redis.set(this.keys.livingRoom(roomId), MISS, "EX", MISS_TTL_S);
   }
 
   /** The live room, or null. Served from the cache; misses are cached too. */

@@ -26,8 +26,9 @@ export class RoomClosing {
 
   /**
    * Close the anchor's room (404 not live, 403 not the anchor) and tell everyone in it. Resolves once
-   * the room is closed in MySQL and, normally, announced; should the announcement fail, the room is
-   * still closed (a repeated close would get 404), so the announcement is retried in the background.
+   * the room is closed in MySQL and, normally, announced; should the announcement (Redis) fail, the
+   * room is still closed (a repeated close would get 404), so the announcement is retried in the
+   * background.
    */
   async close(userId: number, roomId: number): Promise<void> {
     const announcement = new Announcement(await this.rooms.close(userId, roomId));
@@ -55,11 +56,13 @@ export class RoomClosing {
   }
 
   /**
-   * The 5557 notice to the room, then an empty membership that takes no one any more. A retry sends
-   * the same notice (same msgId and seq): one already in the room's history is not sent twice.
+   * The room cached as closed, the 5557 notice to the room, then an empty membership that takes no
+   * one any more. A retry sends the same notice (same msgId and seq): one already in the room's
+   * history is not sent twice.
    */
   private async announce(announcement: Announcement): Promise<void> {
     const { room } = announcement;
+    await this.rooms.cacheClosed(room.id);
     if (announcement.entry === null) {
       const now = Date.now();
       const [{ msgId, seq }] = await this.sequencer.reserve([room.id]);
