@@ -81,6 +81,8 @@ export interface Connection {
   useForm(form: WireForm): void;
   /** Close after everything written so far is flushed (bounded in time). Idempotent. */
   close(): void;
+  /** Bytes written here that the socket has not taken yet: grows while the client reads slower than we write. */
+  unsentBytes(): number;
   /**
    * Room fan-out by the transport itself (WebSocket pub/sub topics). Returns false when the
    * transport has none (TCP): the session layer then writes each room message itself.

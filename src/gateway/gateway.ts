@@ -41,6 +41,13 @@ export interface GatewayDeps {
 const ROOM_GAP_WAIT_MS = 1000;
 /** Presence events of this many ms share one job: a job's fixed cost is most of an event's (intake.ts). */
 const PRESENCE_LINGER_MS = 10;
+/**
+ * A login's replay of kept messages writes its next page only once the client has less than this
+ * unread; well under the transports' bounds (TCP 8 MiB, WebSocket 4 MiB), above one page of small
+ * messages. Polled: the wait is rare (a large backlog to a slow reader) and short.
+ */
+const REPLAY_UNSENT_MAX_BYTES = 1024 * 1024;
+const REPLAY_POLL_MS = 10;
 
 export class Gateway {
   readonly sessions: LocalSessions;
@@ -135,11 +142,17 @@ export class Gateway {
     await Promise.all(live.map((s) => this.presenceEvent("online", s)));
   }
 
-  /** Deliver a user's kept messages, in msgId order, each ACK-tracked again. */
+  /**
+   * Deliver a user's kept messages, in msgId order, each ACK-tracked again. A page is written only
+   * once the client has read most of the one before: a backlog written at once could pass the
+   * transport's bound for a slow reader, and the cut connection would replay it all again at every
+   * login, never getting through.
+   */
   async replayKept(session: Session): Promise<void> {
     const { appId, userId } = session.user!;
     const checks: Array<Promise<void>> = [];
     for await (const page of this.deps.kept.replay(appId, userId)) {
+      while (!session.closed && session.conn.unsentBytes() > REPLAY_UNSENT_MAX_BYTES) await Bun.sleep(REPLAY_POLL_MS);
       if (session.closed) break;
       const { checked } = await this.deps.reliable.replay(page, () => {
         for (const d of page) session.write(deliveryFrame(d));

@@ -87,6 +87,12 @@ class TcpConnection implements Connection {
 
   useForm(): void {}
 
+  unsentBytes(): number {
+    let bytes = this.queuedBytes;
+    for (const frame of this.batch ?? []) bytes += frame.length;
+    return bytes;
+  }
+
   subscribeRoom(): boolean {
     return false;
   }

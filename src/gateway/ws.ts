@@ -62,6 +62,10 @@ class WsConnection implements Connection {
     }
   }
 
+  unsentBytes(): number {
+    return this.closing ? 0 : this.ws.getBufferedAmount();
+  }
+
   // a room message waiting to be published goes to the topics as they are when it was fanned out
   useForm(form: WireForm): void {
     if (form === this.form) return;

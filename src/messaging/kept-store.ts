@@ -9,8 +9,13 @@ import type { ReliableMessage } from "../queues/jobs";
 import type { KeptMarks } from "./kept-marks";
 import { splitByWeight, TickBatcher } from "../batching/tick-batcher";
 
-/** Kept messages are replayed in pages of this many. */
+/** Kept messages are read in pages of this many... */
 const REPLAY_PAGE = 200;
+/**
+ * ...and handed out in pages of about this much data (one message at least): a login writes a page
+ * at once, and waits for the client to read before the next (Gateway.replayKept).
+ */
+const REPLAY_PAGE_BYTES = 256 * 1024;
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
@@ -58,7 +63,10 @@ export class KeptStore {
     await this.deletes.add([key]);
   }
 
-  /** The user's kept messages in msgId order, a page at a time; no query when the marks say none. */
+  /**
+   * The user's kept messages in msgId order, a page at a time (pages of at most REPLAY_PAGE_BYTES of
+   * data, but one message at least); no query when the marks say none.
+   */
   async *replay(appId: number, userId: number): AsyncGenerator<ReliableMessage[]> {
     const mark = await this.marks.read(appId, userId);
     if (mark.kind === "none") return;
@@ -69,7 +77,7 @@ export class KeptStore {
       const page = await this.page(appId, userId, after, REPLAY_PAGE);
       if (page.length > 0) {
         found = true;
-        yield page;
+        yield* splitByWeight(page, REPLAY_PAGE_BYTES, (m) => m.data.length);
       }
       if (page.length < REPLAY_PAGE) break;
       after = Number(page[page.length - 1].msgId);
