@@ -9,6 +9,7 @@ import { Code } from "../src/protocol/codes";
 import { encodeFrame, scanFrames } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
 import { api, APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
+import { startInProcessNodes } from "./support/in-process-nodes";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { record } from "./support/recorder";
@@ -280,6 +281,39 @@ describe("per-connection limits", () => {
     expect(answers.filter((f) => f.body.error === "rate_limited").length).toBeGreaterThan(0);
     expect(conn.closed).toBe(false);
   });
+});
+
+describe("MAX_CONNECTIONS", () => {
+  test("a node serves MAX_CONNECTIONS connections and refuses more; refused ones take no place, so once the served ones leave, new ones are served", async () => {
+    const cluster = await startInProcessNodes(1, {}, { MAX_CONNECTIONS: "2" });
+    const [node] = cluster.nodes;
+    const tcpGauge = async () => /im_connections\{transport="tcp"\} (\d+)/.exec(await (await fetch(`${node.http}/metrics`)).text())?.[1];
+    const open: RawTcp[] = [];
+    const loggedIn = async () => {
+      const userId = newUserId();
+      const conn = await RawTcp.connect(node.tcp);
+      open.push(conn);
+      conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(node, userId) });
+      await conn.next((f) => f.code === Code.LOGIN, 3000, `a LOGIN answer with ${open.length - 1} other connection(s) open`);
+      return conn;
+    };
+    try {
+      const served = [await loggedIn(), await loggedIn()];
+      for (let i = 0; i < 3; i++) {
+        const refused = await RawTcp.connect(node.tcp);
+        open.push(refused);
+        await refused.next(isError("too_many_connections"), 3000, "ERROR too_many_connections");
+        await refused.closedWithin(3000);
+      }
+      for (const conn of served) conn.close();
+      await waitFor(async () => (await tcpGauge()) === "0", 5000, "no TCP connection counted once every client left");
+      await loggedIn();
+      await loggedIn();
+    } finally {
+      for (const conn of open) conn.close();
+      await cluster.stop();
+    }
+  }, 30_000);
 });
 
 describe("PROXY protocol", () => {

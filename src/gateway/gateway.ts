@@ -79,15 +79,20 @@ export class Gateway {
     return null;
   }
 
-  /** A transport accepted a connection (already admitted, or refused here with one ERROR). */
+  /**
+   * A transport accepted a connection (already admitted, or refused here with one ERROR). A refused
+   * connection is never among the sessions: its close may be reported before this returns (Bun
+   * runs a TCP socket's close callback inside end()), when the transport does not know the session yet.
+   */
   accept(conn: Connection, ip: string, admitted = false): Session {
-    const session = new Session(conn, this);
-    this.sessions.add(session);
     const refusal = admitted ? null : this.admission(ip);
+    const session = new Session(conn, this);
     if (refusal) {
       session.sendError(refusal, `connection refused: ${refusal}`);
       session.close();
+      return session;
     }
+    this.sessions.add(session);
     return session;
   }
 
