@@ -104,6 +104,9 @@ export class Metrics {
  * viewer in one tick, and a counter update per frame was a visible part of its cost (prom-client
  * hashes the labels at each update).
  */
+/** The key of every code outside the protocol's (1001–1006). */
+const OTHER = 0;
+
 class CountsPerTick {
   private readonly counts = new Map<number, number>();
   private readonly byCode = new Map<number, Counter.Internal>();
@@ -111,8 +114,10 @@ class CountsPerTick {
   constructor(private readonly counter: Counter) {}
 
   add(code: number, n: number): void {
+    // unknown codes from clients count as one (OTHER), so a client cannot grow the label set, nor these maps
+    const key = code >= 1001 && code <= 1006 ? code : OTHER;
     if (this.counts.size === 0) setImmediate(this.report);
-    this.counts.set(code, (this.counts.get(code) ?? 0) + n);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + n);
   }
 
   private readonly report = (): void => {
@@ -123,8 +128,7 @@ class CountsPerTick {
   private child(code: number): Counter.Internal {
     let c = this.byCode.get(code);
     if (!c) {
-      // unknown codes from clients share one label, so a client cannot grow the label set
-      c = this.counter.labels(code >= 1001 && code <= 1006 ? String(code) : "other");
+      c = this.counter.labels(code === OTHER ? "other" : String(code));
       this.byCode.set(code, c);
     }
     return c;
