@@ -35,6 +35,24 @@ describe("RoomOrder", () => {
     order.clear();
   });
 
+  test("a room followed before and started again (its last member left moments ago) follows on from the new join at once", () => {
+    const { out, order } = recorder(60_000);
+    order.push(4, 5, "before");
+    // seq 7 waits for 6, which this node was not sent once its last member had left
+    order.push(4, 7, "held");
+    order.start(4, 100);
+    // what was held at or before the new join's seq goes now; the next live message does not wait
+    order.push(4, 101, "live");
+    expect(out.map(([, seq, msg]) => `${seq}:${msg}`)).toEqual(["5:before", "7:held", "101:live"]);
+    // started again behind where it already is (messages came during the join): nothing changes
+    order.push(4, 103, "after a gap");
+    order.start(4, 90);
+    expect(out).toHaveLength(3);
+    order.push(4, 102, "fills it");
+    expect(out.map(([, seq]) => seq)).toEqual([5, 7, 101, 102, 103]);
+    order.clear();
+  });
+
   test("rooms are ordered independently", () => {
     const { out, order } = recorder();
     order.push(1, 5, "r1-5");

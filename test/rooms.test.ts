@@ -11,6 +11,7 @@ import { connectRedis } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
 import { Sequencer } from "../src/messaging/sequencer";
 import { RedisBroker, type Broker, type RoomLogEntry } from "../src/router/broker";
+import { RoomLog } from "../src/router/room-log";
 import { LivingRooms } from "../src/rooms/living-rooms";
 import { RoomMembership } from "../src/rooms/membership";
 import { RoomClosing } from "../src/rooms/room-closing";
@@ -290,6 +291,36 @@ describe("room recovery (LOGIN roomSeq)", () => {
     await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 room-closed notice");
     expect(await roomOnlineCount(B, roomId)).toBe(0);
     await expect(v.client.sendRoom("after close")).rejects.toMatchObject({ reason: "room_not_live" });
+  });
+
+  test("a room that closes while a viewer's LOGIN reads its history: the viewer is told (no roomSeq, or the 5557 notice)", async () => {
+    const anchorId = newUserId();
+    const anchorJwt = await devJwt(A, anchorId);
+    const roomId = await startRoom(A, anchorJwt, "closes during a login");
+    // the close runs between the login's join (room live) and its history read: the window is
+    // milliseconds wide, so the test opens it by running the close inside the read
+    const latestSeq = RoomLog.prototype.latestSeq;
+    let closeOnce: (() => Promise<unknown>) | null = () => api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+    RoomLog.prototype.latestSeq = async function (this: RoomLog, id: number) {
+      const close = closeOnce;
+      closeOnce = null;
+      if (close) expect((await close()) as { status: number }).toMatchObject({ status: 200 });
+      return latestSeq.call(this, id);
+    };
+    try {
+      const pushes: number[] = [];
+      const v = await viewer(A, newUserId(), roomId);
+      v.client.on("push", (d) => pushes.push(d.bizCode));
+      expect(closeOnce).toBeNull();
+      await waitFor(
+        () => v.login.roomSeq === undefined || v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557),
+        5000,
+        `a LOGIN answer without roomSeq, or the 5557 notice (answer: ${JSON.stringify(v.login)})`,
+      );
+      await expect(v.client.sendRoom("after close")).rejects.toMatchObject({ reason: "room_not_live" });
+    } finally {
+      RoomLog.prototype.latestSeq = latestSeq;
+    }
   });
 
   // the first try of one Redis step fails as it would with Redis gone for a moment; the next ones go through

@@ -167,9 +167,12 @@ export class Gateway {
     await Promise.all(checks);
   }
 
-  /** A login joined a room whose history it read up to `lastSeq`: room messages here follow on from it. */
-  roomJoined(roomId: number, lastSeq: number): void {
-    this.roomOrder.start(roomId, lastSeq);
+  /**
+   * A login joined a room whose history it read up to `lastSeq`; `first`: as the room's first local
+   * member. Room messages here then follow on from `lastSeq`.
+   */
+  roomJoined(roomId: number, lastSeq: number, first: boolean): void {
+    if (first) this.roomOrder.start(roomId, lastSeq);
   }
 
   roomFrame(seq: number, msg: RoomMessage): OutFrame {

@@ -46,8 +46,11 @@ export class LocalSessions {
     return this.byUser.get(appId)?.get(userId);
   }
 
-  /** Add a logged-in session to a room; the first local member makes this node hold the room. */
-  async joinRoom(session: Session, roomId: number): Promise<void> {
+  /**
+   * Add a logged-in session to a room; the first local member makes this node hold the room.
+   * Resolves to whether it was the first (the node did not follow the room before).
+   */
+  async joinRoom(session: Session, roomId: number): Promise<boolean> {
     let room = this.rooms.get(roomId);
     if (!room) {
       room = { members: new Set(), direct: new Set() };
@@ -57,6 +60,7 @@ export class LocalSessions {
     room.members.add(session);
     room.direct.add(session);
     if (first) await this.roomNodes.hold(roomId);
+    return first;
   }
 
   /** The login replay is done: let the transport fan room messages out to it, if it can. */

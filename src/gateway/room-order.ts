@@ -34,11 +34,27 @@ export class RoomOrder<M> {
   }
 
   /**
-   * This node joins a room whose history ends at `lastSeq`: expect `lastSeq + 1` next, so even the
-   * room's first messages here are ordered. No-op for a room already followed.
+   * This node starts following a room (its first local member joined) whose history ends at
+   * `lastSeq`: expect `lastSeq + 1` next, so even the room's first messages here are ordered. What
+   * is left from following it before (its last member left moments ago) is stale: messages it still
+   * holds at or before `lastSeq` are passed on now, and the next live one does not wait for the seqs
+   * this node was not sent meanwhile.
    */
   start(roomId: number, lastSeq: number): void {
-    if (!this.rooms.has(roomId)) this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null });
+    const room = this.rooms.get(roomId);
+    if (!room) {
+      this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null });
+      return;
+    }
+    // messages that arrived since this join began may already have moved it on
+    if (room.next > lastSeq) return;
+    for (const seq of [...room.waiting.keys()].filter((s) => s <= lastSeq).sort((a, b) => a - b)) {
+      const msg = room.waiting.get(seq)!;
+      room.waiting.delete(seq);
+      this.emit(roomId, seq, msg);
+    }
+    room.next = lastSeq + 1;
+    this.release(roomId, room);
   }
 
   /** Stop following the rooms `stillHeld` says no: a later join starts them afresh. */

@@ -72,7 +72,9 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
 
   for (const entry of joined?.missed ?? []) session.write(gateway.roomFrame(entry.seq, entry.msg));
   await gateway.replayKept(session);
-  session.release(joined?.covered ?? (() => false));
+  // a room that closed meanwhile took the session out: everything held goes, its close notice too
+  const stillInRoom = joined !== null && session.user!.roomId === roomId;
+  session.release(stillInRoom ? joined.covered : () => false);
   gateway.sessions.roomReady(session);
   await gateway.presenceEvent("online", session);
 }
@@ -93,7 +95,7 @@ interface RoomJoin {
 async function joinRoom(session: Session, roomId: number, roomSeq: number | undefined, gateway: Gateway): Promise<RoomJoin | null> {
   const { deps } = gateway;
   // join before reading the room's history, so nothing falls between the two
-  await gateway.sessions.joinRoom(session, roomId);
+  const first = await gateway.sessions.joinRoom(session, roomId);
   // a close since the first look may have sent its notice before this node held the room: look
   // again now that it does (the notice of a close after this look reaches us)
   if (!(await deps.isRoomLive(roomId))) {
@@ -118,6 +120,8 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
     const replayed = new Set(catchUp.entries.map((e) => e.seq));
     join = { answer: { roomSeq: latestSeq, recovered: catchUp.recovered }, missed, covered: (seq) => seq <= roomSeq || replayed.has(seq) };
   }
-  gateway.roomJoined(roomId, latestSeq);
+  // the room closed while its history was read: its notice took the session out of it
+  if (session.user!.roomId !== roomId) return null;
+  gateway.roomJoined(roomId, latestSeq, first);
   return join;
 }
