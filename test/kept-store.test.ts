@@ -16,7 +16,8 @@ const config = loadConfig({ ...process.env, NODE_ENV: "development" });
 const log = createLogger("kepttest", "warn");
 const redis = connectRedis(config.redis.url, log);
 const { database, url: databaseUrl } = await openOwnDatabase(prefix);
-const store = new KeptStore(database.db, new KeptMarks(redis.command, createKeys(prefix)), log);
+const marks = new KeptMarks(redis.command, createKeys(prefix));
+const store = new KeptStore(database.db, marks, log);
 const APP = 10001;
 const userId = newUserId();
 
@@ -47,3 +48,17 @@ test("300 kept messages of 60 KB (18 MB, over MySQL's 16 MB statement limit) are
   }
   expect(replayed).toEqual(messages.map((m) => m.msgId));
 }, 30_000);
+
+test("a mark deleted by one replay and raised again by a keep is not deleted by an older replay that read it before", async () => {
+  const user = { appId: APP, userId: newUserId() };
+  await marks.raise([user]);
+  const older = await marks.read(user.appId, user.userId);
+  const newer = await marks.read(user.appId, user.userId);
+  if (older.kind !== "marked" || newer.kind !== "marked") throw new Error(`expected marks, read ${older.kind} and ${newer.kind}`);
+  // the newer replay found nothing and cleared the mark; then a row was kept and the mark raised
+  await marks.clear(user.appId, user.userId, newer.version);
+  await marks.raise([user]);
+  // the older replay, which found nothing either, must not hide the new row
+  await marks.clear(user.appId, user.userId, older.version);
+  expect((await marks.read(user.appId, user.userId)).kind).toBe("marked");
+});

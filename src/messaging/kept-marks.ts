@@ -1,7 +1,9 @@
 // Which users may have kept messages: a Redis index of the im_message table, so that a login looks
-// at MySQL only for users who may have something kept. A user's mark is a counter, raised after
-// each insert of one of its rows; a replay that finds no row deletes the mark, but only if nothing
-// raised it meanwhile, so a row committed during the replay always leaves its mark behind.
+// at MySQL only for users who may have something kept. A user's mark holds a token that is new at
+// every raise (after each insert of one of its rows); a replay that finds no row deletes the mark,
+// but only if nothing raised it meanwhile, so a row committed during the replay always leaves its
+// mark behind. Tokens never repeat: with a counter, a mark deleted and raised again would read as
+// unchanged to a replay that read it before, which would then delete it.
 //
 // The index is trusted only while the "ready" key exists: a Redis that lost its data (or never had
 // the index) answers "unknown", the login looks at MySQL as before, and the index is rebuilt from
@@ -45,8 +47,9 @@ export class KeptMarks {
   async raise(users: User[]): Promise<void> {
     const keys = new Set(users.map((u) => this.keys.keptMark(u.appId, u.userId)));
     if (keys.size === 0) return;
+    const token = crypto.randomUUID();
     const pipeline = this.redis.pipeline();
-    for (const key of keys) pipeline.incr(key);
+    for (const key of keys) pipeline.set(key, token);
     // exec() resolves even when single commands failed: a mark missing would hide a kept row
     for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
