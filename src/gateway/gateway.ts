@@ -12,7 +12,7 @@ import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
 import type { Queues } from "../queues/queues";
 import type { Broker } from "../router/broker";
-import { deliveryBodyJson, dispatchNodeMessage, roomDataJson, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
+import { deliveryBodyJson, dispatchNodeMessage, roomDataJson, sentBy, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
 import type { RoomLog } from "../router/room-log";
 import type { RoomNodes } from "../router/room-nodes";
 import type { Metrics } from "../metrics/metrics";
@@ -211,8 +211,7 @@ export class Gateway {
     const senderId = msg.data.userId;
     let direct = 0;
     for (const s of this.sessions.directMembers(roomId)) {
-      // the sender is one user of one app: a user of another app with the same userId is not it
-      if (s.user!.userId !== senderId || s.user!.appId !== msg.appId) {
+      if (!sentBy(msg, s.user!.appId, s.user!.userId)) {
         s.deliver(frame, seq);
         direct++;
       }

@@ -68,7 +68,6 @@ class TcpConnection implements Connection {
     private readonly gateway: Gateway,
   ) {}
 
-
   write(frame: OutFrame, mayWait = false): void {
     if (this.closing) return;
     const first = this.batch === null;

@@ -44,7 +44,6 @@ class WsConnection implements Connection {
     private readonly owner: WsTransport,
   ) {}
 
-
   get topic(): string | null {
     return this.roomId === null ? null : topic(this.roomId, this.form);
   }

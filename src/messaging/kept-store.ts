@@ -3,6 +3,7 @@
 // statements. Kept marks in Redis (kept-marks.ts) spare a login the query when nothing is kept.
 import { and, asc, eq, gt, or } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { ER_LOCK_DEADLOCK, isMysqlError } from "../db/errors";
 import { imMessage } from "../db/schema";
 import type { Logger } from "../log";
 import type { ReliableMessage } from "../queues/jobs";
@@ -116,9 +117,6 @@ export class KeptStore {
  */
 const CHUNK_ROWS = 500;
 const CHUNK_BYTES = 4 * 1024 * 1024;
-/** MySQL's ER_LOCK_DEADLOCK: the statement was rolled back and may simply be run again. */
-const DEADLOCK = 1213;
-
 /** Primary-key order: concurrent writers then take row locks in the same order. */
 function sortByKey<K extends AckKey>(rows: K[]): K[] {
   return rows.sort((a, b) => a.appId - b.appId || a.userId - b.userId || Number(a.msgId) - Number(b.msgId));
@@ -132,15 +130,9 @@ async function inChunks<T>(rows: T[], write: (chunk: T[]) => Promise<unknown>, b
         await write(chunk);
         break;
       } catch (err) {
-        if (attempt >= 3 || !isDeadlock(err)) throw err;
+        // a deadlock rolled the statement back: it may simply be run again
+        if (attempt >= 3 || !isMysqlError(err, ER_LOCK_DEADLOCK)) throw err;
       }
     }
   }
-}
-
-function isDeadlock(err: unknown): boolean {
-  for (let e = err as { errno?: number; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.errno === DEADLOCK) return true;
-  }
-  return false;
 }

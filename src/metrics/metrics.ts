@@ -99,14 +99,14 @@ export class Metrics {
   }
 }
 
+/** The key of every code outside the protocol's (1001–1006). */
+const OTHER = 0;
+
 /**
  * Frame counts by code, added to their counter once per tick: a room fan-out writes a frame to every
  * viewer in one tick, and a counter update per frame was a visible part of its cost (prom-client
  * hashes the labels at each update).
  */
-/** The key of every code outside the protocol's (1001–1006). */
-const OTHER = 0;
-
 class CountsPerTick {
   private readonly counts = new Map<number, number>();
   private readonly byCode = new Map<number, Counter.Internal>();

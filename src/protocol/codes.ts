@@ -8,7 +8,6 @@ export const Code = {
   ERROR: 1006,
 } as const;
 
-
 /** Biz codes of PROTOCOL.md section 5 (any other bizCode is a backend push). */
 export const BizCode = {
   ROOM_CHAT: 5555,

@@ -43,7 +43,7 @@ export function createKeys(prefix: string) {
     roomMembers: (roomId: number) => `${p}:room:${roomId}:members`,
     /** Present (a day) once the room closed: its membership takes no one any more. */
     roomClosed: (roomId: number) => `${p}:room:${roomId}:closed`,
-    /** A user may have kept messages in MySQL: a counter raised after each insert (messaging/kept-marks.ts). */
+    /** A user may have kept messages in MySQL: a token renewed after each insert (messaging/kept-marks.ts). */
     keptMark: (appId: number, userId: number) => `${p}:kept:${appId}:${userId}`,
     /** Present once the kept marks cover every kept row. */
     keptMarksReady: () => `${p}:kept:ready`,

@@ -3,6 +3,7 @@
 import { desc, eq } from "drizzle-orm";
 import type Redis from "ioredis";
 import type { Db } from "../db/client";
+import { ER_DUP_ENTRY, isMysqlError } from "../db/errors";
 import { livingRoom, livingRoomRecord } from "../db/schema";
 import { ImError } from "../protocol/errors";
 import type { Keys } from "../redis/keys";
@@ -61,7 +62,7 @@ export class LivingRooms {
       } catch (err) {
         // the losing insert returns once the winner has committed, so the next select finds it;
         // should that room be closed in between, the next insert opens a new one
-        if (!isDuplicateKey(err) || attempt >= START_ATTEMPTS) throw err;
+        if (!isMysqlError(err, ER_DUP_ENTRY) || attempt >= START_ATTEMPTS) throw err;
       }
     }
   }
@@ -128,13 +129,4 @@ function toRoom(row: typeof livingRoom.$inferSelect): Room {
     goodNum: row.goodNum,
     startTime: row.startTime.getTime(),
   };
-}
-
-/** MySQL's ER_DUP_ENTRY (1062), from mysql2 directly or as the cause of Drizzle's query error. */
-function isDuplicateKey(err: unknown): boolean {
-  for (let e = err, depth = 0; e !== null && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, errno } = e as { code?: unknown; errno?: unknown };
-    if (code === "ER_DUP_ENTRY" || errno === 1062) return true;
-  }
-  return false;
 }

@@ -51,6 +51,11 @@ export function dispatchNodeMessage(msg: NodeMessage, handlers: NodeMessageHandl
   }
 }
 
+/** Whether `msg` was sent by this user (of this app: users of two apps may share a userId). */
+export function sentBy(msg: RoomMessage, appId: number, userId: number): boolean {
+  return msg.data.userId === userId && msg.appId === appId;
+}
+
 /** The delivered `data` string of a room message: its data with its seq. */
 export function roomDataJson(msg: RoomMessage, seq: number): string {
   return JSON.stringify({ ...msg.data, seq });

@@ -6,6 +6,7 @@ import { ImError } from "../../protocol/errors";
 import type { Gateway } from "../gateway";
 import type { Session } from "../session";
 import type { RoomLogEntry } from "../../router/broker";
+import { sentBy } from "../../router/node-message";
 import type { FrameHandler } from "./types";
 
 export const UNAUTHORIZED = "bad or expired token, or not this user's";
@@ -115,7 +116,7 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
     // a sender never gets its own room messages (PROTOCOL.md section 5), not in a replay either:
     // the client skipped their seqs, so its roomSeq is often before them
     const { appId, userId } = session.user!;
-    const missed = catchUp.entries.filter((e) => e.msg.data.userId !== userId || e.msg.appId !== appId);
+    const missed = catchUp.entries.filter((e) => !sentBy(e.msg, appId, userId));
     // a seq missing from the replay may still come live (its worker was late): it is not covered
     const replayed = new Set(catchUp.entries.map((e) => e.seq));
     join = { answer: { roomSeq: latestSeq, recovered: catchUp.recovered }, missed, covered: (seq) => seq <= roomSeq || replayed.has(seq) };
