@@ -38,6 +38,10 @@ afterAll(async () => {
   await Promise.all([removeClusterKeys(prefix), dropOwnDatabase(databaseUrl)]);
 });
 
+/** A first delivery's record, of a message not kept / kept in MySQL (a login's replay). */
+const FIRST = { attempt: 1, kept: false };
+const FIRST_KEPT = { attempt: 1, kept: true };
+
 let nextMsgId = 1000;
 function message(userId: number): ReliableMessage {
   return { appId: 1, userId, msgId: String(nextMsgId++), bizCode: 5556, data: "{}", ts: Date.now(), senderId: 7 };
@@ -45,7 +49,7 @@ function message(userId: number): ReliableMessage {
 
 test("an ACK between a check's read and its resend wins: the record is not moved, so nothing is resent", async () => {
   const m = message(501);
-  await pending.record([m], false);
+  await pending.record([m], FIRST);
   expect(await pending.states([m])).toEqual([{ attempt: 1, kept: false }]);
   // the recipient ACKs after the check read attempt 1
   expect(await pending.settle(1, 501, m.msgId)).toEqual({ attempt: 1, kept: false });
@@ -55,7 +59,7 @@ test("an ACK between a check's read and its resend wins: the record is not moved
 
 test("records move only from the state expected; one in another state is neither moved nor gone", async () => {
   const [a, b, c] = [message(502), message(503), message(505)];
-  await pending.record([a, b, c], false);
+  await pending.record([a, b, c], FIRST);
   expect(await pending.advance([a, b], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual({ moved: [a, b], gone: [] });
   // a second check of attempt 1 (a duplicate job) finds them moved on: not gone, so not ACKed
   expect(await pending.advance([a], { attempt: 1, kept: false }, { attempt: 2, kept: false })).toEqual({ moved: [], gone: [] });
@@ -63,7 +67,7 @@ test("records move only from the state expected; one in another state is neither
   expect(await pending.markKept([a], { attempt: 2, kept: false })).toEqual({ moved: [a], gone: [] });
   // a login's replay took c over (delivery 1 of a kept message) while its last check kept it: the
   // check must not take that for an ACK (and delete the row the replay counts on)
-  await pending.record([c], true);
+  await pending.record([c], FIRST_KEPT);
   expect(await pending.markKept([c], { attempt: 1, kept: false })).toEqual({ moved: [], gone: [] });
   await pending.settle(1, c.userId, c.msgId);
   expect(await pending.markKept([c], { attempt: 1, kept: false })).toEqual({ moved: [], gone: [c] });
@@ -73,7 +77,7 @@ test("records move only from the state expected; one in another state is neither
 test("a retried check stores the check of a resend its failed try made; a first try does not", async () => {
   const m = message(504);
   // what a failed try of the attempt-1 check left: the record moved to attempt 2, no check stored
-  await pending.record([m], false);
+  await pending.record([m], FIRST);
   await pending.advance([m], { attempt: 1, kept: false }, { attempt: 2, kept: false });
   const checksOf = async (msgId: string) => {
     const jobs = await queues.ack.getDelayed();
@@ -93,7 +97,7 @@ test("a retried last check still delivers what an earlier try kept to a recipien
   const [moved, stayed] = [message(507), message(508)];
   // what a failed try of the last (attempt-3) check left: both kept, nothing pending ("0k"), the
   // delivery to a new session not yet made
-  await pending.record([moved, stayed], false);
+  await pending.record([moved, stayed], FIRST);
   await pending.advance([moved, stayed], { attempt: 1, kept: false }, { attempt: 3, kept: false });
   await pending.markKept([moved, stayed], { attempt: 3, kept: false });
   // delivery 3 went to session "old" of each; one recipient has logged in again since
@@ -119,14 +123,14 @@ test("an ACK whose kept row MySQL will not delete puts its record back, so the p
   const failing = new ReliableDelivery(new KeptStore(closed.db, new KeptMarks(redis.command, keys), quiet), router, pending, 3, quiet);
   const m = message(506);
   // a kept message replayed at login: delivery 1, kept
-  await pending.record([m], true);
+  await pending.record([m], FIRST_KEPT);
   // the ACK itself is settled; the row's deletion fails after it, and the record comes back
   await failing.ack(1, m.userId, m.msgId);
   await waitFor(async () => (await pending.states([m]))[0] !== null, 3000, "the record put back");
   expect(await pending.states([m])).toEqual([{ attempt: 1, kept: true }]);
   // never over a newer record: a login's replay of it made one meanwhile
   await pending.settle(1, m.userId, m.msgId);
-  await pending.record([m], true);
+  await pending.record([m], FIRST_KEPT);
   await pending.restore(m, { attempt: 3, kept: true });
   expect(await pending.states([m])).toEqual([{ attempt: 1, kept: true }]);
 });

@@ -46,12 +46,17 @@ end
 return out
 `;
 
-// ARGV after the msgIds: the value, then the hashes' TTL in ms.
+// ARGV after the msgIds: the value, the hashes' TTL in ms, then what to append to the im-biz job's
+// record log, the last key if there is one (see recordedBy).
 const WRITE = `
-local n = #KEYS
-for i, key in ipairs(KEYS) do
-  redis.call('HSET', key, ARGV[i], ARGV[n + 1])
-  redis.call('PEXPIRE', key, ARGV[n + 2])
+local n = #ARGV - 3
+for i = 1, n do
+  redis.call('HSET', KEYS[i], ARGV[i], ARGV[n + 1])
+  redis.call('PEXPIRE', KEYS[i], ARGV[n + 2])
+end
+if #KEYS > n then
+  redis.call('APPEND', KEYS[n + 1], ARGV[n + 3])
+  redis.call('PEXPIRE', KEYS[n + 1], ARGV[n + 2])
 end
 return n
 `;
@@ -138,12 +143,31 @@ export class PendingAcks {
   }
 
   /**
-   * Record first deliveries (attempt 1) as pending, whatever was recorded before. Resolves once
-   * stored; call it before writing the deliveries, so that an ACK never arrives before its record.
+   * Record these messages in `state` (a first delivery: attempt 1), whatever was recorded before.
+   * Resolves once stored; call it before writing the deliveries, so that an ACK never arrives before
+   * its record. `bizJobId`: the im-biz job that makes them; they are logged as its own, in the same
+   * step (see recordedBy).
    */
-  async record(messages: ReliableMessage[], kept: boolean): Promise<void> {
+  async record(messages: ReliableMessage[], state: PendingState, bizJobId?: string): Promise<void> {
     if (messages.length === 0) return;
-    await this.scripts.imWriteAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), encode({ attempt: 1, kept }), PENDING_TTL_MS);
+    const keys = this.hashes(messages);
+    if (bizJobId !== undefined) keys.push(this.keys.bizJobRecords(bizJobId));
+    const logEntry = messages.map((m) => `,${recordId(m)}`).join("");
+    await this.scripts.imWriteAcks(keys.length, ...keys, ...messages.map((m) => m.msgId), encode(state), PENDING_TTL_MS, logEntry);
+  }
+
+  /**
+   * The messages (as recordId() names them) an im-biz job recorded in earlier runs: a retry must
+   * not deliver them again (ReliableDelivery.resume). The log outlives the retries by far.
+   */
+  async recordedBy(bizJobId: string): Promise<Set<string>> {
+    const log = (await this.redis.get(this.keys.bizJobRecords(bizJobId))) ?? "";
+    return new Set(log.split(",").filter((id) => id !== ""));
+  }
+
+  /** The job completed: its log is of no more use. */
+  async forgetJob(bizJobId: string): Promise<void> {
+    await this.redis.del(this.keys.bizJobRecords(bizJobId));
   }
 
   /**
@@ -202,6 +226,11 @@ export class PendingAcks {
   private hashes(messages: Recipient[]): string[] {
     return messages.map((m) => this.keys.pending(m.appId, m.userId));
   }
+}
+
+/** A message's name in an im-biz job's record log: one msgId (a push) goes to many users. */
+export function recordId(m: Recipient): string {
+  return `${m.appId}:${m.userId}:${m.msgId}`;
 }
 
 function checkWeight(message: ReliableMessage): number {

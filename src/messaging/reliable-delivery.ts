@@ -11,13 +11,23 @@
 // replayed, delivered, or both (the client de-duplicates by msgId). Nothing falls between the two.
 // The same holds for the last delivery's check: a recipient that logged in again since that delivery
 // gets the message on its new session (see sameSessionAs).
+//
+// An im-biz job that fails partway is retried whole: its run logs each pending record it writes, in
+// the same step, and a retry goes on from those records instead of delivering again (see resume).
 import type { Logger } from "../log";
 import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
 import type { Router } from "../router/router";
 import type { KeptStore } from "./kept-store";
-import { KEPT_NONE_PENDING, type PendingAcks, type PendingState } from "./pending-acks";
+import { KEPT_NONE_PENDING, recordId, type PendingAcks, type PendingState } from "./pending-acks";
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
+
+/** The im-biz job a send() belongs to. */
+export interface BizJobRun {
+  id: string;
+  /** An earlier run of the job started (and failed, or its node died). */
+  retried: boolean;
+}
 
 export interface CheckOutcome {
   resent: number;
@@ -33,10 +43,43 @@ export class ReliableDelivery {
     private readonly log: Logger,
   ) {}
 
-  /** First delivery of new messages: to the online recipients now, kept for the offline ones. */
-  async send(messages: ReliableMessage[]): Promise<void> {
-    const { offline } = await this.deliver(messages, 1, false);
-    await this.keepForLater(offline, null);
+  /**
+   * First delivery of an im-biz job's messages: to the online recipients now, kept for the offline
+   * ones. Each record written is logged as the job's (PendingAcks.recordedBy), so that a retry of
+   * the job goes on from it; call jobDone() once the job completed.
+   */
+  async send(messages: ReliableMessage[], job: BizJobRun): Promise<void> {
+    const fresh = job.retried ? await this.resume(messages, job.id) : messages;
+    const { offline } = await this.deliver(fresh, 1, false, { bizJobId: job.id });
+    if (offline.length === 0) return;
+    // recorded before MySQL has them, so that a retry knows they were being kept
+    await this.pending.record(offline, KEPT_NONE_PENDING, job.id);
+    await this.keepForLater(offline, KEPT_NONE_PENDING);
+  }
+
+  /** An im-biz job that sent reliable messages completed: its log is of no more use. */
+  async jobDone(jobId: string): Promise<void> {
+    await this.pending.forgetJob(jobId);
+  }
+
+  /**
+   * A retried job: go on from the records its earlier runs wrote, and resolve to the messages they
+   * did not get to. A delivery made before is not made again: an ACK since has removed its record,
+   * and a record that moved on belongs to its check or to a login's replay; one still at delivery
+   * 1 gets its check (maybe a second one, which is harmless). A message that was being kept is kept
+   * again (an insert of the same row changes nothing) and delivered if its recipient is online now.
+   */
+  private async resume(messages: ReliableMessage[], jobId: string): Promise<ReliableMessage[]> {
+    const recorded = await this.pending.recordedBy(jobId);
+    const before = messages.filter((m) => recorded.has(recordId(m)));
+    if (before.length === 0) return messages;
+    const states = await this.pending.states(before);
+    const unchecked = before.filter((_, i) => states[i]?.attempt === 1);
+    const beingKept = before.filter((_, i) => states[i]?.attempt === 0);
+    this.log.warn({ jobId, unchecked: unchecked.length, beingKept: beingKept.length, settled: before.length - unchecked.length - beingKept.length }, "im-biz job retried: going on from its earlier run's records");
+    await this.pending.scheduleCheck(unchecked, 1);
+    await this.keepForLater(beingKept, KEPT_NONE_PENDING);
+    return messages.filter((m) => !recorded.has(recordId(m)));
   }
 
   /**
@@ -46,7 +89,7 @@ export class ReliableDelivery {
    * CHECK_LINGER_MS), only for all of them before its login counts as done.
    */
   async replay(messages: ReliableMessage[], write: () => void): Promise<{ checked: Promise<void> }> {
-    await this.pending.record(messages, true);
+    await this.pending.record(messages, { attempt: 1, kept: true });
     const checked = this.pending.scheduleCheck(messages, 1);
     // awaited by the caller later: handled now, so that a failure meanwhile is not "unhandled"
     checked.catch(() => {});
@@ -121,15 +164,15 @@ export class ReliableDelivery {
   /**
    * Deliver to the recipients online now (delivery n), except where `skip` says their session
    * already had it. Resolves to the messages of the others (offline) and how many were sent.
-   * Delivery 1 starts a pending record, or moves it on from `from` if given; delivery n > 1 moves it
-   * on from n-1. A record moves only from the state expected, so a message ACKed (or taken over by a
-   * login's replay) since its check read it is not sent again.
+   * Delivery 1 starts a pending record (logged as `bizJobId`'s), or moves it on from `from` if
+   * given; delivery n > 1 moves it on from n-1. A record moves only from the state expected, so a
+   * message ACKed (or taken over by a login's replay) since its check read it is not sent again.
    */
   private async deliver(
     messages: ReliableMessage[],
     attempt: number,
     kept: boolean,
-    opts: { from?: PendingState; skip?: SessionFilter } = {},
+    opts: { from?: PendingState; skip?: SessionFilter; bizJobId?: string } = {},
   ): Promise<{ offline: ReliableMessage[]; sent: number }> {
     if (messages.length === 0) return { offline: [], sent: 0 };
     const { byNode, sessionOf } = await this.router.locate(messages);
@@ -138,7 +181,7 @@ export class ReliableDelivery {
     const { skip } = opts;
     let sending = skip ? located.filter((m) => !skip(m, sessionOf.get(m) ?? "")) : located;
     const from = opts.from ?? (attempt > 1 ? { attempt: attempt - 1, kept } : null);
-    if (from === null) await this.pending.record(sending, kept);
+    if (from === null) await this.pending.record(sending, { attempt, kept }, opts.bizJobId);
     else sending = (await this.pending.advance(sending, from, { attempt, kept })).moved;
     if (sending.length < located.length) {
       const send = new Set(sending);
@@ -152,31 +195,27 @@ export class ReliableDelivery {
 
   /**
    * Keep in MySQL for the recipient's next login, then look again: one who logged in meanwhile gets
-   * them now. Resolves to the messages kept (see keep). Messages delivered before move on from
-   * "kept, none pending" only, as in a final check: a login's replay that took one over meanwhile owns it.
+   * them now. Resolves to the messages kept (see keep). They move on from "kept, none pending" only,
+   * as in a final check: a login's replay that took one over meanwhile owns it.
    */
-  private async keepForLater(messages: ReliableMessage[], delivered: PendingState | null): Promise<ReliableMessage[]> {
-    const kept = await this.keep(messages, delivered);
-    await this.deliver(kept, 1, true, { from: delivered === null ? undefined : KEPT_NONE_PENDING });
+  private async keepForLater(messages: ReliableMessage[], recorded: PendingState): Promise<ReliableMessage[]> {
+    const kept = await this.keep(messages, recorded);
+    await this.deliver(kept, 1, true, { from: KEPT_NONE_PENDING });
     return kept;
   }
 
   /**
-   * Keep in MySQL. `delivered`: the pending record of messages delivered before (null: never
-   * delivered, so no record and no ACK to expect); it becomes "kept, none pending" where it still
-   * holds that. Where an ACK came meanwhile, the row is deleted again; where a login's replay took
-   * the message over meanwhile, the row stays (that replay's ACK deletes it). Resolves to the
-   * messages this call left kept with nothing pending.
+   * Keep in MySQL. `recorded`: the messages' pending record (a delivery's, or already "kept, none
+   * pending"); it becomes "kept, none pending" where it still holds that. Where an ACK came
+   * meanwhile, the row is deleted again; where a login's replay took the message over meanwhile,
+   * the row stays (that replay's ACK deletes it). Resolves to the messages this call left kept with
+   * nothing pending.
    */
-  private async keep(messages: ReliableMessage[], delivered: PendingState | null): Promise<ReliableMessage[]> {
+  private async keep(messages: ReliableMessage[], recorded: PendingState): Promise<ReliableMessage[]> {
     if (messages.length === 0) return [];
     await this.kept.keep(messages);
-    let kept = messages;
-    if (delivered !== null) {
-      const { moved, gone } = await this.pending.markKept(messages, delivered);
-      await Promise.all(gone.map((m) => this.kept.forget(m)));
-      kept = moved;
-    }
+    const { moved: kept, gone } = await this.pending.markKept(messages, recorded);
+    await Promise.all(gone.map((m) => this.kept.forget(m)));
     if (this.log.isLevelEnabled("debug")) this.log.debug({ msgIds: kept.map((m) => m.msgId) }, "kept for the next login");
     return kept;
   }

@@ -49,6 +49,11 @@ export function createKeys(prefix: string) {
     keptMarksReady: () => `${p}:kept:ready`,
     /** Reliable deliveries awaiting the recipient's ACK: hash msgId → "<attempt>" or "<attempt>k" (kept in MySQL). */
     pending: (appId: number, userId: number) => `${p}:pending:${appId}:${userId}`,
+    /**
+     * The reliable deliveries an im-biz job has recorded as pending, so far ("," + appId:userId:msgId
+     * each; string, deleted when the job completes): a retry of the job does not make them again.
+     */
+    bizJobRecords: (jobId: string) => `${p}:bizjob:${jobId}:recorded`,
     /** Living-room object cache (JSON, or "null" for a known miss). */
     livingRoom: (roomId: number) => `${p}:living:room:${roomId}`,
     /** Per-type list of live rooms (Redis list of JSON rows), rebuilt every second. */

@@ -35,8 +35,9 @@ function routeOf(m: BizMessage): Route {
 /**
  * The im-biz processor: one job is one node's batch of accepted messages. Reliable deliveries of the
  * whole batch are routed together (one presence lookup, one message per node); room messages are
- * published per room, in seq order. A failure fails the job, and BullMQ retries all of it (clients
- * drop the repeats by msgId).
+ * published per room, in seq order. A failure fails the job, and BullMQ retries all of it: reliable
+ * deliveries go on from where the failed run left them (ReliableDelivery.send), and room messages
+ * already in their room's history are not published again (Broker.publishToRoom).
  */
 export function bizProcessor(deps: BizDeps) {
   return async (job: Job<BizBatchJob>): Promise<void> => {
@@ -59,11 +60,16 @@ export function bizProcessor(deps: BizDeps) {
       }
     }
     if (deps.log.isLevelEnabled("debug")) deps.log.debug({ jobId: job.id, msgIds: job.data.messages.map((m) => m.msgId) }, "biz processing");
+    const jobId = job.id ?? "";
     await Promise.all([
-      deps.reliable.send(reliable),
+      deps.reliable.send(reliable, { id: jobId, retried: job.attemptsStarted > 1 }),
       // published even if the room closed since intake: they were accepted while it was live, and
       // their seqs come before the closing notice's, which nodes would otherwise hold back for them
       ...[...rooms].map(([roomId, entries]) => deps.broker.publishToRoom(roomId, entries)),
     ]);
+    if (reliable.length > 0) {
+      // not awaited: the job is done either way; a log left behind expires
+      deps.reliable.jobDone(jobId).catch((err: unknown) => deps.log.error({ err, jobId }, "an im-biz job's record log could not be deleted; it expires"));
+    }
   };
 }
