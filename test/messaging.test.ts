@@ -165,6 +165,26 @@ describe("kept marks (which users may have kept messages)", () => {
   });
 });
 
+describe("a session whose binding lapsed", () => {
+  test("gets the messages kept for it meanwhile at its next HEARTBEAT, which binds it again", async () => {
+    const keys = createKeys(suite.cluster.prefix);
+    const sender = await user(A, { transport: "tcp" });
+    const { conn: raw, userId } = await suite.rawLogin(B);
+    // a fresh idle deadline (2 heartbeat intervals) for what follows
+    raw.send(Code.HEARTBEAT);
+    await raw.next((f) => f.code === Code.HEARTBEAT, 3000, "the HEARTBEAT answer");
+    // what a stall of 2 heartbeat intervals (this node's or Redis') does to the binding
+    await db.del(keys.binding(APP_ID, userId));
+    const { msgId } = await sender.client.sendPrivate(userId, "while the binding had lapsed");
+    await waitFor(async () => (await db.hget(keys.pending(APP_ID, userId), msgId)) === "0k", 3000, "the message to be kept for the next login");
+    expect(raw.frames.some((f) => f.body.msgId === msgId)).toBe(false);
+    raw.send(Code.HEARTBEAT);
+    const got = await raw.next((f) => f.code === Code.BIZ && f.body.msgId === msgId, 3000, "the kept message after the HEARTBEAT");
+    expect(got.body).toMatchObject({ userId, bizCode: 5556 });
+    expect(await db.exists(keys.binding(APP_ID, userId))).toBe(1);
+  });
+});
+
 describe("room chat (5555)", () => {
   test("members on both nodes get every message but their own, with consecutive seq", async () => {
     const roomId = await openRoom(A);

@@ -1,4 +1,4 @@
-// HEARTBEAT: answer it and extend the user's presence binding.
+// HEARTBEAT: answer it and extend the user's presence binding (or make it again, if it lapsed).
 import { Code } from "../../protocol/codes";
 import { EmptyBody } from "../../protocol/bodies";
 import type { FrameHandler } from "./types";
@@ -10,8 +10,13 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
     session.send(Code.HEARTBEAT, session.okBody());
     const { appId, userId } = session.user!;
     const binding = await gateway.deps.presence.refresh(appId, userId, session.id);
-    // the binding had expired (this node or Redis stalled): room membership may be gone too, so join again
-    if (binding === "recreated") await gateway.presenceEvent("online", session);
+    if (binding === "recreated") {
+      // the binding had expired (this node or Redis stalled): messages sent meanwhile were kept for
+      // the next login, so replay them now, as a login would; room membership may be gone too, so
+      // join again
+      await gateway.replayKept(session);
+      await gateway.presenceEvent("online", session);
+    }
     if (binding === "taken") {
       // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
       session.sendError("kicked", "logged in elsewhere");
