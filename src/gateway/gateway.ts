@@ -242,17 +242,19 @@ export class Gateway {
   }
 
   /**
-   * Refuse new connections, tell every client to reconnect elsewhere (LOGOUT with reason
-   * "draining"), close them, and wait up to `graceMs` for the transports to report the closes and
-   * for the cleanups (presence, offline events) to finish.
+   * Refuse new connections, answer the frames each client sent so far (its accepted messages get
+   * their ACKs), tell it to reconnect elsewhere (LOGOUT with reason "draining") and close it; wait
+   * up to `graceMs` for the transports to report the closes and for the cleanups (presence, offline
+   * events) to finish.
    */
   async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.roomOrder.clear();
     for (const s of this.sessions.all) {
-      if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "draining" });
-      s.close();
+      s.closeAfterAnswers(() => {
+        if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "draining" });
+      });
     }
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(20);

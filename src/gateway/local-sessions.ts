@@ -120,7 +120,7 @@ export class LocalSessions {
   }
 }
 
+/** A newer login of the user took over: the answers due go out, then ERROR kicked, then the close. */
 export function kick(session: Session): void {
-  session.sendError("kicked", "logged in elsewhere");
-  session.close();
+  session.closeAfterAnswers(() => session.sendError("kicked", "logged in elsewhere"));
 }

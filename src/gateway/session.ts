@@ -43,6 +43,11 @@ const MAX_UNORDERED = 1000;
 const UNORDERED_PER_SEC = 10_000;
 
 const TOO_FAST = "too many frames on this connection; slow down";
+/**
+ * How long closeAfterAnswers() waits for the answers due before it closes anyway: a handler stuck on
+ * an unreachable Redis must not keep a kicked or drained connection open.
+ */
+const ANSWERS_MAX_WAIT_MS = 5000;
 
 let nextConn = 0;
 const bootId = Math.random().toString(36).slice(2, 8);
@@ -55,7 +60,7 @@ export class Session {
   /** Set once logged in. */
   user: Sender | null = null;
   closed = false;
-  /** A framing violation was seen: nothing after it is read; its ERROR and the close are queued. */
+  /** Closing after the answers due (closeAfterAnswers): nothing more is read. */
   private ending = false;
   /** Room messages reach this session through the transport's pub/sub instead of direct writes. */
   roomViaTransport = false;
@@ -134,17 +139,23 @@ export class Session {
   }
 
   /**
-   * The stream broke framing rules: it cannot be resynchronised, so nothing after this is read. The
-   * frames before it are still answered, in order (a BIZ among them may already be queued: its ACK
-   * spares the client a resend); then one ERROR says why, and the connection is closed.
+   * Read nothing more, answer the frames received so far, in order (a BIZ among them may already be
+   * queued: its ACK spares the client a resend), then send `last` (a final ERROR or LOGOUT, if any)
+   * and close. Closes anyway after ANSWERS_MAX_WAIT_MS.
    */
-  violation(reason: string): void {
+  closeAfterAnswers(last?: () => void): void {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.enqueue(async () => {
-      this.sendError("bad_frame", reason);
+      last?.();
       this.close();
     });
+    setTimeout(() => this.close(), ANSWERS_MAX_WAIT_MS).unref();
+  }
+
+  /** The stream broke framing rules: it cannot be resynchronised. One ERROR says why, after the answers due. */
+  violation(reason: string): void {
+    this.closeAfterAnswers(() => this.sendError("bad_frame", reason));
   }
 
   send(code: number, body: object): void {
@@ -254,6 +265,8 @@ export class Session {
         } else if (this.pipelined !== null) {
           await Promise.all(this.pipelined);
         }
+        // closed while waiting: a frame handled now could bind the user again after the close's cleanup
+        if (this.closed) break;
         if (item.kind === "task") await this.guard(item.run, undefined);
         else await this.handleFrame(item);
       }

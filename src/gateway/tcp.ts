@@ -226,6 +226,8 @@ export function listenTcp(gateway: Gateway, hostname: string, port: number): TCP
   return Bun.listen<TcpConnection>({
     hostname,
     port,
+    // a client that sends its last frames and then a FIN still gets their answers (see end below)
+    allowHalfOpen: true,
     socket: {
       open(socket) {
         const conn = new TcpConnection(socket, gateway);
@@ -240,6 +242,12 @@ export function listenTcp(gateway: Gateway, hostname: string, port: number): TCP
       },
       drain(socket) {
         socket.data.flush();
+      },
+      end(socket) {
+        // the client sends nothing more: answer what it sent, then close our side too
+        const conn = socket.data;
+        if (conn.session) conn.session.closeAfterAnswers();
+        else socket.end();
       },
       close(socket) {
         const conn = socket.data;

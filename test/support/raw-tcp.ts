@@ -111,6 +111,12 @@ export class RawTcp {
     this.socket.destroy();
   }
 
+  /** Close abruptly (TCP RST): the server gets no FIN to answer, only the connection's end. */
+  reset(): void {
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    this.socket.resetAndDestroy();
+  }
+
   private take(match: (f: ServerFrame) => boolean): ServerFrame | undefined {
     const f = this.frames.find((x) => !x.taken && match(x));
     if (f) f.taken = true;

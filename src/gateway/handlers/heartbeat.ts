@@ -10,6 +10,9 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
     session.send(Code.HEARTBEAT, session.okBody());
     const { appId, userId } = session.user!;
     const binding = await gateway.deps.presence.refresh(appId, userId, session.id);
+    // the client went while we awaited: its close's cleanup may have run before the binding was
+    // made again, so run it again
+    if (session.closed) return binding === "recreated" ? gateway.closed(session) : undefined;
     if (binding === "recreated") {
       // the binding had expired (this node or Redis stalled): messages sent meanwhile were kept for
       // the next login, so replay them now, as a login would; room membership may be gone too, so

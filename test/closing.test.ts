@@ -1,0 +1,133 @@
+// What a connection's last frames get when it ends: a client that half-closes (FIN after its last
+// frames), a session kicked by a newer login and a draining node answer every frame received first,
+// in order, and then close; after an abrupt close nothing more is handled, so a frame still waiting
+// its turn cannot bind the user again. Each message's intake waits 500 ms here (INTAKE_LINGER_MS),
+// which holds the answers of BIZ frames back long enough to see these cases apart.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import net from "node:net";
+import { Code } from "../src/protocol/codes";
+import { FrameDecoder, parseBody } from "../src/protocol/frame";
+import { APP_ID, bindingKey, connectTestRedis, imToken, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
+import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import { frame, RawTcp, type ServerFrame } from "./support/raw-tcp";
+import type { TestNode } from "./support/test-cluster";
+import { waitFor } from "./support/wait";
+
+const LINGER_MS = 500;
+let cluster: InProcessCluster;
+let A: TestNode;
+let B: TestNode;
+const redis = connectTestRedis();
+const raws: RawTcp[] = [];
+
+beforeAll(async () => {
+  cluster = await startInProcessNodes(2, {}, { INTAKE_LINGER_MS: String(LINGER_MS) });
+  [A, B] = cluster.nodes;
+});
+afterAll(async () => {
+  for (const r of raws) r.close();
+  await cluster.stop();
+  redis.disconnect();
+});
+
+async function rawLogin(node: TestNode, userId = newUserId(), roomId?: number): Promise<RawTcp> {
+  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId), roomId);
+  raws.push(conn);
+  return conn;
+}
+
+/** `n` private messages to `to`, each a BIZ frame with clientMsgId c<i>, in one write. */
+function bizFrames(to: number, n: number): Uint8Array {
+  const frames = Array.from({ length: n }, (_, i) => frame(Code.BIZ, { bizCode: 5556, data: { objectId: to, content: `m${i}` }, clientMsgId: `c${i}` }));
+  return new Uint8Array(frames.flatMap((f) => [...f]));
+}
+
+/** The node's count of frames received with `code` (/metrics). */
+async function framesIn(node: TestNode, code: number): Promise<number> {
+  const text = await (await fetch(`${node.http}/metrics`)).text();
+  return Number(new RegExp(`^im_frames_in_total\\{code="${code}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+}
+
+const contentsOf = (frames: ServerFrame[]) => frames.filter((f) => f.code === Code.BIZ).map((f) => JSON.parse(f.body.data).content as string);
+const ackedIds = (frames: ServerFrame[]) => frames.filter((f) => f.code === Code.ACK).map((f) => f.body.clientMsgId as string);
+
+describe("a connection's last frames", () => {
+  test("after an abrupt close nothing more is handled: a HEARTBEAT waiting behind a BIZ does not bind the user or put it back in its room", async () => {
+    const roomId = await openRoom(A);
+    const recipient = await rawLogin(B);
+    const userId = newUserId();
+    const conn = await rawLogin(A, userId, roomId);
+    await waitFor(async () => (await roomOnlineCount(A, roomId)) === 1, 3000, "the user in its room");
+    const before = await framesIn(A, Code.HEARTBEAT);
+    conn.write(new Uint8Array([...bizFrames(recipientIdOf(recipient), 1), ...frame(Code.HEARTBEAT)]));
+    // both read; the HEARTBEAT now waits for the BIZ's answer, which waits for its intake batch
+    await waitFor(async () => (await framesIn(A, Code.HEARTBEAT)) > before, 3000, "the node to read the frames");
+    conn.reset();
+    await recipient.next((f) => f.code === Code.BIZ, 3000, "the message, once its intake batch went out");
+    await waitFor(async () => (await roomOnlineCount(A, roomId)) === 0, 3000, "the closed session out of its room");
+    // observe past where the waiting HEARTBEAT would have run (right after that batch)
+    await Bun.sleep(300);
+    expect(await redis.exists(bindingKey(cluster, userId))).toBe(0);
+    expect(await roomOnlineCount(A, roomId)).toBe(0);
+  });
+
+  test("a client that half-closes after LOGIN, BIZ and LOGOUT gets all three answers, then the close", async () => {
+    const userId = newUserId();
+    const token = await imToken(A, userId);
+    const last = new Uint8Array([...frame(Code.LOGIN, { appId: APP_ID, userId, token }), ...bizFrames(newUserId(), 1), ...frame(Code.LOGOUT)]);
+    const got = await new Promise<ServerFrame[]>((resolve, reject) => {
+      const at = A.tcp.lastIndexOf(":");
+      const socket = net.createConnection({ host: A.tcp.slice(0, at), port: Number(A.tcp.slice(at + 1)), allowHalfOpen: true });
+      const decoder = new FrameDecoder(1 << 20);
+      const frames: ServerFrame[] = [];
+      socket.on("data", (chunk: Buffer) => {
+        for (const f of decoder.push(chunk)) {
+          const body = parseBody(f.body);
+          frames.push({ code: f.code, body: body.ok ? body.value : {}, taken: false });
+        }
+      });
+      socket.on("close", () => resolve(frames));
+      socket.on("error", reject);
+      socket.on("connect", () => socket.end(last));
+      setTimeout(() => reject(new Error(`no close within 5 s; got ${JSON.stringify(frames)}`)), 5000).unref();
+    });
+    expect(got.map((f) => f.code)).toEqual([Code.LOGIN, Code.ACK, Code.LOGOUT]);
+    expect(got[1].body).toMatchObject({ clientMsgId: "c0" });
+  });
+
+  test("a session kicked by a newer login gets the ACKs of the messages it sent before, then ERROR kicked", async () => {
+    const recipient = await rawLogin(B);
+    const userId = newUserId();
+    const old = await rawLogin(A, userId);
+    const before = await framesIn(A, Code.BIZ);
+    old.write(bizFrames(recipientIdOf(recipient), 5));
+    await waitFor(async () => (await framesIn(A, Code.BIZ)) >= before + 5, 3000, "the node to read the 5 BIZ frames");
+    await rawLogin(B, userId);
+    await old.closedWithin(3000, "the kicked session's close");
+    expect(ackedIds(old.frames)).toEqual(["c0", "c1", "c2", "c3", "c4"]);
+    expect(old.frames[old.frames.length - 1]).toMatchObject({ code: Code.ERROR, body: { error: "kicked" } });
+    await waitFor(() => contentsOf(recipient.frames).length === 5, 3000, "the 5 messages at the recipient");
+  });
+
+  // last: it stops node A
+  test("a draining node sends the ACKs of the messages it accepted, then LOGOUT draining: every message delivered was ACKed to its sender", async () => {
+    const recipient = await rawLogin(B);
+    recipient.keepAlive(300);
+    const sender = await rawLogin(A);
+    const before = await framesIn(A, Code.BIZ);
+    sender.write(bizFrames(recipientIdOf(recipient), 50));
+    await waitFor(async () => (await framesIn(A, Code.BIZ)) >= before + 50, 3000, "the node to read the 50 BIZ frames");
+    await cluster.nodes[0].running.stop();
+    await sender.closedWithin(3000, "the drained session's close");
+    expect(ackedIds(sender.frames)).toEqual(Array.from({ length: 50 }, (_, i) => `c${i}`));
+    expect(sender.frames[sender.frames.length - 1]).toMatchObject({ code: Code.LOGOUT, body: { reason: "draining" } });
+    await waitFor(() => contentsOf(recipient.frames).length === 50, 5000, "the 50 messages at the recipient");
+  });
+});
+
+/** The user a raw session logged in as (from its LOGIN answer). */
+function recipientIdOf(conn: RawTcp): number {
+  const login = conn.frames.find((f) => f.code === Code.LOGIN);
+  if (!login) throw new Error("not logged in");
+  return login.body.userId;
+}
