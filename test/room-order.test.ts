@@ -53,6 +53,21 @@ describe("RoomOrder", () => {
     order.clear();
   });
 
+  test("a join where the room is followed already says where this node is: the seq it passes on next, even behind a gap", () => {
+    const { out, order } = recorder(60_000);
+    expect(order.joined(4, 10, true)).toBe(11);
+    order.push(4, 11, "a");
+    order.push(4, 13, "c");
+    // a later join read the history up to 13, but 12 is still to come here: 12 and 13 come live
+    expect(order.joined(4, 13, false)).toBe(12);
+    order.push(4, 12, "b");
+    expect(out.map(([, seq]) => seq)).toEqual([11, 12, 13]);
+    expect(order.joined(4, 13, false)).toBe(14);
+    // a join that gets here before the room's first one is started by it
+    expect(order.joined(9, 3, false)).toBe(4);
+    order.clear();
+  });
+
   test("rooms are ordered independently", () => {
     const { out, order } = recorder();
     order.push(1, 5, "r1-5");

@@ -2,6 +2,7 @@
 // recovery after a reconnect. Two real nodes in this process, real Redis and MySQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
+import type Redis from "ioredis";
 import { ImClient, nativeConnectors, type Delivered, type RoomData } from "../src/client";
 import { connectDatabase, type Database } from "../src/db/client";
 import { livingRoom, livingRoomRecord } from "../src/db/schema";
@@ -15,8 +16,10 @@ import { RoomLog } from "../src/router/room-log";
 import { LivingRooms } from "../src/rooms/living-rooms";
 import { RoomMembership } from "../src/rooms/membership";
 import { RoomClosing } from "../src/rooms/room-closing";
-import { api, devJwt, imToken, newUserId, roomOnlineCount } from "./support/http-api";
+import { Code } from "../src/protocol/codes";
+import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, roomOnlineCount } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import { RawTcp } from "./support/raw-tcp";
 import type { TestNode } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
@@ -93,6 +96,59 @@ describe("live rooms", () => {
     const [record] = await database.db.select().from(livingRoomRecord).where(eq(livingRoomRecord.id, roomId));
     expect(record).toMatchObject({ anchorId: anchor, roomName: "lifecycle", status: 0 });
     expect(record.endTime).toBeInstanceOf(Date);
+  });
+
+  test("a lookup of a room id that read MySQL just before the room started cannot cache it as not live", async () => {
+    const redis = connectTestRedis();
+    // the lookup runs the real code; its last step, caching what it read, is held until the start is done
+    let reached!: () => void;
+    const atCacheWrite = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const heldAtCacheWrite = new Proxy(redis, {
+      get(target, prop) {
+        if (prop === "set") {
+          return async (...args: Parameters<Redis["set"]>) => {
+            reached();
+            await released;
+            return target.set(...args);
+          };
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    try {
+      const anchorJwt = await devJwt(A, newUserId());
+      const nextId = (await startRoom(A, await devJwt(A, newUserId()), "before")) + 1;
+      const lookup = new LivingRooms(database.db, heldAtCacheWrite, createKeys(cluster.prefix)).get(nextId);
+      await atCacheWrite;
+      expect(await startRoom(A, anchorJwt, "started during a lookup")).toBe(nextId);
+      release();
+      expect(await lookup).toBeNull();
+      expect((await api(B.http, "GET", `/api/living/${nextId}`, { bearer: anchorJwt })).json).toMatchObject({ roomId: nextId, isAnchor: true });
+    } finally {
+      release();
+      redis.disconnect();
+    }
+  });
+
+  test("a room that closes leaves the room lists of the nodes that had its members", async () => {
+    const keys = createKeys(cluster.prefix);
+    const redis = connectTestRedis();
+    try {
+      const anchorJwt = await devJwt(A, newUserId());
+      const roomId = await startRoom(A, anchorJwt, "leaves the node lists");
+      await viewer(A, newUserId(), roomId);
+      await viewer(B, newUserId(), roomId);
+      await waitFor(async () => (await roomOnlineCount(A, roomId)) === 2, 5000, "both viewers in the room");
+      expect(await redis.sismember(keys.nodeRooms(A.nodeId), String(roomId))).toBe(1);
+      expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
+      expect(await redis.sismember(keys.nodeRooms(A.nodeId), String(roomId))).toBe(0);
+      expect(await redis.sismember(keys.nodeRooms(B.nodeId), String(roomId))).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   test("10 concurrent starts by one anchor open one room: same roomId, listed once, one close removes it, then a new one", async () => {
@@ -219,14 +275,14 @@ describe("room recovery (LOGIN roomSeq)", () => {
   });
 
   /** Publish room messages with these seqs through the broker directly, as workers would. */
-  async function publishSeqs(roomId: number, seqs: number[]): Promise<void> {
+  async function publishSeqs(roomId: number, seqs: number[], content?: string): Promise<void> {
     const redis = connectRedis(loadConfig().redis.url, createLogger("test", "warn"));
     const broker = new RedisBroker(redis.command, redis.subscriber, createKeys(cluster.prefix), createLogger("test", "warn"));
     try {
       for (let i = 0; i < seqs.length; i += 500) {
         const entries = seqs.slice(i, i + 500).map((seq) => ({
           seq,
-          msg: { msgId: String(seq), appId: 10001, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: `m${seq}` } },
+          msg: { msgId: String(seq), appId: 10001, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: content ?? `m${seq}` } },
         }));
         await broker.publishToRoom(roomId, entries);
       }
@@ -258,6 +314,57 @@ describe("room recovery (LOGIN roomSeq)", () => {
       await waitFor(() => got.length >= 3, 5000, "the LOGIN answer and 2 missed messages");
       expect(got[0]).toMatchObject({ code: 1001, body: { userId, roomSeq: 3, recovered: true } });
       expect(got.slice(1).map((m) => JSON.parse(m.body.data).seq)).toEqual([2, 3]);
+    } finally {
+      ws.close();
+    }
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+  });
+
+  test("a viewer that reconnects while this node holds messages behind a gap gets each once, in seq order", async () => {
+    const anchorJwt = await devJwt(A, newUserId());
+    const roomId = await startRoom(A, anchorJwt, "a gap during a login");
+    const first = await viewer(A, newUserId(), roomId);
+    await publishSeqs(roomId, [1]);
+    await waitFor(() => first.seen.length === 1, 5000, "seq 1 at the first viewer");
+    const userId = newUserId();
+    const token = await imToken(A, userId);
+    // seq 2's worker is late: node A holds 3 and 4 behind the gap (for up to a second)
+    await publishSeqs(roomId, [3, 4]);
+    const back = await RawTcp.connect(A.tcp);
+    try {
+      back.send(Code.LOGIN, { appId: APP_ID, userId, token, roomId, roomSeq: 1 });
+      const login = await back.next((f) => f.code === Code.LOGIN, 5000, "the LOGIN answer");
+      // the node had passed on seq 1 only: 3 and 4 come live after 2, not in the replay
+      expect(login.body).toMatchObject({ roomSeq: 1, recovered: true });
+      await publishSeqs(roomId, [2]);
+      const seqs = () => back.frames.filter((f) => f.code === Code.BIZ).map((f) => JSON.parse(f.body.data).seq);
+      await waitFor(() => seqs().includes(4), 5000, "seq 4 at the viewer that came back");
+      // observe a moment longer: a repeat would come right behind
+      await Bun.sleep(200);
+      expect(seqs()).toEqual([2, 3, 4]);
+      expect(first.seen.map((d) => d.data.seq)).toEqual([1, 2, 3, 4]);
+    } finally {
+      back.close();
+    }
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+  });
+
+  test("a long replay over WebSocket (1,000 messages of 12 KB) is written as the client reads: all arrive and the connection stays", async () => {
+    const anchorJwt = await devJwt(A, newUserId());
+    const roomId = await startRoom(B, anchorJwt, "long messages");
+    // 4,000 characters of 3 UTF-8 bytes: the longest content a client may send
+    await publishSeqs(roomId, Array.from({ length: 1000 }, (_, i) => i + 1), "界".repeat(4000));
+    const userId = newUserId();
+    const ws = new WebSocket(`${B.ws}?token=${await imToken(B, userId)}&userId=${userId}&roomId=${roomId}&roomSeq=0`);
+    let replayed = 0;
+    let closed = false;
+    ws.onmessage = (ev) => {
+      if (JSON.parse(String(ev.data)).code === Code.BIZ) replayed++;
+    };
+    ws.onclose = () => (closed = true);
+    try {
+      await waitFor(() => closed || replayed === 1000, 20_000, `the 1,000 messages (got ${replayed})`);
+      expect(closed).toBe(false);
     } finally {
       ws.close();
     }

@@ -157,8 +157,7 @@ export class Gateway {
     const { appId, userId } = session.user!;
     const checks: Array<Promise<void>> = [];
     for await (const page of this.deps.kept.replay(appId, userId)) {
-      while (!session.closed && session.conn.unsentBytes() > REPLAY_UNSENT_MAX_BYTES) await Bun.sleep(REPLAY_POLL_MS);
-      if (session.closed) break;
+      if (!(await clientReading(session))) break;
       const { checked } = await this.deps.reliable.replay(page, () => {
         for (const d of page) session.write(deliveryFrame(d));
       });
@@ -168,11 +167,25 @@ export class Gateway {
   }
 
   /**
-   * A login joined a room whose history it read up to `lastSeq`; `first`: as the room's first local
-   * member. Room messages here then follow on from `lastSeq`.
+   * Write a replay (a room's missed messages) past the hold, a frame only once the client has read
+   * most of what was written before it (as replayKept does): a long replay written at once could
+   * pass the transport's bound for its buffer, and the cut client would get it all again at its
+   * next login.
    */
-  roomJoined(roomId: number, lastSeq: number, first: boolean): void {
-    if (first) this.roomOrder.start(roomId, lastSeq);
+  async replay(session: Session, frames: OutFrame[]): Promise<void> {
+    for (const frame of frames) {
+      if (!(await clientReading(session))) return;
+      session.write(frame);
+    }
+  }
+
+  /**
+   * A login joined a room whose history it read up to `lastSeq`; `first`: as the room's first local
+   * member. Returns the seq this node passes on next (RoomOrder.joined): the login's replay ends
+   * before it.
+   */
+  roomJoined(roomId: number, lastSeq: number, first: boolean): number {
+    return this.roomOrder.joined(roomId, lastSeq, first);
   }
 
   roomFrame(seq: number, msg: RoomMessage): OutFrame {
@@ -260,6 +273,15 @@ export class Gateway {
     while (this.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(20);
     await Promise.allSettled([...this.cleanups]);
   }
+}
+
+/**
+ * Resolves once the session's client has less than REPLAY_UNSENT_MAX_BYTES left to read; false if
+ * the session closed meanwhile.
+ */
+async function clientReading(session: Session): Promise<boolean> {
+  while (!session.closed && session.conn.unsentBytes() > REPLAY_UNSENT_MAX_BYTES) await Bun.sleep(REPLAY_POLL_MS);
+  return !session.closed;
 }
 
 export function deliveryFrame(d: Delivery): OutFrame {

@@ -34,6 +34,17 @@ export class RoomOrder<M> {
   }
 
   /**
+   * A login joined the room, having read its history up to `lastSeq`; `first`: as this node's first
+   * local member (or the first to get here). Returns the seq this node passes on next: the login
+   * replays the history before it, and gets the rest live, in order, as this node passes them on
+   * (messages held here behind a gap included).
+   */
+  joined(roomId: number, lastSeq: number, first: boolean): number {
+    if (first || !this.rooms.has(roomId)) this.start(roomId, lastSeq);
+    return this.rooms.get(roomId)!.next;
+  }
+
+  /**
    * This node starts following a room (its first local member joined) whose history ends at
    * `lastSeq`: expect `lastSeq + 1` next, so even the room's first messages here are ordered. What
    * is left from following it before (its last member left moments ago) is stale: messages it still

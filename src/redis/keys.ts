@@ -27,7 +27,7 @@ export function createKeys(prefix: string) {
     nodeReapLock: (nodeId: string) => `${p}:nodereap:${nodeId}`,
     /** Set when a node was cleaned up after as dead; the node, if alive after all, finds it and re-announces itself. */
     nodeReaped: (nodeId: string) => `${p}:nodereaped:${nodeId}`,
-    /** Rooms a node has had members in (set of roomIds), for removing them when the node dies. */
+    /** Live rooms a node has had members in (set of roomIds; a room leaves it when it closes), for removing them when the node dies. */
     nodeRooms: (nodeId: string) => `${p}:noderooms:${nodeId}`,
     /** The pub/sub channel of one node (PROTOCOL/ARCHITECTURE: im:node:<nodeId>). */
     nodeChannel: (nodeId: string) => `${p}:node:${nodeId}`,

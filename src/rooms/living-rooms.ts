@@ -57,7 +57,7 @@ export class LivingRooms {
           covertImg: req.covertImg ?? null,
         });
         const roomId = res.insertId;
-        await this.redis.del(this.keys.livingRoom(roomId));
+        await this.cacheStarted(roomId);
         return roomId;
       } catch (err) {
         // the losing insert returns once the winner has committed, so the next select finds it;
@@ -87,6 +87,17 @@ export class LivingRooms {
       return row;
     });
     return toRoom(closed);
+  }
+
+  /**
+   * Cache a room that just started as live, over anything cached for its id: a lookup that read
+   * MySQL before the insert then cannot cache it as not live (it writes only where nothing is).
+   */
+  private async cacheStarted(roomId: number): Promise<void> {
+    const key = this.keys.livingRoom(roomId);
+    const [row] = await this.db.select().from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
+    if (row) await this.redis.set(key, JSON.stringify(toRoom(row)), "EX", ROOM_TTL_S);
+    else await this.redis.del(key);
   }
 
   /** Cache a closed room as not live, over whatever a lookup racing its close cached. */

@@ -84,8 +84,8 @@ export class RoomMembership {
    */
   async removeNode(nodeId: string): Promise<number[]> {
     const rooms = (await this.redis.smembers(this.keys.nodeRooms(nodeId))).map(Number);
-    // the list keeps every room the node ever had members in (most long closed and empty): scan
-    // them ROOM_SCAN_PARALLEL at a time, so a long-lived node's stop does not take a round trip per room
+    // the list keeps the live rooms the node ever had members in (many empty by now): scan them
+    // ROOM_SCAN_PARALLEL at a time, so a long-lived node's stop does not take a round trip per room
     for (let i = 0; i < rooms.length; i += ROOM_SCAN_PARALLEL) {
       await Promise.all(rooms.slice(i, i + ROOM_SCAN_PARALLEL).map((roomId) => this.removeNodeFromRoom(nodeId, this.keys.roomMembers(roomId))));
     }
@@ -108,9 +108,15 @@ export class RoomMembership {
     });
   }
 
-  /** The room closed: it has no members from now on, and takes none (see JOIN). */
+  /**
+   * The room closed: it has no members from now on, and takes none (see JOIN). It leaves the live
+   * nodes' room lists too, which would otherwise keep every room a node ever had members in.
+   */
   async closeRoom(roomId: number): Promise<void> {
-    const results = await this.redis.multi().set(this.keys.roomClosed(roomId), "1", "EX", CLOSED_TTL_S).del(this.keys.roomMembers(roomId)).exec();
+    const nodes = await this.redis.zrange(this.keys.nodes(), "0", "-1");
+    const tx = this.redis.multi().set(this.keys.roomClosed(roomId), "1", "EX", CLOSED_TTL_S).del(this.keys.roomMembers(roomId));
+    for (const nodeId of nodes) tx.srem(this.keys.nodeRooms(nodeId), String(roomId));
+    const results = await tx.exec();
     for (const [err] of results ?? []) if (err) throw err;
   }
 

@@ -71,7 +71,7 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   deps.metrics.logins.inc();
   gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
 
-  for (const entry of joined?.missed ?? []) session.write(gateway.roomFrame(entry.seq, entry.msg));
+  await gateway.replay(session, (joined?.missed ?? []).map((entry) => gateway.roomFrame(entry.seq, entry.msg)));
   await gateway.replayKept(session);
   // a room that closed meanwhile took the session out: everything held goes, its close notice too
   const stillInRoom = joined !== null && session.user!.roomId === roomId;
@@ -104,25 +104,28 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
     session.user!.roomId = undefined;
     return null;
   }
-  let join: RoomJoin;
-  let latestSeq: number;
-  if (roomSeq === undefined) {
-    // live from the room's latest seq: what came before is not for this client
-    latestSeq = await deps.roomLog.latestSeq(roomId);
-    join = { answer: { roomSeq: latestSeq }, missed: [], covered: (seq) => seq <= latestSeq };
-  } else {
-    const catchUp = await deps.roomLog.since(roomId, roomSeq);
-    latestSeq = catchUp.latestSeq;
-    // a sender never gets its own room messages (PROTOCOL.md section 5), not in a replay either:
-    // the client skipped their seqs, so its roomSeq is often before them
-    const { appId, userId } = session.user!;
-    const missed = catchUp.entries.filter((e) => !sentBy(e.msg, appId, userId));
-    // a seq missing from the replay may still come live (its worker was late): it is not covered
-    const replayed = new Set(catchUp.entries.map((e) => e.seq));
-    join = { answer: { roomSeq: latestSeq, recovered: catchUp.recovered }, missed, covered: (seq) => seq <= roomSeq || replayed.has(seq) };
-  }
+  const history = roomSeq === undefined ? { latestSeq: await deps.roomLog.latestSeq(roomId), entries: [], recovered: undefined } : await deps.roomLog.since(roomId, roomSeq);
   // the room closed while its history was read: its notice took the session out of it
   if (session.user!.roomId !== roomId) return null;
-  gateway.roomJoined(roomId, latestSeq, first);
-  return join;
+  // this node passes the room's messages on from `next` (in seq order, holding any that came after
+  // a gap): the history before it is replayed, the rest comes live, so nothing comes twice or out
+  // of order
+  const next = gateway.roomJoined(roomId, history.latestSeq, first);
+  const liveAfter = Math.min(history.latestSeq, next - 1);
+  if (roomSeq === undefined) {
+    // live from here: what came before is not for this client
+    return { answer: { roomSeq: liveAfter }, missed: [], covered: (seq) => seq <= liveAfter };
+  }
+  const replayed = history.entries.filter((e) => e.seq < next);
+  // a sender never gets its own room messages (PROTOCOL.md section 5), not in a replay either:
+  // the client skipped their seqs, so its roomSeq is often before them
+  const { appId, userId } = session.user!;
+  const missed = replayed.filter((e) => !sentBy(e.msg, appId, userId));
+  // a seq missing from the replay may still come live (its worker was late): it is not covered
+  const replayedSeqs = new Set(replayed.map((e) => e.seq));
+  return {
+    answer: { roomSeq: liveAfter, recovered: history.recovered },
+    missed,
+    covered: (seq) => seq <= roomSeq || replayedSeqs.has(seq),
+  };
 }
