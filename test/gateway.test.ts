@@ -353,11 +353,14 @@ describe("PROXY protocol", () => {
 });
 
 describe("WebSocket login", () => {
-  test("a token upgrade logs in at once; a bad token or another user's gets 401", async () => {
+  test("a token upgrade logs in at once; a bad token or another user's gets 401, a malformed parameter 400", async () => {
     const userId = newUserId();
     const token = await imToken(B, userId);
     expect(await upgradeStatus(B.http, `/ws?token=bad&userId=${userId}`)).toBe(401);
     expect(await upgradeStatus(B.http, `/ws?token=${token}&userId=${userId + 1}`)).toBe(401);
+    for (const bad of ["roomId=7&roomSeq=abc", "roomId=7&roomSeq=", "roomId=-1", "appId="]) {
+      expect(`${bad}: ${await upgradeStatus(B.http, `/ws?token=${token}&userId=${userId}&${bad}`)}`).toBe(`${bad}: 400`);
+    }
     const ws = new WebSocket(`${B.ws}?token=${token}&userId=${userId}`);
     try {
       const first = await new Promise<string>((resolve, reject) => {

@@ -5,6 +5,7 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { LoginBody } from "../protocol/bodies";
 import { Code } from "../protocol/codes";
 import { parseEnvelope } from "../protocol/envelope";
+import { ErrorReason } from "../protocol/errors";
 import { parseBody, scanFrames } from "../protocol/frame";
 import { RoomFlushClock, type Connection, type OutFrame, type RoomBroadcaster, type WireForm } from "./connection";
 import type { Gateway } from "./gateway";
@@ -135,14 +136,15 @@ export class WsTransport implements RoomBroadcaster {
     const trusted = this.gateway.settings.trustFlyClientIp ? req.headers.get("fly-client-ip") : null;
     const ip = trusted ?? server.requestIP(req)?.address ?? "unknown";
     const refusal = this.gateway.admission(ip);
-    if (refusal) {
-      const status = refusal === "rate_limited" ? 429 : 503;
-      return Response.json({ error: { code: refusal, message: `connection refused: ${refusal}` } }, { status });
-    }
+    if (refusal) return refuse(refusal, `connection refused: ${refusal}`);
     const q = new URL(req.url).searchParams;
     let login: LoginRequest | null = null;
     if (q.has("token")) {
-      const num = (k: string) => (q.has(k) ? Number(q.get(k)) : undefined);
+      // an empty value is no number (Number("") would be 0)
+      const num = (k: string) => {
+        const v = q.get(k);
+        return v === null ? undefined : v === "" ? Number.NaN : Number(v);
+      };
       const parsed = LoginBody.safeParse({
         token: q.get("token"),
         userId: num("userId"),
@@ -150,13 +152,14 @@ export class WsTransport implements RoomBroadcaster {
         roomId: num("roomId"),
         roomSeq: num("roomSeq"),
       });
-      const owner = parsed.success ? await this.gateway.deps.tokens.verify(parsed.data.token, parsed.data.userId, parsed.data.appId) : null;
-      if (!parsed.success || !owner) return Response.json({ error: { code: "unauthorized", message: UNAUTHORIZED } }, { status: 401 });
+      if (!parsed.success) return refuse("bad_request", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+      const owner = await this.gateway.deps.tokens.verify(parsed.data.token, parsed.data.userId, parsed.data.appId);
+      if (!owner) return refuse("unauthorized", UNAUTHORIZED);
       const { token: _token, ...rest } = parsed.data;
       login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
     }
     if (server.upgrade(req, { data: new WsConnection(ip, login, this) })) return undefined;
-    return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
+    return refuse("bad_request", "expected a WebSocket upgrade");
   }
 
   publish(roomId: number, frame: OutFrame, exclude?: Connection): void {
@@ -251,4 +254,9 @@ export class WsTransport implements RoomBroadcaster {
       },
     };
   }
+}
+
+/** An upgrade refused, in the HTTP form of the error vocabulary (as http/errors.ts answers). */
+function refuse(reason: ErrorReason, message: string): Response {
+  return Response.json({ error: { code: reason, message } }, { status: ErrorReason[reason] });
 }
