@@ -71,21 +71,24 @@ export class Gateway {
     this.connectLimiter = new ConnectRateLimiter(settings.ipConnectPerMin);
   }
 
-  /** Why a new connection from `ip` is refused, or null to admit it. */
-  admission(ip: string): ErrorReason | null {
+  /**
+   * Why a new connection from `ip` is refused, or null to admit it. `rateCounted`: its connect
+   * rate was counted already (a WebSocket upgrade, looked at before its token check).
+   */
+  admission(ip: string, rateCounted = false): ErrorReason | null {
     if (this.draining) return "draining";
     if (this.sessions.size >= this.settings.maxConnections) return "too_many_connections";
-    if (!this.connectLimiter.admit(ip)) return "rate_limited";
+    if (!rateCounted && !this.connectLimiter.admit(ip)) return "rate_limited";
     return null;
   }
 
   /**
-   * A transport accepted a connection (already admitted, or refused here with one ERROR). A refused
+   * A transport accepted a connection: admitted (see admission), or refused here with one ERROR. A refused
    * connection is never among the sessions: its close may be reported before this returns (Bun
    * runs a TCP socket's close callback inside end()), when the transport does not know the session yet.
    */
-  accept(conn: Connection, ip: string, admitted = false): Session {
-    const refusal = admitted ? null : this.admission(ip);
+  accept(conn: Connection, ip: string, rateCounted = false): Session {
+    const refusal = this.admission(ip, rateCounted);
     const session = new Session(conn, this);
     if (refusal) {
       session.sendError(refusal, `connection refused: ${refusal}`);

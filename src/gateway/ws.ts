@@ -222,7 +222,8 @@ export class WsTransport implements RoomBroadcaster {
       open(ws) {
         const conn = ws.data;
         conn.ws = ws;
-        // admitted at the upgrade
+        // looked at before the upgrade's token check too, but the node may have begun draining or
+        // filled up since: only the connect rate is not counted twice
         const session = gateway.accept(conn, conn.ip, true);
         conn.session = session;
         const login = conn.login;
