@@ -152,7 +152,7 @@ export class PendingAcks {
     if (messages.length === 0) return;
     const keys = this.hashes(messages);
     if (bizJobId !== undefined) keys.push(this.keys.bizJobRecords(bizJobId));
-    const logEntry = messages.map((m) => `,${recordId(m)}`).join("");
+    const logEntry = bizJobId === undefined ? "" : messages.map((m) => `,${recordId(m)}`).join("");
     await this.scripts.imWriteAcks(keys.length, ...keys, ...messages.map((m) => m.msgId), encode(state), PENDING_TTL_MS, logEntry);
   }
 
