@@ -449,6 +449,28 @@ describe("heartbeat and presence", () => {
     await waitFor(async () => (await db.pttl(key)) > ttlMs - 200, 1000, "the binding TTL refreshed");
   });
 
+  test("HEARTBEATs much faster than the interval are all answered, but refresh the binding at most once a quarter interval", async () => {
+    const { conn, userId } = await suite.rawLogin(A);
+    const key = bindingKey(suite.cluster, userId);
+    const ttlMs = 2 * suite.cluster.heartbeatMs;
+    const quarter = suite.cluster.heartbeatMs / 4;
+    await waitFor(async () => (await db.pttl(key)) < ttlMs - 200, 1000, "the login's binding TTL to run down 200 ms");
+    conn.send(Code.HEARTBEAT);
+    await waitFor(async () => (await db.pttl(key)) > ttlMs - 100, 1000, "the binding refreshed by the first HEARTBEAT");
+    const refreshedAt = Date.now();
+    const afterRefresh = await db.pttl(key);
+    for (let i = 0; i < 20; i++) conn.send(Code.HEARTBEAT);
+    await waitFor(() => conn.frames.filter((f) => f.code === Code.HEARTBEAT).length === 21, 2000, "21 HEARTBEAT answers");
+    const afterBurst = await db.pttl(key);
+    // the TTL only ran down: none of the 20 went to Redis (if this machine took less than a quarter
+    // interval for them, as any but a stalled one does)
+    if (Date.now() - refreshedAt < quarter - 50) expect(afterBurst).toBeLessThanOrEqual(afterRefresh);
+    // past a quarter interval, the next one refreshes it again
+    await waitFor(async () => (await db.pttl(key)) < ttlMs - quarter - 50, 1000, "a quarter interval since the refresh");
+    conn.send(Code.HEARTBEAT);
+    await waitFor(async () => (await db.pttl(key)) > ttlMs - 100, 1000, "the binding refreshed again");
+  });
+
   test("a silent connection is closed after 2 heartbeat intervals; a heartbeating client stays online", async () => {
     const steadyId = newUserId();
     const steady = await clients.online(A, { userId: steadyId, transport: "tcp", heartbeatMs: 300 });

@@ -57,6 +57,8 @@ export class Session {
   private readonly seq = ++nextConn;
   readonly openedAt = Date.now();
   lastInboundAt = Date.now();
+  /** When a HEARTBEAT last refreshed the presence binding (handlers/heartbeat.ts). */
+  bindingRefreshedAt = 0;
   /** Set once logged in. */
   user: Sender | null = null;
   closed = false;

@@ -8,6 +8,11 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
   schema: EmptyBody,
   async handle(session, _body, gateway) {
     session.send(Code.HEARTBEAT, session.okBody());
+    // liveness is never rate limited, but a client beating much faster than the interval costs
+    // Redis nothing more: the binding lives 2 intervals, so one refresh per quarter interval will do
+    const now = Date.now();
+    if (now - session.bindingRefreshedAt < gateway.settings.heartbeatMs / 4) return;
+    session.bindingRefreshedAt = now;
     const { appId, userId } = session.user!;
     const binding = await gateway.deps.presence.refresh(appId, userId, session.id);
     // the client went while we awaited: its close's cleanup may have run before the binding was
