@@ -8,7 +8,8 @@ import { listenTcp } from "./gateway/tcp";
 import { WsTransport, type WsData } from "./gateway/ws";
 import { createApp } from "./http/app";
 import { createLogger, type Logger } from "./log";
-import { bizProcessor } from "./messaging/biz/registry";
+import { bizJobCompleted, bizProcessor } from "./messaging/biz/registry";
+import { QueueName } from "./queues/names";
 import { BizIntake } from "./messaging/intake";
 import { KeptMarks } from "./messaging/kept-marks";
 import { KeptStore } from "./messaging/kept-store";
@@ -137,11 +138,12 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   await broker.subscribe(nodeId);
 
   if (roles.has("workers")) {
+    const bizDeps = { broker, reliable, log };
     workers = startWorkers(
       redis.bullmq,
       keys.bullPrefix(),
       {
-        biz: bizProcessor({ broker, reliable, log }),
+        biz: bizProcessor(bizDeps),
         online: async (job) => void (await Promise.all(job.data.events.map((e) => membership.online(e)))),
         offline: async (job) => void (await Promise.all(job.data.events.map((e) => membership.offline(e)))),
         ack: async (job) => {
@@ -157,6 +159,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       log,
       (queue, job) => {
         if (job.finishedOn) metrics.jobSeconds.labels(queue).observe((job.finishedOn - job.timestamp - (job.opts.delay ?? 0)) / 1000);
+        if (queue === QueueName.biz) bizJobCompleted(bizDeps, job);
       },
     );
   }

@@ -83,6 +83,45 @@ describe("parts", () => {
     }
   });
 
+  test("reconnects leave no listeners behind; a connect whose endpoint never comes rejects after timeoutMs, or at close()", async () => {
+    // a stand-in for a server whose connections drop right after each LOGIN answer
+    let logins = 0;
+    const flaky: Connector = async (_endpoint, events) => {
+      let open = true;
+      const drop = (reason: string) => {
+        if (!open) return;
+        open = false;
+        events.closed(reason);
+      };
+      return {
+        send(code) {
+          if (!open) return false;
+          if (code === Code.LOGIN) {
+            queueMicrotask(() => events.frame(Code.LOGIN, { ok: true, value: { appId: APP_ID, userId: 1, data: "true", nodeId: "stand-in" } }));
+            setTimeout(() => drop("dropped by the stand-in"), 5);
+          }
+          return true;
+        },
+        close: () => drop("closed"),
+      };
+    };
+    const endpoint = { token: "t", wsUrl: "ws://127.0.0.1:1/ws", tcpAddress: "127.0.0.1:1" };
+    const client = new ImClient({ userId: 1, endpoint, connectors: { ws: flaky }, reconnect: { initialMs: 2, maxMs: 2 }, timeoutMs: 1000 });
+    client.on("login", () => logins++);
+    await client.connect();
+    await waitFor(() => logins >= 20, 5000, "20 logins, each after a drop");
+    client.close();
+    expect({ login: client.listenerCount("login"), closed: client.listenerCount("closed") }).toEqual({ login: 1, closed: 0 });
+
+    const never = () => new Promise<typeof endpoint>(() => {});
+    const timedOut = new ImClient({ userId: 1, endpoint: never, connectors: { ws: flaky }, timeoutMs: 200 });
+    expect(await reasonOf(timedOut.connect())).toBe("timeout");
+    const closed = new ImClient({ userId: 1, endpoint: never, connectors: { ws: flaky }, timeoutMs: 60_000 });
+    const pending = closed.connect();
+    closed.close();
+    expect(await reasonOf(pending)).toBe("closed");
+  });
+
   test("jwtSubject reads sub; a JWT without a numeric sub is refused", () => {
     const jwt = (payload: object) => `h.${btoa(JSON.stringify(payload)).replace(/=+$/, "")}.s`;
     expect(jwtSubject(jwt({ sub: "10042" }))).toBe(10042);

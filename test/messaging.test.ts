@@ -3,6 +3,7 @@
 // refused BIZ bodies. Real node processes, Redis and MySQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Queue } from "bullmq";
+import mysql from "mysql2/promise";
 import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
@@ -180,6 +181,37 @@ describe("a session whose binding lapsed", () => {
     const got = await raw.next((f) => f.code === Code.BIZ && f.body.msgId === msgId, 3000, "the kept message after the HEARTBEAT");
     expect(got.body).toMatchObject({ userId, bizCode: 5556 });
     expect(await db.exists(keys.binding(APP_ID, userId))).toBe(1);
+  });
+
+  test("a new message sent while that HEARTBEAT replays many kept ones comes after all of them", async () => {
+    const keys = createKeys(suite.cluster.prefix);
+    const { conn: raw, userId } = await suite.rawLogin(B);
+    await db.del(keys.binding(APP_ID, userId));
+    // 4,000 of 2 KB kept for it meanwhile (written straight into MySQL, ids below any the cluster
+    // gives): more than the socket's buffers and the replay's bound hold, so the replay waits for
+    // the client to read
+    const total = 4000;
+    const sql = await mysql.createConnection(suite.cluster.databaseUrl);
+    try {
+      for (let from = 1; from <= total; from += 1000) {
+        const rows = Array.from({ length: 1000 }, (_, i) => [APP_ID, userId, from + i, 7, 6001, JSON.stringify({ n: from + i, pad: "x".repeat(2000) }), Date.now()]);
+        await sql.query("INSERT INTO im_message (app_id, user_id, msg_id, sender_id, biz_code, data, ts) VALUES ?", [rows]);
+      }
+    } finally {
+      await sql.end();
+    }
+    await db.set(keys.keptMark(APP_ID, userId), "kept-by-test");
+    // the client stops reading; its HEARTBEAT makes the binding again and starts the replay
+    raw.pause();
+    raw.send(Code.HEARTBEAT);
+    raw.keepAlive(300);
+    await waitFor(async () => (await db.exists(keys.binding(APP_ID, userId))) === 1, 3000, "the binding made again");
+    const push = await api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId: APP_ID, userIds: [userId], bizCode: 6002, data: {} } });
+    await waitFor(async () => (await db.hexists(keys.pending(APP_ID, userId), push.json.msgId)) === 1, 3000, "the new push delivered to the session");
+    raw.resume();
+    await waitFor(() => raw.frames.some((f) => f.code === Code.BIZ && f.body.bizCode === 6002), 15_000, "the new push at the client");
+    const order = raw.frames.filter((f) => f.code === Code.BIZ).map((f) => f.body.bizCode);
+    expect(order.indexOf(6002)).toBe(total);
   });
 });
 

@@ -29,8 +29,14 @@ async function devJwt(http: string, userId: number): Promise<string> {
   return json.token;
 }
 
+/**
+ * Control characters other users put in their text (escape sequences could retitle the terminal,
+ * clear it or forge lines) are shown as U+FFFD, never written raw.
+ */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
 function say(line: string): void {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${line.replace(CONTROL, "\uFFFD")}\n`);
 }
 
 function report(what: string) {
@@ -55,13 +61,14 @@ async function main(): Promise<void> {
   client.on("kicked", ({ message }) => say(`* kicked: ${message}`));
   client.on("reconnecting", (r) => say(`* connection lost (${r.reason}); reconnect ${r.attempt} in ${r.delayMs} ms`));
   client.on("error", report("error"));
-  const lines = readline.createInterface({ input: process.stdin });
   client.on("closed", ({ reason }) => {
     say(`* closed: ${reason}`);
-    lines.close();
     process.exit(reason === "logged out" ? 0 : 1);
   });
   await client.connect();
+  // read stdin only now, with its listeners in place: lines (and an EOF) that came while connecting
+  // are then handled, not lost
+  const lines = readline.createInterface({ input: process.stdin });
   say(opts.roomId === undefined ? '* "/to <userId> text" sends a private message, "/quit" leaves' : '* type to talk in the room; "/to <userId> text" is private, "/quit" leaves');
 
   const quit = () => void client.logout();

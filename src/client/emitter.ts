@@ -17,6 +17,11 @@ export class Emitter<Events extends Record<string, unknown>> {
     this.listeners.get(event)?.delete(fn as Listener<never>);
   }
 
+  /** How many listeners `event` has. */
+  listenerCount(event: keyof Events): number {
+    return this.listeners.get(event)?.size ?? 0;
+  }
+
   /**
    * Call every listener of `event`. A throwing listener does not stop the others nor the caller
    * (the client's frame loop): its error is rethrown on a fresh task, where the runtime reports it.

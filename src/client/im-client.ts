@@ -14,6 +14,8 @@ import { DEFAULT_TIMEOUT_MS, resolveOptions, type ImClientOptions, type Settings
 import type { SendResult } from "./pending-sends";
 import { RecentIds } from "./recent-ids";
 import { ReconnectSchedule } from "./reconnect-schedule";
+import type { Endpoint } from "./transport";
+import { Waiter } from "./waiter";
 
 export type ClientState = "idle" | "connecting" | "online" | "waiting" | "leaving" | "closed";
 export type FromConfigOptions = Omit<ImClientOptions, "endpoint" | "userId"> & { userId?: number };
@@ -26,6 +28,8 @@ export class ImClient extends Emitter<ImClientEvents> {
   private link: Link | null = null;
   private connecting: Promise<LoginInfo> | null = null;
   private lastRoomSeq: number | undefined;
+  /** Ends the endpoint wait of a connect in progress (close() while it waits). */
+  private abortEndpointWait: ((reason: string) => void) | null = null;
 
   constructor(options: ImClientOptions) {
     super();
@@ -110,7 +114,7 @@ export class ImClient extends Emitter<ImClientEvents> {
 
   private async open(reconnected: boolean): Promise<LoginInfo> {
     this.state = "connecting";
-    const endpoint = typeof this.s.endpoint === "function" ? await this.s.endpoint() : this.s.endpoint;
+    const endpoint = await this.endpoint();
     const connector = this.s.connectors[this.s.transport];
     if (!connector) throw new ImClientError("no_transport", `no ${this.s.transport} connector in this build`, true);
     if (this.state !== "connecting") throw new ImClientError("closed", "the client was closed while connecting");
@@ -132,6 +136,23 @@ export class ImClient extends Emitter<ImClientEvents> {
       throw err;
     }
     return info!;
+  }
+
+  /** The endpoint to connect to: asked of the endpoint source within timeoutMs, or until close(). */
+  private async endpoint(): Promise<Endpoint> {
+    const source = this.s.endpoint;
+    if (typeof source !== "function") return source;
+    const wait = new Waiter<Endpoint>(this.s.timeoutMs, "endpoint");
+    this.abortEndpointWait = (reason) => wait.reject(new ImClientError("closed", reason));
+    source().then(
+      (e) => wait.resolve(e),
+      (err: unknown) => wait.reject(err instanceof Error ? err : new ImClientError("connect_failed", String(err))),
+    );
+    try {
+      return await wait.promise;
+    } finally {
+      this.abortEndpointWait = null;
+    }
   }
 
   private onLogin(info: LoginInfo, asked: LoginRequest): LoginInfo {
@@ -171,6 +192,7 @@ export class ImClient extends Emitter<ImClientEvents> {
   private nextLogin(): Promise<LoginInfo> {
     const next = new Promise<LoginInfo>((resolve, reject) => {
       const offLogin = this.on("login", (info) => {
+        offLogin();
         offClosed();
         resolve(info);
       });
@@ -204,6 +226,7 @@ export class ImClient extends Emitter<ImClientEvents> {
     if (this.state === "closed") return;
     this.state = "closed";
     this.retry.cancel();
+    this.abortEndpointWait?.(reason);
     const link = this.link;
     this.link = null;
     link?.close(reason, "closed");

@@ -9,8 +9,12 @@ import type { Queues } from "../queues/queues";
 import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
 import { TickBatcher } from "../batching/tick-batcher";
 
-/** A pending record outlives any retry schedule by far; it only guards against leaks. */
-const PENDING_TTL_MS = 24 * 3600 * 1000;
+/**
+ * A pending record outlives any retry schedule by far, and so does an im-biz job's record log: as
+ * long as a failed job is kept for an operator to retry (queues.ts, FAILED_JOB_AGE_S). They only
+ * guard against leaks.
+ */
+const PENDING_TTL_MS = 7 * 24 * 3600 * 1000;
 
 export interface PendingState {
   attempt: number;
@@ -165,7 +169,7 @@ export class PendingAcks {
     return new Set(log.split(",").filter((id) => id !== ""));
   }
 
-  /** The job completed: its log is of no more use. */
+  /** The job's completion is recorded: its log is of no more use. */
   async forgetJob(bizJobId: string): Promise<void> {
     await this.redis.del(this.keys.bizJobRecords(bizJobId));
   }

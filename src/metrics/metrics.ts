@@ -3,6 +3,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Queue } from "bullmq";
 
+/** How long a scrape waits for the queues' job counts. */
+const QUEUE_COUNTS_WAIT_MS = 1000;
 const HEAP_SPACE_METRICS = ["total", "used", "available"].map((m) => `nodejs_heap_space_size_${m}_bytes`);
 
 export class Metrics {
@@ -67,9 +69,15 @@ export class Metrics {
       labelNames: ["queue", "state"],
       registers: [this.registry],
       async collect() {
-        for (const q of sources.queues()) {
-          const counts = await q.getJobCounts("waiting", "active", "delayed", "failed");
-          for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
+        // BullMQ's connection waits for Redis without end: a scrape during an outage must still
+        // answer (with the other series, the Redis error count among them), so it asks at most
+        // QUEUE_COUNTS_WAIT_MS and otherwise keeps the last counts
+        const counts = await Promise.race([
+          Promise.all(sources.queues().map(async (q) => ({ name: q.name, counts: await q.getJobCounts("waiting", "active", "delayed", "failed") }))),
+          Bun.sleep(QUEUE_COUNTS_WAIT_MS).then(() => null),
+        ]);
+        for (const q of counts ?? []) {
+          for (const [state, n] of Object.entries(q.counts)) this.set({ queue: q.name, state }, n);
         }
       },
     });

@@ -21,9 +21,12 @@ export interface Queues {
  * (jitter): 4 to 8.5 minutes in all. A message no handler can route is dropped alone
  * (messaging/biz/registry.ts), not failing its job.
  */
+/** A job that failed for good is kept this long for an operator to retry (Bull Board), no longer. */
+export const FAILED_JOB_AGE_S = 7 * 24 * 3600;
+
 const defaultJobOptions = {
   removeOnComplete: { count: 1000 },
-  removeOnFail: { count: 5000 },
+  removeOnFail: { count: 5000, age: FAILED_JOB_AGE_S },
   attempts: 12,
   backoff: { type: "exponential", delay: 250, jitter: 0.5 },
 };
@@ -58,7 +61,7 @@ export interface Workers {
   running(): boolean;
 }
 
-/** Called when a job completes (for metrics). */
+/** Called once a job's completion is stored (metrics; an im-biz job's record log). */
 export type JobObserver = (queue: QueueName, job: Job) => void;
 
 export function startWorkers(

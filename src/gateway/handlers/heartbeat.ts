@@ -14,17 +14,22 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
     if (now - session.bindingRefreshedAt < gateway.settings.heartbeatMs / 4) return;
     session.bindingRefreshedAt = now;
     const { appId, userId } = session.user!;
-    const binding = await gateway.deps.presence.refresh(appId, userId, session.id);
-    // the client went while we awaited: its close's cleanup may have run before the binding was
-    // made again, so run it again
-    if (session.closed) return binding === "recreated" ? gateway.closed(session) : undefined;
-    if (binding === "recreated") {
-      // the binding had expired (this node or Redis stalled): messages sent meanwhile were kept for
-      // the next login, so replay them now, as a login would; room membership may be gone too, so
-      // join again
-      await gateway.replayKept(session);
-      await gateway.presenceEvent("online", session);
+    // a binding made again routes new messages here at once: they wait until the kept ones are out
+    session.hold();
+    let binding: Awaited<ReturnType<typeof gateway.deps.presence.refresh>>;
+    try {
+      binding = await gateway.deps.presence.refresh(appId, userId, session.id);
+      // the client went while we awaited: its close's cleanup may have run before the binding was
+      // made again, so run it again
+      if (session.closed) return binding === "recreated" ? gateway.closed(session) : undefined;
+      // the binding had expired (this node or Redis stalled): messages sent meanwhile were kept
+      // for the next login, so replay them now, before new ones, as a login does
+      if (binding === "recreated") await gateway.replayKept(session);
+    } finally {
+      session.release(() => false);
     }
+    // room membership may be gone too: join again
+    if (binding === "recreated") await gateway.presenceEvent("online", session);
     if (binding === "taken") {
       // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
       session.sendError("kicked", "logged in elsewhere");

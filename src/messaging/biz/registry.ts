@@ -60,16 +60,22 @@ export function bizProcessor(deps: BizDeps) {
       }
     }
     if (deps.log.isLevelEnabled("debug")) deps.log.debug({ jobId: job.id, msgIds: job.data.messages.map((m) => m.msgId) }, "biz processing");
-    const jobId = job.id ?? "";
-    await Promise.all([
-      deps.reliable.send(reliable, { id: jobId, retried: job.attemptsStarted > 1 }),
+    // every part is let finish before the job fails: a retry must not overlap a part still running
+    const outcomes = await Promise.allSettled([
+      deps.reliable.send(reliable, { id: job.id ?? "", retried: job.attemptsStarted > 1 }),
       // published even if the room closed since intake: they were accepted while it was live, and
       // their seqs come before the closing notice's, which nodes would otherwise hold back for them
       ...[...rooms].map(([roomId, entries]) => deps.broker.publishToRoom(roomId, entries)),
     ]);
-    if (reliable.length > 0) {
-      // not awaited: the job is done either way; a log left behind expires
-      deps.reliable.jobDone(jobId).catch((err: unknown) => deps.log.error({ err, jobId }, "an im-biz job's record log could not be deleted; it expires"));
-    }
+    for (const o of outcomes) if (o.status === "rejected") throw o.reason;
   };
+}
+
+/**
+ * An im-biz job's completion is recorded (the worker's "completed" event, after BullMQ stored it):
+ * only now can its record log go, since a job that lost its lock before that is run again.
+ */
+export function bizJobCompleted(deps: BizDeps, job: Job<BizBatchJob>): void {
+  const jobId = job.id ?? "";
+  deps.reliable.jobDone(jobId).catch((err: unknown) => deps.log.error({ err, jobId }, "an im-biz job's record log could not be deleted; it expires"));
 }
