@@ -291,6 +291,15 @@ describe("room recovery (LOGIN roomSeq)", () => {
     }
   }
 
+  /** A new user's WebSocket into `roomId`, recovering from `roomSeq` by the upgrade URL; what it gets, parsed. */
+  async function recoveringByUrl(node: TestNode, roomId: number, roomSeq: number) {
+    const userId = newUserId();
+    const ws = new WebSocket(`${node.ws}?token=${await imToken(node, userId)}&userId=${userId}&roomId=${roomId}&roomSeq=${roomSeq}`);
+    const got: Array<{ code: number; body: any }> = [];
+    ws.onmessage = (ev) => got.push(JSON.parse(String(ev.data)));
+    return { userId, got, ws };
+  }
+
   test("a seq that was never published (its intake failed) leaves no hole in recovery: recovered stays true", async () => {
     const anchorJwt = await devJwt(A, newUserId());
     const roomId = await startRoom(B, anchorJwt, "with a gap");
@@ -306,10 +315,7 @@ describe("room recovery (LOGIN roomSeq)", () => {
     const anchorJwt = await devJwt(A, newUserId());
     const roomId = await startRoom(B, anchorJwt, "recover by URL");
     await publishSeqs(roomId, [1, 2, 3]);
-    const userId = newUserId();
-    const ws = new WebSocket(`${B.ws}?token=${await imToken(B, userId)}&userId=${userId}&roomId=${roomId}&roomSeq=1`);
-    const got: Array<{ code: number; body: any }> = [];
-    ws.onmessage = (ev) => got.push(JSON.parse(String(ev.data)));
+    const { userId, got, ws } = await recoveringByUrl(B, roomId, 1);
     try {
       await waitFor(() => got.length >= 3, 5000, "the LOGIN answer and 2 missed messages");
       expect(got[0]).toMatchObject({ code: 1001, body: { userId, roomSeq: 3, recovered: true } });
@@ -354,16 +360,12 @@ describe("room recovery (LOGIN roomSeq)", () => {
     const roomId = await startRoom(B, anchorJwt, "long messages");
     // 4,000 characters of 3 UTF-8 bytes: the longest content a client may send
     await publishSeqs(roomId, Array.from({ length: 1000 }, (_, i) => i + 1), "界".repeat(4000));
-    const userId = newUserId();
-    const ws = new WebSocket(`${B.ws}?token=${await imToken(B, userId)}&userId=${userId}&roomId=${roomId}&roomSeq=0`);
-    let replayed = 0;
+    const { got, ws } = await recoveringByUrl(B, roomId, 0);
     let closed = false;
-    ws.onmessage = (ev) => {
-      if (JSON.parse(String(ev.data)).code === Code.BIZ) replayed++;
-    };
     ws.onclose = () => (closed = true);
+    const replayed = () => got.filter((m) => m.code === Code.BIZ).length;
     try {
-      await waitFor(() => closed || replayed === 1000, 20_000, `the 1,000 messages (got ${replayed})`);
+      await waitFor(() => closed || replayed() === 1000, 20_000, "the 1,000 messages (or the close)");
       expect(closed).toBe(false);
     } finally {
       ws.close();

@@ -16,24 +16,25 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
     const { appId, userId } = session.user!;
     // a binding made again routes new messages here at once: they wait until the kept ones are out
     session.hold();
-    let binding: Awaited<ReturnType<typeof gateway.deps.presence.refresh>>;
     try {
-      binding = await gateway.deps.presence.refresh(appId, userId, session.id);
+      const binding = await gateway.deps.presence.refresh(appId, userId, session.id);
       // the client went while we awaited: its close's cleanup may have run before the binding was
       // made again, so run it again
       if (session.closed) return binding === "recreated" ? gateway.closed(session) : undefined;
-      // the binding had expired (this node or Redis stalled): messages sent meanwhile were kept
-      // for the next login, so replay them now, before new ones, as a login does
-      if (binding === "recreated") await gateway.replayKept(session);
+      if (binding === "recreated") {
+        // the binding had expired (this node or Redis stalled): messages sent meanwhile were kept
+        // for the next login, so replay them now, before new ones, as a login does; room
+        // membership may be gone too, so join again
+        await gateway.replayKept(session);
+        await gateway.presenceEvent("online", session);
+      }
+      if (binding === "taken") {
+        // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
+        session.sendError("kicked", "logged in elsewhere");
+        session.close();
+      }
     } finally {
       session.release(() => false);
-    }
-    // room membership may be gone too: join again
-    if (binding === "recreated") await gateway.presenceEvent("online", session);
-    if (binding === "taken") {
-      // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
-      session.sendError("kicked", "logged in elsewhere");
-      session.close();
     }
   },
 };

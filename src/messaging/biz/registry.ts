@@ -40,7 +40,7 @@ function routeOf(m: BizMessage): Route {
  * already in their room's history are not published again (Broker.publishToRoom).
  */
 export function bizProcessor(deps: BizDeps) {
-  return async (job: Job<BizBatchJob>): Promise<void> => {
+  return async (job: Job<BizBatchJob>): Promise<BizJobOutcome> => {
     const reliable: ReliableMessage[] = [];
     const rooms = new Map<number, RoomLogEntry[]>();
     for (const m of job.data.messages) {
@@ -68,14 +68,22 @@ export function bizProcessor(deps: BizDeps) {
       ...[...rooms].map(([roomId, entries]) => deps.broker.publishToRoom(roomId, entries)),
     ]);
     for (const o of outcomes) if (o.status === "rejected") throw o.reason;
+    return { recorded: reliable.length > 0 };
   };
+}
+
+/** What an im-biz run returns (BullMQ keeps it as the job's returnvalue). */
+export interface BizJobOutcome {
+  /** It made reliable deliveries, so it has a record log (ReliableDelivery.send). */
+  recorded: boolean;
 }
 
 /**
  * An im-biz job's completion is recorded (the worker's "completed" event, after BullMQ stored it):
  * only now can its record log go, since a job that lost its lock before that is run again.
  */
-export function bizJobCompleted(deps: BizDeps, job: Job<BizBatchJob>): void {
+export function bizJobCompleted(deps: BizDeps, job: Job<BizBatchJob, BizJobOutcome>): void {
+  if (!job.returnvalue?.recorded) return;
   const jobId = job.id ?? "";
   deps.reliable.jobDone(jobId).catch((err: unknown) => deps.log.error({ err, jobId }, "an im-biz job's record log could not be deleted; it expires"));
 }
