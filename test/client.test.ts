@@ -218,6 +218,22 @@ describe("against real nodes", () => {
     }
   });
 
+  test("a client set to beat less often than the server expects beats at the server's interval, and stays", async () => {
+    let heartbeats = 0;
+    const countingBeats: Connector = async (endpoint, events, opts) => {
+      const tcp = await connectTcp(endpoint, events, opts);
+      return { send: (code, body) => (code === Code.HEARTBEAT && heartbeats++, tcp.send(code, body)), close: (reason) => tcp.close(reason) };
+    };
+    const client = await clients.make(A, { transport: "tcp", heartbeatMs: 30_000, connectors: { tcp: countingBeats } });
+    const seen = record(client);
+    expect(await client.connect()).toMatchObject({ nodeId: A.nodeId });
+    // the node closes a connection silent for 2 intervals: 3 beats span more than that
+    await waitFor(() => heartbeats >= 3, 2 * cluster.heartbeatMs + 3000, "3 heartbeats at the server's interval");
+    expect(seen.reconnecting).toEqual([]);
+    expect(seen.login.length).toBe(1);
+    expect(client.status).toBe("online");
+  });
+
   test("a redelivery (its first ACK lost) is ACKed again but emitted once", async () => {
     const transportSaw: string[] = [];
     const dropped = new Set<string>();

@@ -368,7 +368,7 @@ describe("WebSocket login", () => {
         ws.onclose = () => reject(new Error("closed before the LOGIN answer"));
         setTimeout(() => reject(new Error("no LOGIN answer within 3 s")), 3000);
       });
-      expect(JSON.parse(first)).toEqual({ code: Code.LOGIN, body: { appId: APP_ID, userId, data: "true", nodeId: B.nodeId } });
+      expect(JSON.parse(first)).toEqual({ code: Code.LOGIN, body: { appId: APP_ID, userId, data: "true", nodeId: B.nodeId, heartbeatSeconds: suite.cluster.heartbeatMs / 1000 } });
     } finally {
       ws.close();
     }

@@ -6,7 +6,7 @@ import type { ParsedBody } from "../protocol/frame";
 import { readDelivery, type Delivery } from "./deliveries";
 import { ImClientError } from "./errors";
 import { Heartbeat } from "./heartbeat";
-import { loginBody, type LoginRequest } from "./login";
+import { heartbeatPeriod, loginBody, type LoginRequest } from "./login";
 import { PendingSends, type SendResult } from "./pending-sends";
 import type { ConnectOptions, Connector, Endpoint, Transport } from "./transport";
 import { Waiter } from "./waiter";
@@ -140,7 +140,7 @@ export class Link {
     this.login = null;
     this.up = true;
     this.heartbeat = new Heartbeat(
-      this.s.heartbeatMs,
+      heartbeatPeriod(this.s.heartbeatMs, body),
       () => this.transport?.send(Code.HEARTBEAT, {}),
       (silentMs) => this.close(`nothing from the server for ${silentMs} ms`),
     );

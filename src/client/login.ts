@@ -33,3 +33,16 @@ export function readLoginAnswer(body: Record<string, unknown>, asked: LoginReque
   if (typeof body.recovered === "boolean") info.recovered = body.recovered;
   return info;
 }
+
+/**
+ * How often to beat: the client's own period, or the server's interval (heartbeatSeconds of its
+ * LOGIN answer) when that is shorter, since the server closes a connection silent for 2 of them.
+ */
+export function heartbeatPeriod(ownMs: number, answer: Record<string, unknown>): number {
+  const serverSeconds = answer.heartbeatSeconds;
+  if (typeof serverSeconds !== "number" || !(serverSeconds > 0)) return ownMs;
+  // a server's word never makes the client beat more than 10 times a second
+  return Math.min(ownMs, Math.max(MIN_HEARTBEAT_MS, serverSeconds * 1000));
+}
+
+const MIN_HEARTBEAT_MS = 100;

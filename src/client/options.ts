@@ -17,7 +17,7 @@ export interface ImClientOptions {
   roomId?: number;
   /** The last room seq an earlier client saw: the first login already asks for what came after. */
   roomSeq?: number;
-  /** HEARTBEAT period. Default 30 000 (PROTOCOL.md section 4). */
+  /** HEARTBEAT period. Default 30 000 (PROTOCOL.md section 4); the server's interval when that is shorter. */
   heartbeatMs?: number;
   /** Bound of every wait: endpoint, connect, login, a send's answer, logout. Default 10 000. */
   timeoutMs?: number;

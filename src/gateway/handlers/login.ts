@@ -66,7 +66,8 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
 
   const joined = roomId === undefined ? null : await joinRoom(session, roomId, req.roomSeq, gateway);
   if (session.closed) return gateway.closed(session);
-  const answer: Record<string, unknown> = { ...session.okBody(), nodeId: gateway.nodeId, ...joined?.answer };
+  // heartbeatSeconds: a client that beats less often than this node expects would be closed as idle
+  const answer: Record<string, unknown> = { ...session.okBody(), nodeId: gateway.nodeId, heartbeatSeconds: gateway.settings.heartbeatMs / 1000, ...joined?.answer };
   session.send(Code.LOGIN, answer);
   deps.metrics.logins.inc();
   gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
