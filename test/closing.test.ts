@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
 import { Code } from "../src/protocol/codes";
 import { FrameDecoder, parseBody } from "../src/protocol/frame";
+import { createKeys } from "../src/redis/keys";
 import { APP_ID, bindingKey, connectTestRedis, imToken, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { frame, RawTcp, type ServerFrame } from "./support/raw-tcp";
@@ -107,6 +108,25 @@ describe("a connection's last frames", () => {
     expect(ackedIds(old.frames)).toEqual(["c0", "c1", "c2", "c3", "c4"]);
     expect(old.frames[old.frames.length - 1]).toMatchObject({ code: Code.ERROR, body: { error: "kicked" } });
     await waitFor(() => contentsOf(recipient.frames).length === 5, 3000, "the 5 messages at the recipient");
+  });
+
+  test("a kicked session's ACKs, sent while the answers it is due still wait, count: what it got is not sent again", async () => {
+    const userId = newUserId();
+    const old = await rawLogin(A, userId);
+    const sender = await rawLogin(B);
+    sender.write(bizFrames(userId, 1));
+    const delivered = await old.next((f) => f.code === Code.BIZ, 3000, "the message at the older session");
+    const before = await framesIn(A, Code.BIZ);
+    old.write(bizFrames(newUserId(), 1));
+    await waitFor(async () => (await framesIn(A, Code.BIZ)) > before, 3000, "the node to read the BIZ frame");
+    // a newer login on the same node kicks the older session before it answers: the older one is
+    // ending now, its BIZ answer still due (its intake lingers)
+    await rawLogin(A, userId);
+    old.send(Code.ACK, { msgId: delivered.body.msgId });
+    const pending = createKeys(cluster.prefix).pending(APP_ID, userId);
+    await waitFor(async () => (await redis.hexists(pending, delivered.body.msgId)) === 0, 2000, "the ACK to settle the delivery");
+    await old.closedWithin(3000, "the kicked session's close");
+    expect(ackedIds(old.frames)).toEqual(["c0"]);
   });
 
   // last: it stops node A

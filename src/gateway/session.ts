@@ -62,7 +62,7 @@ export class Session {
   /** Set once logged in. */
   user: Sender | null = null;
   closed = false;
-  /** Closing after the answers due (closeAfterAnswers): nothing more is read. */
+  /** Closing after the answers due (closeAfterAnswers): nothing more is read but ACKs. */
   private ending = false;
   /** Room messages reach this session through the transport's pub/sub instead of direct writes. */
   roomViaTransport = false;
@@ -96,10 +96,12 @@ export class Session {
    * unordered one (an ACK, which answers nothing) is applied at once.
    */
   receive(code: number, body: ParsedBody, form: WireForm = "binary"): void {
-    if (this.closed || this.ending) return;
+    if (this.closed) return;
     this.lastInboundAt = Date.now();
     this.gateway.deps.metrics.frameIn(code);
     if (this.user !== null && body.ok && this.applyNow(code, body.value, form)) return;
+    // an ending session still takes ACKs (above): a message its client confirms is not sent again
+    if (this.ending) return;
     const inbox = (this.inbox ??= []);
     if (inbox.length >= MAX_INBOX) {
       // the client sends far faster than it is answered: refusing frame by frame would not bound
@@ -141,7 +143,7 @@ export class Session {
   }
 
   /**
-   * Read nothing more, answer the frames received so far, in order (a BIZ among them may already be
+   * Read nothing more but ACKs, answer the frames received so far, in order (a BIZ among them may already be
    * queued: its ACK spares the client a resend), then send `last` (a final ERROR or LOGOUT, if any)
    * and close. Closes anyway after ANSWERS_MAX_WAIT_MS.
    */
