@@ -14,19 +14,20 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-/**
- * Bounded history: completed and failed jobs do not pile up in Redis. A job holds messages that
- * were already ACKed to their senders, so a failing one is retried for long enough to outlast an
- * outage of Redis or MySQL: 12 tries, 250 ms doubling each time, less up to half of each wait
- * (jitter): 4 to 8.5 minutes in all. A message no handler can route is dropped alone
- * (messaging/biz/registry.ts), not failing its job.
- */
 /** A job that failed for good is kept this long for an operator to retry (Bull Board), no longer. */
 export const FAILED_JOB_AGE_S = 7 * 24 * 3600;
 
+/**
+ * A job holds messages that were already ACKed to their senders, so a failing one is retried for
+ * long enough to outlast an outage of Redis or MySQL: 12 tries, 250 ms doubling each time, less up
+ * to half of each wait (jitter): 4 to 8.5 minutes in all. One that still fails is kept by age only:
+ * a count bound would drop the oldest of them once a longer outage failed more. Completed jobs are
+ * trimmed to the last 1,000. A message no handler can route is dropped alone
+ * (messaging/biz/registry.ts), not failing its job.
+ */
 const defaultJobOptions = {
   removeOnComplete: { count: 1000 },
-  removeOnFail: { count: 5000, age: FAILED_JOB_AGE_S },
+  removeOnFail: { age: FAILED_JOB_AGE_S },
   attempts: 12,
   backoff: { type: "exponential", delay: 250, jitter: 0.5 },
 };
