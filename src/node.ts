@@ -59,7 +59,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const database = connectDatabase(config.db.url, () => metrics.mysqlErrors.inc());
   await applyMigrations(database);
 
-  const redis = connectRedis(config.redis.url, log, () => metrics.redisErrors.inc());
+  const redis = connectRedis(config.redis.url, log, { nodeId, onError: () => metrics.redisErrors.inc() });
   const keys = createKeys(config.redis.prefix);
   const broker = new RedisBroker(redis.command, redis.subscriber, keys, log);
   const presence = new Presence(redis.command, keys, nodeId, config.gateway.idleMs);
@@ -135,6 +135,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   ws.attach(server);
 
   broker.onMessage((msg) => gateway.onNodeMessage(msg));
+  broker.onResubscribed(() => void gateway.catchUpRooms());
   await broker.subscribe(nodeId);
 
   if (roles.has("workers")) {

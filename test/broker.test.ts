@@ -74,3 +74,16 @@ test("a node's deliveries of over a megabyte go in several messages, none much o
   // one delivery may cross the line; none is as large as a second one
   for (const g of got) expect(g.bytes).toBeLessThan(MAX_MESSAGE_BYTES + 100_000);
 });
+
+test("once its subscriber connection dropped and is back, the broker says so, listening again: messages published from then on arrive", async () => {
+  const got: NodeMessage[] = [];
+  let resubscribed = 0;
+  node.onMessage((m) => got.push(m));
+  node.onResubscribed(() => resubscribed++);
+  await node.subscribe("node-3");
+  expect(resubscribed).toBe(0);
+  nodeRedis.subscriber.disconnect(true);
+  await waitFor(() => resubscribed === 1, 5000, "the broker to say it listens again");
+  await publisher.publishToNode("node-3", { t: "kick", appId: 0, userId: 0, connId: "after the reconnect" });
+  await waitFor(() => got.some((m) => m.t === "kick" && m.connId === "after the reconnect"), 3000, "a message published once it listens again");
+});

@@ -38,7 +38,7 @@ describe("MySQL errors", () => {
 
 describe("Redis errors", () => {
   const errors: unknown[] = [];
-  const redis = connectRedis(config.redis.url, createLogger("metrics-test", "silent"), (err) => errors.push(err));
+  const redis = connectRedis(config.redis.url, createLogger("metrics-test", "silent"), { onError: (err) => errors.push(err) });
   const key = createKeys(newClusterIdentity().prefix).msgIdSeq();
   afterAll(async () => {
     await redis.command.del(key);

@@ -2,10 +2,23 @@ import { describe, expect, test } from "bun:test";
 import { RoomOrder } from "../src/gateway/room-order";
 import { waitFor } from "./support/wait";
 
+/** `history`: what each room's history holds, by seq (empty unless a test fills it). */
 function recorder(gapWaitMs = 50) {
   const out: Array<[number, number, string]> = [];
-  const order = new RoomOrder<string>(gapWaitMs, (roomId, seq, msg) => out.push([roomId, seq, msg]));
-  return { out, order };
+  const history = new Map<number, Map<number, string>>();
+  const reads: Array<[number, number, number]> = [];
+  const order = new RoomOrder<string>(
+    gapWaitMs,
+    (roomId, seq, msg) => out.push([roomId, seq, msg]),
+    async (roomId, fromSeq, toSeq) => {
+      reads.push([roomId, fromSeq, toSeq]);
+      return [...(history.get(roomId) ?? [])]
+        .filter(([seq]) => seq >= fromSeq && seq <= toSeq)
+        .sort(([a], [b]) => a - b)
+        .map(([seq, msg]) => ({ seq, msg }));
+    },
+  );
+  return { out, order, history, reads };
 }
 
 describe("RoomOrder", () => {
@@ -89,6 +102,32 @@ describe("RoomOrder", () => {
     expect(out.map(([, seq]) => seq)).toEqual([1, 3, 4, 2]);
     order.push(3, 5, "five");
     expect(out.map(([, seq]) => seq)).toEqual([1, 3, 4, 2, 5]);
+    order.clear();
+  });
+
+  test("a gap that does not fill in time is read from the room's history (this node may have missed it); only what that lacks is skipped", async () => {
+    const { out, order, history, reads } = recorder(30);
+    order.push(3, 1, "one");
+    order.push(3, 5, "five");
+    // published while this node was not listening: 2 and 4 are in the history, 3 is not (yet)
+    history.set(3, new Map([[2, "two"], [4, "four"], [5, "five"]]));
+    await waitFor(() => out.length === 4, 1000, "the gap read from the history");
+    expect(reads).toEqual([[3, 2, 4]]);
+    expect(out.map(([, seq, msg]) => `${seq}:${msg}`)).toEqual(["1:one", "2:two", "4:four", "5:five"]);
+    order.clear();
+  });
+
+  test("after a lost subscription, catchUp passes on what each followed room's history holds from the seq expected next, in order", async () => {
+    const { out, order, history } = recorder(60_000);
+    order.start(1, 10);
+    order.push(1, 11, "live");
+    order.push(2, 40, "other room");
+    order.push(2, 43, "after a gap");
+    history.set(1, new Map([[10, "replayed at login"], [11, "live"], [12, "missed"], [13, "missed too"]]));
+    history.set(2, new Map([[41, "missed"], [42, "missed"], [43, "after a gap"]]));
+    await order.catchUp();
+    expect(out.filter(([room]) => room === 1).map(([, seq]) => seq)).toEqual([11, 12, 13]);
+    expect(out.filter(([room]) => room === 2).map(([, seq]) => seq)).toEqual([40, 41, 42, 43]);
     order.clear();
   });
 });

@@ -57,7 +57,15 @@ export class Gateway {
   private readonly cleanups = new Set<Promise<void>>();
   private readonly connectLimiter: ConnectRateLimiter;
   private readonly presenceEvents = { online: this.presenceBatcher("online"), offline: this.presenceBatcher("offline") };
-  private readonly roomOrder = new RoomOrder<RoomMessage>(ROOM_GAP_WAIT_MS, (roomId, seq, msg) => this.fanOutRoom(roomId, seq, msg));
+  private readonly roomOrder = new RoomOrder<RoomMessage>(
+    ROOM_GAP_WAIT_MS,
+    (roomId, seq, msg) => this.fanOutRoom(roomId, seq, msg),
+    (roomId, fromSeq, toSeq) =>
+      this.deps.roomLog.between(roomId, fromSeq, toSeq).catch((err: unknown) => {
+        this.log.error({ err, roomId, fromSeq, toSeq }, "room history could not be read: messages this node missed are skipped");
+        return [];
+      }),
+  );
   /** Set when the node drains: no new connections are admitted. */
   draining = false;
 
@@ -194,6 +202,11 @@ export class Gateway {
   roomFrame(seq: number, msg: RoomMessage): OutFrame {
     const body = { msgId: msg.msgId, appId: msg.appId, bizCode: msg.bizCode, data: roomDataJson(msg, seq), ts: msg.ts };
     return new OutFrame(Code.BIZ, JSON.stringify(body));
+  }
+
+  /** This node's channel was not listened to for a while: pass on the room messages published meanwhile. */
+  catchUpRooms(): Promise<void> {
+    return this.roomOrder.catchUp();
   }
 
   /** Handle one message from this node's channel. */

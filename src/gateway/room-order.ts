@@ -1,9 +1,17 @@
 // Puts each room's messages back in seq order before this node fans them out. Seqs are given in
 // accept order at intake, but workers on several nodes publish concurrently, so a room's messages can
 // reach this node out of order. A message after a gap waits until the gap is filled, or at most
-// `gapWaitMs` (its job may have failed and be retried later, or the room closed meanwhile); then
-// the gap is skipped. A message older than what was already passed on (a late or repeated one) is
-// passed on at once: late beats lost, and clients drop repeats by msgId.
+// `gapWaitMs`; then what the gap lacks is read from the room's history (this node's subscription may
+// have dropped while they were published: pub/sub does not replay), and only what the history
+// lacks too is skipped (its job failed and is retried later, or the room closed meanwhile). A
+// message older than what was already passed on (a late or repeated one) is passed on at once: late
+// beats lost, and clients drop repeats by msgId.
+
+/**
+ * A room's messages with fromSeq <= seq <= toSeq that its history holds, in seq order. Never
+ * rejects: a read that fails is logged and answers none (a gap is then skipped, as without it).
+ */
+export type ReadHistory<M> = (roomId: number, fromSeq: number, toSeq: number) => Promise<Array<{ seq: number; msg: M }>>;
 
 interface RoomState<M> {
   /** The seq expected next. */
@@ -11,6 +19,8 @@ interface RoomState<M> {
   /** Messages after a gap, by seq. */
   waiting: Map<number, M>;
   timer: ReturnType<typeof setTimeout> | null;
+  /** A gap's history is being read: no new gap timer meanwhile. */
+  filling: boolean;
 }
 
 export class RoomOrder<M> {
@@ -19,13 +29,14 @@ export class RoomOrder<M> {
   constructor(
     private readonly gapWaitMs: number,
     private readonly emit: (roomId: number, seq: number, msg: M) => void,
+    private readonly readHistory: ReadHistory<M>,
   ) {}
 
   /** A room message arrived: pass it (and any it unblocks) on in seq order. */
   push(roomId: number, seq: number, msg: M): void {
     let room = this.rooms.get(roomId);
     if (!room) {
-      room = { next: seq, waiting: new Map(), timer: null };
+      room = { next: seq, waiting: new Map(), timer: null, filling: false };
       this.rooms.set(roomId, room);
     }
     if (seq < room.next) return this.emit(roomId, seq, msg);
@@ -54,7 +65,7 @@ export class RoomOrder<M> {
   start(roomId: number, lastSeq: number): void {
     const room = this.rooms.get(roomId);
     if (!room) {
-      this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null });
+      this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null, filling: false });
       return;
     }
     // messages that arrived since this join began may already have moved it on
@@ -66,6 +77,21 @@ export class RoomOrder<M> {
     }
     room.next = lastSeq + 1;
     this.release(roomId, room);
+  }
+
+  /**
+   * Messages may have been missed (this node's subscription dropped and is back): read each
+   * followed room's history from the seq expected next and pass on what it holds, in order.
+   */
+  async catchUp(): Promise<void> {
+    await Promise.all(
+      [...this.rooms].map(async ([roomId, room]) => {
+        const found = await this.readHistory(roomId, room.next, Number.POSITIVE_INFINITY);
+        if (this.rooms.get(roomId) !== room) return;
+        this.hold(room, found);
+        this.release(roomId, room);
+      }),
+    );
   }
 
   /** Stop following the rooms `stillHeld` says no: a later join starts them afresh. */
@@ -81,24 +107,41 @@ export class RoomOrder<M> {
     this.rooms.clear();
   }
 
-  private release(roomId: number, room: RoomState<M>): void {
-    for (let msg = room.waiting.get(room.next); msg !== undefined; msg = room.waiting.get(room.next)) {
-      room.waiting.delete(room.next);
-      this.emit(roomId, room.next, msg);
-      room.next++;
+  /** Pass on the waiting messages that follow on from `next`; a seq missing below `skipBelow` is skipped. */
+  private release(roomId: number, room: RoomState<M>, skipBelow = 0): void {
+    for (;;) {
+      const msg = room.waiting.get(room.next);
+      if (msg !== undefined) {
+        room.waiting.delete(room.next);
+        this.emit(roomId, room.next, msg);
+        room.next++;
+      } else if (room.next < skipBelow && room.waiting.size > 0) {
+        room.next = Math.min(...room.waiting.keys());
+      } else break;
     }
     if (room.waiting.size === 0) {
       if (room.timer) clearTimeout(room.timer);
       room.timer = null;
-    } else {
-      room.timer ??= setTimeout(() => this.skipGap(roomId, room), this.gapWaitMs);
+    } else if (!room.filling) {
+      room.timer ??= setTimeout(() => void this.fillGap(roomId, room), this.gapWaitMs);
     }
   }
 
-  private skipGap(roomId: number, room: RoomState<M>): void {
+  /** The gap before the first waiting message did not fill in time: read it from the history, skip what that lacks. */
+  private async fillGap(roomId: number, room: RoomState<M>): Promise<void> {
     room.timer = null;
     if (room.waiting.size === 0) return;
-    room.next = Math.min(...room.waiting.keys());
-    this.release(roomId, room);
+    const upTo = Math.min(...room.waiting.keys());
+    room.filling = true;
+    const found = await this.readHistory(roomId, room.next, upTo - 1);
+    room.filling = false;
+    if (this.rooms.get(roomId) !== room) return;
+    this.hold(room, found);
+    this.release(roomId, room, upTo);
+  }
+
+  /** Wait in line: history entries not passed on yet and not already waiting. */
+  private hold(room: RoomState<M>, entries: Array<{ seq: number; msg: M }>): void {
+    for (const e of entries) if (e.seq >= room.next && !room.waiting.has(e.seq)) room.waiting.set(e.seq, e.msg);
   }
 }

@@ -22,7 +22,13 @@ export type RedisErrorListener = (err: unknown) => void;
 
 type SendCommand = (command: { promise: Promise<unknown> }, ...rest: unknown[]) => Promise<unknown>;
 
-export function connectRedis(url: string, log: Logger, onError: RedisErrorListener = () => {}): RedisConnections {
+/**
+ * `nodeId` goes into each connection's name (CLIENT LIST shows `live-im:<nodeId>:<role>`), so that
+ * an operator can tell whose connection is whose.
+ */
+export function connectRedis(url: string, log: Logger, opts: { nodeId?: string; onError?: RedisErrorListener } = {}): RedisConnections {
+  const onError = opts.onError ?? (() => {});
+  const owner = opts.nodeId === undefined ? "live-im" : `live-im:${opts.nodeId}`;
   addTracingChannelHasSubscribers();
   const watch = (client: Redis, name: string) => {
     client.on("error", (err) => {
@@ -33,7 +39,7 @@ export function connectRedis(url: string, log: Logger, onError: RedisErrorListen
     return client;
   };
   const make = (name: string, opts: { maxRetriesPerRequest: number | null; enableAutoPipelining?: boolean }) =>
-    watch(new Redis(url, { connectionName: `live-im:${name}`, ...opts }), name);
+    watch(new Redis(url, { connectionName: `${owner}:${name}`, ...opts }), name);
   // auto-pipelining: the commands of one tick leave in one write (not for BullMQ's connection: its
   // maintainers advise against it)
   const command = make("command", { maxRetriesPerRequest: 3, enableAutoPipelining: true });

@@ -27,6 +27,11 @@ export interface Broker {
   subscribe(nodeId: string): Promise<void>;
   /** The handler for every message on this node's channel (one handler; a later call replaces it). */
   onMessage(handler: (msg: NodeMessage) => void): void;
+  /**
+   * The handler called each time the subscription is active again after its connection dropped:
+   * what was published on the channel meanwhile was not seen and will not come (one handler).
+   */
+  onResubscribed(handler: () => void): void;
   /** Unsubscribe. Messages published afterwards are not seen. */
   unsubscribe(): Promise<void>;
 }
@@ -58,7 +63,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 
 export class RedisBroker implements Broker {
   private handler: (msg: NodeMessage) => void = () => {};
+  private resubscribed: () => void = () => {};
   private channel: string | null = null;
+  /** subscribe() was confirmed: a later "ready" of the connection is a reconnect. */
+  private subscribed = false;
 
   constructor(
     private readonly command: Redis,
@@ -67,6 +75,18 @@ export class RedisBroker implements Broker {
     private readonly log: Logger,
   ) {
     this.command.defineCommand("imPublishToRoom", { numberOfKeys: 3, lua: PUBLISH_TO_ROOM });
+    // ioredis subscribes again by itself on a reconnect, but says nothing once that is done: this
+    // SUBSCRIBE of ours (a repeat is harmless) is answered once the channel is listened to again
+    this.subscriber.on("ready", () => {
+      const channel = this.channel;
+      if (channel === null || !this.subscribed) return;
+      this.subscriber.subscribe(channel).then(
+        () => {
+          if (this.channel === channel) this.resubscribed();
+        },
+        (err: unknown) => this.log.error({ err, channel }, "subscribing again after a reconnect failed"),
+      );
+    });
     this.subscriber.on("message", (channel: string, text: string) => {
       if (channel !== this.channel) return;
       let msg: NodeMessage;
@@ -107,16 +127,22 @@ export class RedisBroker implements Broker {
   async subscribe(nodeId: string): Promise<void> {
     this.channel = this.keys.nodeChannel(nodeId);
     await this.subscriber.subscribe(this.channel);
+    this.subscribed = true;
   }
 
   onMessage(handler: (msg: NodeMessage) => void): void {
     this.handler = handler;
   }
 
+  onResubscribed(handler: () => void): void {
+    this.resubscribed = handler;
+  }
+
   async unsubscribe(): Promise<void> {
     if (this.channel === null) return;
     const channel = this.channel;
     this.channel = null;
+    this.subscribed = false;
     await this.subscriber.unsubscribe(channel);
   }
 }

@@ -34,12 +34,18 @@ export class RoomLog {
   async since(roomId: number, afterSeq: number): Promise<RoomCatchUp> {
     // from afterSeq itself: the history is trimmed from its oldest end only, so one entry at or
     // just after the client's seq shows that nothing after it was trimmed
-    const rows = await this.redis.zrangebyscore(this.keys.roomLog(roomId), afterSeq, "+inf", "WITHSCORES");
-    const kept: RoomLogEntry[] = [];
-    for (let i = 0; i < rows.length; i += 2) kept.push({ seq: Number(rows[i + 1]), msg: JSON.parse(rows[i]) as RoomMessage });
+    const kept = await this.between(roomId, afterSeq, Number.POSITIVE_INFINITY);
     const entries = kept.filter((e) => e.seq > afterSeq);
     const latestSeq = kept.length > 0 ? kept[kept.length - 1].seq : await this.latestSeq(roomId);
     const recovered = entries.length === 0 || kept[0].seq <= afterSeq + 1;
     return { latestSeq, entries, recovered };
+  }
+
+  /** The kept messages with fromSeq <= seq <= toSeq (Infinity: up to the latest), in seq order. */
+  async between(roomId: number, fromSeq: number, toSeq: number): Promise<RoomLogEntry[]> {
+    const rows = await this.redis.zrangebyscore(this.keys.roomLog(roomId), fromSeq, toSeq === Number.POSITIVE_INFINITY ? "+inf" : toSeq, "WITHSCORES");
+    const entries: RoomLogEntry[] = [];
+    for (let i = 0; i < rows.length; i += 2) entries.push({ seq: Number(rows[i + 1]), msg: JSON.parse(rows[i]) as RoomMessage });
+    return entries;
   }
 }
