@@ -1,21 +1,24 @@
 // A login replays kept messages no faster than the client reads them: a backlog far larger than the
 // transport's bound for unread bytes (TCP 8 MiB) reaches a slow reader in full, instead of getting
 // its connection cut mid-replay at every login, forever (PROTOCOL.md section 5: kept messages are
-// delivered at the next login).
+// delivered at the next login), and the user stays bound (online) all the while.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import mysql from "mysql2/promise";
 import { Code } from "../src/protocol/codes";
-import { api, APP_ID, imToken, newUserId } from "./support/http-api";
+import { api, APP_ID, bindingKey, connectTestRedis, imToken, newUserId, onlineStatus } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { RawTcp } from "./support/raw-tcp";
+import { DEFAULT_SETTINGS } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
 let cluster: InProcessCluster;
+const redis = connectTestRedis();
 beforeAll(async () => {
   cluster = await startInProcessNodes(1);
 }, 60_000);
 afterAll(async () => {
   await cluster?.stop();
+  redis.disconnect();
 });
 
 const PUSHES = 300;
@@ -39,7 +42,11 @@ test(`${PUSHES} kept pushes of ${DATA_CHARS / 1000} KB (18 MB) reach a client th
     // a slow reader (a phone's link, a busy UI thread): nothing is read for a while, so what the
     // server writes piles up on its side
     raw.pause();
-    await Bun.sleep(1000);
+    // for longer than the binding lives (2 intervals): the replay holds up the HEARTBEATs behind
+    // the LOGIN, yet the user stays bound, so online and reachable
+    await Bun.sleep(2 * DEFAULT_SETTINGS.heartbeatSeconds * 1000 + 1000);
+    expect(await redis.exists(bindingKey(cluster, userId))).toBe(1);
+    expect(await onlineStatus(cluster, node, userId)).toMatchObject({ online: true });
     raw.resume();
     const acked = new Set<string>();
     await waitFor(

@@ -168,7 +168,7 @@ export class Gateway {
     const { appId, userId } = session.user!;
     const checks: Array<Promise<void>> = [];
     for await (const page of this.deps.kept.replay(appId, userId)) {
-      if (!(await clientReading(session))) break;
+      if (!(await this.clientReading(session))) break;
       const { checked } = await this.deps.reliable.replay(page, () => {
         for (const d of page) session.write(deliveryFrame(d));
       });
@@ -185,9 +185,34 @@ export class Gateway {
    */
   async replay(session: Session, frames: OutFrame[]): Promise<void> {
     for (const frame of frames) {
-      if (!(await clientReading(session))) return;
+      if (!(await this.clientReading(session))) return;
       session.write(frame);
     }
+  }
+
+  /**
+   * Resolves once the session's client has less than REPLAY_UNSENT_MAX_BYTES left to read; false if
+   * the session closed meanwhile, or was taken over. A replay holds up the frames that came after
+   * its LOGIN, HEARTBEATs too, so meanwhile the user's binding is kept alive here as they would
+   * (at most once a quarter interval): a slow reader's long replay must not let it lapse.
+   */
+  private async clientReading(session: Session): Promise<boolean> {
+    for (;;) {
+      if (session.closed || !(await this.keepBound(session))) return false;
+      if (session.conn.unsentBytes() <= REPLAY_UNSENT_MAX_BYTES) return true;
+      await Bun.sleep(REPLAY_POLL_MS);
+    }
+  }
+
+  /** Refresh the session's binding if a quarter interval passed; false when a newer login holds it (the session is kicked). */
+  private async keepBound(session: Session): Promise<boolean> {
+    const now = Date.now();
+    if (now - session.bindingRefreshedAt < this.settings.heartbeatMs / 4) return true;
+    session.bindingRefreshedAt = now;
+    const { appId, userId } = session.user!;
+    if ((await this.deps.presence.refresh(appId, userId, session.id)) !== "taken") return true;
+    kick(session);
+    return false;
   }
 
   /**
@@ -289,15 +314,6 @@ export class Gateway {
     while (this.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(20);
     await Promise.allSettled([...this.cleanups]);
   }
-}
-
-/**
- * Resolves once the session's client has less than REPLAY_UNSENT_MAX_BYTES left to read; false if
- * the session closed meanwhile.
- */
-async function clientReading(session: Session): Promise<boolean> {
-  while (!session.closed && session.conn.unsentBytes() > REPLAY_UNSENT_MAX_BYTES) await Bun.sleep(REPLAY_POLL_MS);
-  return !session.closed;
 }
 
 export function deliveryFrame(d: Delivery): OutFrame {

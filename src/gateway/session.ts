@@ -57,7 +57,7 @@ export class Session {
   private readonly seq = ++nextConn;
   readonly openedAt = Date.now();
   lastInboundAt = Date.now();
-  /** When a HEARTBEAT last refreshed the presence binding (handlers/heartbeat.ts). */
+  /** When a HEARTBEAT (or a long replay: gateway.ts) last refreshed the presence binding. */
   bindingRefreshedAt = 0;
   /** Set once logged in. */
   user: Sender | null = null;
