@@ -4,6 +4,8 @@
 // Real node processes, Redis and MySQL.
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import type Redis from "ioredis";
+import { createLogger } from "../src/log";
+import { NodeRegistry } from "../src/presence/node-registry";
 import { bindingValue } from "../src/presence/presence";
 import type { PresenceEvent } from "../src/queues/jobs";
 import { createKeys, type Keys } from "../src/redis/keys";
@@ -90,6 +92,30 @@ test("an online event handled after its session is gone adds no member (the two 
     expect(await membership.online({ ...event, sessionId: "s2" })).toBe(true);
     expect(await membership.count(7)).toBe(1);
     expect(await redis.sismember(keys.nodeRooms("node-x"), "7")).toBe(1);
+  }));
+
+test("an online event of a node taken for dead adds no member once the cleanup after it began (nothing would remove it), but does once the node refreshes again", () =>
+  withMembership("reaped", async ({ membership, redis, keys, event }) => {
+    const log = createLogger("membership-test", "silent");
+    const registry = (nodeId: string) => new NodeRegistry(redis, keys, log, 1000, () => ({ nodeId, region: "test", wsUrl: "", tcpAddress: "", connections: 0, accepting: true }));
+    const nodeX = registry("node-x");
+    const survivor = registry("node-s");
+    survivor.onNodeDead(async (deadNodeId) => void (await membership.removeNode(deadNodeId)));
+    await nodeX.refresh();
+    // node-x's session is live (its binding lives 2 heartbeats) but node-x stopped refreshing:
+    // its entry is older than 3 periods, and a live node cleans up after it
+    await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", "s1"));
+    await redis.zadd(keys.nodes(), Date.now() - 10_000, "node-x");
+    await survivor.reapDead();
+    expect(await redis.zscore(keys.nodes(), "node-x")).toBeNull();
+    // the session's online event, late in its queue, comes only now
+    expect(await membership.online(event)).toBe(false);
+    expect(await membership.count(7)).toBe(0);
+    expect(await redis.exists(keys.nodeRooms("node-x"))).toBe(0);
+    // node-x was only stalled: once it refreshes, it is alive again and takes members
+    await nodeX.refresh();
+    expect(await membership.online(event)).toBe(true);
+    expect(await membership.count(7)).toBe(1);
   }));
 
 test("a node that stalls past the registry's limit is cleaned up after, then restores its room and member when it resumes", async () => {

@@ -90,6 +90,10 @@ export class NodeRegistry {
       .zadd(this.keys.nodes(), info.updatedAt, info.nodeId)
       .set(this.keys.nodeInfo(info.nodeId), JSON.stringify(info), "PX", 3 * this.periodMs)
       .getdel(this.keys.nodeReaped(info.nodeId))
+      // alive: a cleanup of this node that another node may be running now is put right by the
+      // reaped mark it leaves (read at the next refresh), and room membership takes this node's
+      // members again (membership.ts, JOIN)
+      .del(this.keys.nodeReapLock(info.nodeId))
       .exec();
     const reaped = results?.[2]?.[1];
     if (reaped === null || reaped === undefined) return;

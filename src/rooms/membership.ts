@@ -9,14 +9,17 @@ import type { Keys } from "../redis/keys";
 import { bindingValue, parseBinding } from "../presence/presence";
 import type { PresenceEvent } from "../queues/jobs";
 
-// KEYS: room members, the node's room list, the user's presence binding, the room's closed mark.
-// ARGV: member field, value, roomId. Adds the member only while the session still holds the user's
-// binding: im-online and im-offline are separate queues, so a session's online event may be
-// handled after its offline one, and must not bring back a member that is gone. Nor after the room
-// closed: the close cleared the members, and the session, no longer in the room, would never send
-// the offline event that removes it.
+// KEYS: room members, the node's room list, the user's presence binding, the room's closed mark,
+// the node's reap lock and reaped mark (presence/node-registry.ts). ARGV: member field, value,
+// roomId. Adds the member only while the session still holds the user's binding: im-online and
+// im-offline are separate queues, so a session's online event may be handled after its offline
+// one, and must not bring back a member that is gone. Nor after the room closed: the close cleared
+// the members, and the session, no longer in the room, would never send the offline event that
+// removes it. Nor once a live node is cleaning up, or cleaned up, after the session's node (taken
+// for dead while the binding still lives): nothing would remove that member again. A node that
+// was only stalled clears both marks at its next refresh and then announces its members again.
 const JOIN = `
-if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[4], KEYS[5], KEYS[6]) > 0 then return 0 end
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
@@ -37,7 +40,7 @@ const ROOM_SCAN_PARALLEL = 50;
 const CLOSED_TTL_S = 24 * 3600;
 
 interface MembershipScripts {
-  imJoinRoom(members: string, nodeRooms: string, binding: string, closed: string, field: string, value: string, roomId: string): Promise<number>;
+  imJoinRoom(members: string, nodeRooms: string, binding: string, closed: string, reapLock: string, reaped: string, field: string, value: string, roomId: string): Promise<number>;
   imLeaveRoom(members: string, field: string, value: string): Promise<number>;
 }
 
@@ -48,14 +51,15 @@ export class RoomMembership {
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
-    redis.defineCommand("imJoinRoom", { numberOfKeys: 4, lua: JOIN });
+    redis.defineCommand("imJoinRoom", { numberOfKeys: 6, lua: JOIN });
     redis.defineCommand("imLeaveRoom", { numberOfKeys: 1, lua: LEAVE });
     this.scripts = redis as unknown as MembershipScripts;
   }
 
   /**
    * The event's session is a member of its room from now on (replacing the user's older session),
-   * if it is still the user's live session and the room has not closed. Resolves to whether it was added.
+   * if it is still the user's live session, the room has not closed and its node is not being
+   * cleaned up after as dead. Resolves to whether it was added.
    */
   async online(e: PresenceEvent): Promise<boolean> {
     if (e.roomId === undefined) return false;
@@ -64,6 +68,8 @@ export class RoomMembership {
       this.keys.nodeRooms(e.nodeId),
       this.keys.binding(e.appId, e.userId),
       this.keys.roomClosed(e.roomId),
+      this.keys.nodeReapLock(e.nodeId),
+      this.keys.nodeReaped(e.nodeId),
       memberField(e),
       bindingValue(e.nodeId, e.sessionId),
       String(e.roomId),
