@@ -47,6 +47,28 @@ async function startRoom(node: TestNode, anchorJwt: string, roomName = "test roo
   return r.json.roomId;
 }
 
+/** `redis` as a client whose SETs wait for release(); `reached` resolves at the first one. */
+function holdingSets(redis: Redis): { client: Redis; reached: Promise<void>; release: () => void } {
+  let reach!: () => void;
+  const reached = new Promise<void>((r) => (reach = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const client = new Proxy(redis, {
+    get(target, prop) {
+      if (prop === "set") {
+        return async (...args: Parameters<Redis["set"]>) => {
+          reach();
+          await released;
+          return target.set(...args);
+        };
+      }
+      const v = Reflect.get(target, prop);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  return { client, reached, release };
+}
+
 async function listAll(node: TestNode, type = 1): Promise<any[]> {
   const rows: any[] = [];
   for (let page = 1; page < 500; page++) {
@@ -101,34 +123,39 @@ describe("live rooms", () => {
   test("a lookup of a room id that read MySQL just before the room started cannot cache it as not live", async () => {
     const redis = connectTestRedis();
     // the lookup runs the real code; its last step, caching what it read, is held until the start is done
-    let reached!: () => void;
-    const atCacheWrite = new Promise<void>((r) => (reached = r));
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    const heldAtCacheWrite = new Proxy(redis, {
-      get(target, prop) {
-        if (prop === "set") {
-          return async (...args: Parameters<Redis["set"]>) => {
-            reached();
-            await released;
-            return target.set(...args);
-          };
-        }
-        const v = Reflect.get(target, prop);
-        return typeof v === "function" ? v.bind(target) : v;
-      },
-    });
+    const held = holdingSets(redis);
     try {
       const anchorJwt = await devJwt(A, newUserId());
       const nextId = (await startRoom(A, await devJwt(A, newUserId()), "before")) + 1;
-      const lookup = new LivingRooms(database.db, heldAtCacheWrite, createKeys(cluster.prefix)).get(nextId);
-      await atCacheWrite;
+      const lookup = new LivingRooms(database.db, held.client, createKeys(cluster.prefix)).get(nextId);
+      await held.reached;
       expect(await startRoom(A, anchorJwt, "started during a lookup")).toBe(nextId);
-      release();
+      held.release();
       expect(await lookup).toBeNull();
       expect((await api(B.http, "GET", `/api/living/${nextId}`, { bearer: anchorJwt })).json).toMatchObject({ roomId: nextId, isAnchor: true });
     } finally {
-      release();
+      held.release();
+      redis.disconnect();
+    }
+  });
+
+  test("a close that lands while a start caches its room leaves it cached as not live (a repeated start answers the room at once)", async () => {
+    const redis = connectTestRedis();
+    // the start runs the real code; its caching of the new room is held while the anchor, whose
+    // repeated start got the room at once, closes it
+    const held = holdingSets(redis);
+    try {
+      const anchor = newUserId();
+      const anchorJwt = await devJwt(A, anchor);
+      const starting = new LivingRooms(database.db, held.client, createKeys(cluster.prefix)).start(anchor, { type: 1, roomName: "closed while starting" });
+      await held.reached;
+      const roomId = await startRoom(A, anchorJwt, "the same start again");
+      expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
+      held.release();
+      expect(await starting).toBe(roomId);
+      expect((await api(B.http, "GET", `/api/living/${roomId}`, { bearer: anchorJwt })).json.roomId).toBe(-1);
+    } finally {
+      held.release();
       redis.disconnect();
     }
   });

@@ -92,12 +92,15 @@ export class LivingRooms {
   /**
    * Cache a room that just started as live, over anything cached for its id: a lookup that read
    * MySQL before the insert then cannot cache it as not live (it writes only where nothing is).
+   * Written first, then checked: a close racing this (a repeated start answers the room at once)
+   * caches "not live" after its commit, so a room gone by the check may have had that write before
+   * ours, and gets it again.
    */
   private async cacheStarted(roomId: number): Promise<void> {
-    const key = this.keys.livingRoom(roomId);
-    const [row] = await this.db.select().from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
-    if (row) await this.redis.set(key, JSON.stringify(toRoom(row)), "EX", ROOM_TTL_S);
-    else await this.redis.del(key);
+    const live = () => this.db.select().from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
+    const [row] = await live();
+    if (row) await this.redis.set(this.keys.livingRoom(roomId), JSON.stringify(toRoom(row)), "EX", ROOM_TTL_S);
+    if (!row || (await live()).length === 0) await this.cacheClosed(roomId);
   }
 
   /** Cache a closed room as not live, over whatever a lookup racing its close cached. */
