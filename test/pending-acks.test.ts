@@ -1,7 +1,9 @@
 // ACK tracking on real Redis, MySQL and a real im-ack queue: a pending record only moves from the
 // state its check read (an ACK in between wins), a retried check stores the check of the resends an
-// earlier try of it made before it failed, and an ACK that MySQL refuses leaves its record.
+// earlier try of it made before it failed, and an ACK that MySQL refuses leaves its record or, if
+// it came while a check kept the message, the check's retry deletes the row.
 import { afterAll, expect, test } from "bun:test";
+import mysql from "mysql2/promise";
 import { loadConfig } from "../src/config";
 import { connectDatabase } from "../src/db/client";
 import { createLogger } from "../src/log";
@@ -29,7 +31,8 @@ const queues = createQueues(redis.bullmq, keys.bullPrefix());
 const ACK_TIMEOUT_MS = 60_000;
 const pending = new PendingAcks(redis.command, keys, queues, ACK_TIMEOUT_MS);
 const router = new Router(new Presence(redis.command, keys, "acktest", 2000), new RedisBroker(redis.command, redis.subscriber, keys, log), log);
-const reliable = new ReliableDelivery(new KeptStore(database.db, new KeptMarks(redis.command, keys), log), router, pending, 3, log);
+const store = new KeptStore(database.db, new KeptMarks(redis.command, keys), log);
+const reliable = new ReliableDelivery(store, router, pending, 3, log);
 
 afterAll(async () => {
   await queues.close();
@@ -133,4 +136,35 @@ test("an ACK whose kept row MySQL will not delete puts its record back, so the p
   await pending.record([m], FIRST_KEPT);
   await pending.restore(m, { attempt: 3, kept: true });
   expect(await pending.states([m])).toEqual([{ attempt: 1, kept: true }]);
+});
+
+test("an ACK that comes while the last check keeps its message, whose row MySQL then will not delete, has the row deleted by the check's retry", async () => {
+  const sql = await mysql.createConnection(databaseUrl);
+  const m = message(509);
+  const keep = store.keep.bind(store);
+  try {
+    // delivery 3, the last, was made; its recipient's ACK is late: it lands right after the row is
+    // written, and MySQL then refuses deletes for a while
+    await pending.record([m], FIRST);
+    await pending.advance([m], FIRST, { attempt: 3, kept: false });
+    store.keep = async (messages) => {
+      await keep(messages);
+      await reliable.ack(m.appId, m.userId, m.msgId);
+      await sql.query("CREATE TRIGGER im_message_no_delete BEFORE DELETE ON im_message FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'deletes refused'");
+    };
+    const job: AckCheckJob = { attempt: 3, messages: [m], sessions: ["s1"] };
+    const firstRun = await reliable.check(job, false).then(() => "completed", (err: Error) => `${err.message} ${(err.cause as Error | undefined)?.message}`);
+    expect(firstRun).toContain("deletes refused");
+    store.keep = keep;
+    await sql.query("DROP TRIGGER im_message_no_delete");
+    // BullMQ retries the job: the row of the ACKed message goes, so no login replays it
+    await reliable.check(job, true);
+    const replayed: string[] = [];
+    for await (const page of store.replay(m.appId, m.userId)) replayed.push(...page.map((r) => r.msgId));
+    expect(replayed).toEqual([]);
+  } finally {
+    store.keep = keep;
+    await sql.query("DROP TRIGGER IF EXISTS im_message_no_delete");
+    await sql.end();
+  }
 });

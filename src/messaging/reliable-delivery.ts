@@ -144,6 +144,9 @@ export class ReliableDelivery {
     });
     // delivery n+1 went to the session it found; delivery n's is the best guess at it
     if (unchecked.length > 0) await this.pending.scheduleCheck(unchecked, job.attempt + 1, sessionsOf(job));
+    // an earlier run may have failed deleting the row of a message ACKed while it kept it (keep):
+    // an ACKed message has no record, and deleting a row that is not there costs nothing
+    if (retried) await Promise.all(job.messages.filter((_, i) => states[i] === null).map((m) => this.kept.forget(m)));
     const was = (kept: boolean): PendingState => ({ attempt: job.attempt, kept });
     if (final) {
       // attempts used up: kept for the next login (a late ACK still deletes it)
