@@ -198,6 +198,7 @@ export class ImClient extends Emitter<ImClientEvents> {
       });
       const offClosed = this.on("closed", ({ reason }) => {
         offLogin();
+        offClosed();
         reject(new ImClientError("closed", reason));
       });
     });
