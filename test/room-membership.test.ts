@@ -118,6 +118,28 @@ test("an online event of a node taken for dead adds no member once the cleanup a
     expect(await membership.count(7)).toBe(1);
   }));
 
+test("a node whose cleanup failed midway (it was only stalled) restores its members at its next refresh, as after a whole one", () =>
+  withMembership("reap-failed", async ({ membership, redis, keys, event }) => {
+    const log = createLogger("membership-test", "silent");
+    const registry = (nodeId: string) => new NodeRegistry(redis, keys, log, 1000, () => ({ nodeId, region: "test", wsUrl: "", tcpAddress: "", connections: 0, accepting: true }));
+    const nodeX = registry("node-x");
+    const survivor = registry("node-s");
+    let restored = 0;
+    nodeX.onRevived(async () => void restored++);
+    survivor.onNodeDead(async () => {
+      throw new Error("Redis timed out midway");
+    });
+    await nodeX.refresh();
+    await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", "s1"));
+    await redis.zadd(keys.nodes(), Date.now() - 10_000, "node-x");
+    await survivor.reapDead();
+    // the failed cleanup holds its lock until it is tried again: node-x takes no members meanwhile
+    expect(await membership.online(event)).toBe(false);
+    await nodeX.refresh();
+    expect(restored).toBe(1);
+    expect(await membership.online(event)).toBe(true);
+  }));
+
 test("a node that stalls past the registry's limit is cleaned up after, then restores its room and member when it resumes", async () => {
   // registry period min(3 s, heartbeat) = 3 s: taken for dead 9–12 s after its last refresh (and
   // cleaned up by the live node's next look, up to 3 s later), while its connections stay: they

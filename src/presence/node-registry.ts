@@ -90,13 +90,15 @@ export class NodeRegistry {
       .zadd(this.keys.nodes(), info.updatedAt, info.nodeId)
       .set(this.keys.nodeInfo(info.nodeId), JSON.stringify(info), "PX", 3 * this.periodMs)
       .getdel(this.keys.nodeReaped(info.nodeId))
-      // alive: a cleanup of this node that another node may be running now is put right by the
-      // reaped mark it leaves (read at the next refresh), and room membership takes this node's
-      // members again (membership.ts, JOIN)
-      .del(this.keys.nodeReapLock(info.nodeId))
+      // alive: room membership takes this node's members again (membership.ts, JOIN). A cleanup of
+      // it that another node runs now, or that failed midway, may have removed some: put back too
+      .getdel(this.keys.nodeReapLock(info.nodeId))
       .exec();
-    const reaped = results?.[2]?.[1];
-    if (reaped === null || reaped === undefined) return;
+    const present = (i: number) => {
+      const v = results?.[i]?.[1];
+      return v !== null && v !== undefined;
+    };
+    if (!present(2) && !present(3)) return;
     this.log.warn({ nodeId: info.nodeId }, "this node was taken for dead and cleaned up after; restoring its state");
     try {
       for (const restore of this.revivals) await restore();
