@@ -128,6 +128,12 @@ describe("RoomOrder", () => {
     await order.catchUp();
     expect(out.filter(([room]) => room === 1).map(([, seq]) => seq)).toEqual([11, 12, 13]);
     expect(out.filter(([room]) => room === 2).map(([, seq]) => seq)).toEqual([40, 41, 42, 43]);
+    // the pub/sub copies of what the history gave, still on their way then, are repeats: dropped
+    order.push(1, 13, "missed too");
+    order.push(2, 41, "missed");
+    // a late message the history did not give still comes
+    order.push(1, 9, "late");
+    expect(out.map(([room, seq]) => `${room}:${seq}`)).toEqual(["1:11", "2:40", "1:12", "1:13", "2:41", "2:42", "2:43", "1:9"]);
     order.clear();
   });
 });

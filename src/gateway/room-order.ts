@@ -5,7 +5,8 @@
 // have dropped while they were published: pub/sub does not replay), and only what the history
 // lacks too is skipped (its job failed and is retried later, or the room closed meanwhile). A
 // message older than what was already passed on (a late or repeated one) is passed on at once: late
-// beats lost, and clients drop repeats by msgId.
+// beats lost, and clients drop repeats by msgId; only the pub/sub copy of one read from the history
+// is known to be a repeat, and dropped.
 
 /**
  * A room's messages with fromSeq <= seq <= toSeq that its history holds, in seq order. Never
@@ -21,7 +22,12 @@ interface RoomState<M> {
   timer: ReturnType<typeof setTimeout> | null;
   /** A gap's history is being read: no new gap timer meanwhile. */
   filling: boolean;
+  /** Seqs taken from the history whose pub/sub copy may still come: it is dropped then, as a repeat. */
+  recovered: Set<number>;
 }
+
+/** Seqs remembered per room as taken from the history; the oldest are forgotten past this. */
+const MAX_RECOVERED = 1000;
 
 export class RoomOrder<M> {
   private readonly rooms = new Map<number, RoomState<M>>();
@@ -36,9 +42,11 @@ export class RoomOrder<M> {
   push(roomId: number, seq: number, msg: M): void {
     let room = this.rooms.get(roomId);
     if (!room) {
-      room = { next: seq, waiting: new Map(), timer: null, filling: false };
+      room = { next: seq, waiting: new Map(), timer: null, filling: false, recovered: new Set() };
       this.rooms.set(roomId, room);
     }
+    // the pub/sub copy of one taken from the history (passed on, or waiting): a repeat
+    if (room.recovered.delete(seq)) return;
     if (seq < room.next) return this.emit(roomId, seq, msg);
     room.waiting.set(seq, msg);
     this.release(roomId, room);
@@ -65,7 +73,7 @@ export class RoomOrder<M> {
   start(roomId: number, lastSeq: number): void {
     const room = this.rooms.get(roomId);
     if (!room) {
-      this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null, filling: false });
+      this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null, filling: false, recovered: new Set() });
       return;
     }
     // messages that arrived since this join began may already have moved it on
@@ -142,6 +150,11 @@ export class RoomOrder<M> {
 
   /** Wait in line: history entries not passed on yet and not already waiting. */
   private hold(room: RoomState<M>, entries: Array<{ seq: number; msg: M }>): void {
-    for (const e of entries) if (e.seq >= room.next && !room.waiting.has(e.seq)) room.waiting.set(e.seq, e.msg);
+    for (const e of entries) {
+      if (e.seq < room.next || room.waiting.has(e.seq)) continue;
+      room.waiting.set(e.seq, e.msg);
+      room.recovered.add(e.seq);
+      if (room.recovered.size > MAX_RECOVERED) room.recovered.delete(room.recovered.values().next().value!);
+    }
   }
 }

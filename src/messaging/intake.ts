@@ -31,7 +31,9 @@ export class BizIntake {
     this.batcher = new TickBatcher(async (submissions) => {
       const reserved = await sequencer.reserve(submissions.map((s) => s.roomId));
       const messages = submissions.map(({ roomId: _room, ...s }, i) => ({ ...s, ...reserved[i] }));
-      const job = await queues.biz.add("batch", { messages });
+      // a fixed id: an add that ioredis sends again after a reconnect (its answer lost) finds the
+      // job there and adds no second one, which would deliver the batch again
+      const job = await queues.biz.add("batch", { messages }, { jobId: `b${messages[0].msgId}` });
       if (log.isLevelEnabled("debug")) log.debug({ jobId: job.id, msgIds: messages.map((m) => m.msgId) }, "biz queued");
       return messages;
     }, MAX_BATCH, lingerMs, (s) => s.userIds?.length ?? 1);

@@ -8,6 +8,7 @@ import type { Keys } from "../redis/keys";
 import type { Queues } from "../queues/queues";
 import type { AckCheckJob, ReliableMessage } from "../queues/jobs";
 import { TickBatcher } from "../batching/tick-batcher";
+import { answeredOnce, newCallId } from "../redis/answered-once";
 
 /**
  * A pending record outlives any retry schedule by far, and so does an im-biz job's record log: as
@@ -119,13 +120,15 @@ export class PendingAcks {
     private readonly queues: Queues,
     private readonly ackTimeoutMs: number,
   ) {
-    this.redis.defineCommand("imSettleAcks", { lua: SETTLE });
+    // settle and advance answer what they found: a second run (a resend after a reconnect) would
+    // find what the first left, so each call's answer is kept for it
+    this.redis.defineCommand("imSettleAcks", { lua: answeredOnce(SETTLE) });
     this.redis.defineCommand("imReadAcks", { lua: READ });
     this.redis.defineCommand("imWriteAcks", { lua: WRITE });
-    this.redis.defineCommand("imAdvanceAcks", { lua: ADVANCE });
+    this.redis.defineCommand("imAdvanceAcks", { lua: answeredOnce(ADVANCE) });
     this.scripts = this.redis as unknown as PendingScripts;
     this.settling = new TickBatcher(async (acks) => {
-      const values = await this.scripts.imSettleAcks(acks.length, ...this.hashes(acks), ...acks.map((a) => a.msgId));
+      const values = await this.scripts.imSettleAcks(acks.length + 1, ...this.hashes(acks), this.callKey(), ...acks.map((a) => a.msgId));
       return values.map(parseState);
     });
     this.checks = new TickBatcher(
@@ -182,7 +185,8 @@ export class PendingAcks {
    */
   async advance<M extends Recipient>(messages: M[], from: PendingState, to: PendingState): Promise<{ moved: M[]; gone: M[] }> {
     if (messages.length === 0) return { moved: [], gone: [] };
-    const out = await this.scripts.imAdvanceAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), encode(from), encode(to), PENDING_TTL_MS);
+    const keys = [...this.hashes(messages), this.callKey()];
+    const out = await this.scripts.imAdvanceAcks(keys.length, ...keys, ...messages.map((m) => m.msgId), encode(from), encode(to), PENDING_TTL_MS);
     return { moved: messages.filter((_, i) => out[i] === 1), gone: messages.filter((_, i) => out[i] === 0) };
   }
 
@@ -225,6 +229,10 @@ export class PendingAcks {
     if (messages.length === 0) return [];
     const values = await this.scripts.imReadAcks(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId));
     return values.map(parseState);
+  }
+
+  private callKey(): string {
+    return this.keys.scriptCall(newCallId());
   }
 
   private hashes(messages: Recipient[]): string[] {

@@ -63,6 +63,8 @@ export function createKeys(prefix: string) {
     livingListLock: () => `${p}:living:list-lock`,
     /** Present (with a short TTL) while the type's list was rebuilt lately: an absent list then means no rooms. */
     livingListFresh: (type: number) => `${p}:living:list:${type}:fresh`,
+    /** The answer of one call of a script that must not act twice (redis/answered-once.ts; string, TTL). */
+    scriptCall: (callId: string) => `${p}:call:${callId}`,
     /** BullMQ's own prefix, so queues share the cluster's prefix. */
     bullPrefix: () => `${p}:bull`,
   };
