@@ -42,6 +42,11 @@ end
 return out
 `;
 
+const SETTLED_A_KEPT_ONE = `function(values)
+  for _, v in ipairs(values) do if string.sub(v, -1) == 'k' then return true end end
+  return false
+end`;
+
 // Returns each field's value ("" for none).
 const READ = `
 local out = {}
@@ -87,6 +92,11 @@ end
 return out
 `;
 
+const MOVED_ONE = `function(outcomes)
+  for _, o in ipairs(outcomes) do if o == 1 then return true end end
+  return false
+end`;
+
 /**
  * Deliveries tracked within this window share one im-ack job, so a delivery's check may fire up to
  * this much before its ACK timeout. An im-ack job costs about a millisecond of node CPU, whatever
@@ -121,11 +131,12 @@ export class PendingAcks {
     private readonly ackTimeoutMs: number,
   ) {
     // settle and advance answer what they found: a second run (a resend after a reconnect) would
-    // find what the first left, so each call's answer is kept for it
-    this.redis.defineCommand("imSettleAcks", { lua: answeredOnce(SETTLE) });
+    // find what the first left. That matters for a kept message's ACK (its row must go) and for a
+    // record moved (its resend must be made): such an answer is kept for the call
+    this.redis.defineCommand("imSettleAcks", { lua: answeredOnce(SETTLE, SETTLED_A_KEPT_ONE) });
     this.redis.defineCommand("imReadAcks", { lua: READ });
     this.redis.defineCommand("imWriteAcks", { lua: WRITE });
-    this.redis.defineCommand("imAdvanceAcks", { lua: answeredOnce(ADVANCE) });
+    this.redis.defineCommand("imAdvanceAcks", { lua: answeredOnce(ADVANCE, MOVED_ONE) });
     this.scripts = this.redis as unknown as PendingScripts;
     this.settling = new TickBatcher(async (acks) => {
       const values = await this.scripts.imSettleAcks(acks.length + 1, ...this.hashes(acks), this.callKey(), ...acks.map((a) => a.msgId));

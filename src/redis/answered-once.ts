@@ -19,14 +19,19 @@ export function newCallId(): string {
   return `${processTag}.${calls.toString(36)}`;
 }
 
-/** `lua`, run at most once per call key (the last of KEYS, which the script itself no longer sees). Its answer must be JSON-able. */
-export function answeredOnce(lua: string): string {
+/**
+ * `lua`, run at most once per call key (the last of KEYS, which the script itself no longer sees).
+ * `mattersTwice`: a Lua function of the answer, true where a second run would answer otherwise in
+ * a way the caller must not see; only such answers are kept (most are not: keeping one costs Redis
+ * about as much as the script itself). The answer must be JSON-able.
+ */
+export function answeredOnce(lua: string, mattersTwice: string): string {
   return `local call = table.remove(KEYS)
 local answered = redis.call('GET', call)
 if answered then return cjson.decode(answered) end
 local answer = (function()
 ${lua}
 end)()
-redis.call('SET', call, cjson.encode(answer), 'EX', ${ANSWER_TTL_S})
+if (${mattersTwice})(answer) then redis.call('SET', call, cjson.encode(answer), 'EX', ${ANSWER_TTL_S}) end
 return answer`;
 }
