@@ -3,8 +3,8 @@
 // Most of our scripts answer a second run as they did the first. The ones that move state (an
 // ACK's settle, a resend's advance) would not, and their caller would act on the wrong answer: an
 // ACKed kept message taken for a repeat (its row never deleted), a resend never made. Such a
-// script is wrapped here: it takes a key of its own call as its last key, keeps its answer there
-// for a while, and a second run of the call answers that.
+// script is wrapped here: it takes a key of its own call as its last key, keeps there for a while
+// an answer a second run would get wrong, and a second run of the call answers that.
 import { randomBytes } from "node:crypto";
 
 /** How long a call's answer is kept: longer than ioredis holds a command for a resend (3 reconnect attempts). */

@@ -38,8 +38,8 @@ export function connectRedis(url: string, log: Logger, opts: { nodeId?: string; 
     reportCommandErrors(client, onError);
     return client;
   };
-  const make = (name: string, opts: { maxRetriesPerRequest: number | null; enableAutoPipelining?: boolean }) =>
-    watch(new Redis(url, { connectionName: `${owner}:${name}`, ...opts }), name);
+  const make = (name: string, settings: { maxRetriesPerRequest: number | null; enableAutoPipelining?: boolean }) =>
+    watch(new Redis(url, { connectionName: `${owner}:${name}`, ...settings }), name);
   // auto-pipelining: the commands of one tick leave in one write (not for BullMQ's connection: its
   // maintainers advise against it)
   const command = make("command", { maxRetriesPerRequest: 3, enableAutoPipelining: true });
