@@ -80,6 +80,21 @@ async function withMembership(name: string, run: (scratch: { membership: RoomMem
   }
 }
 
+/**
+ * The registries of "node-x" and of a live "node-s": node-x registered, its session (the event's)
+ * bound, then node-x went silent (its binding lives 2 heartbeats, but its registry entry is older
+ * than 3 periods): a live node's reapDead() takes it for dead.
+ */
+async function silentNode(redis: Redis, keys: Keys, event: PresenceEvent): Promise<{ nodeX: NodeRegistry; survivor: NodeRegistry }> {
+  const log = createLogger("membership-test", "silent");
+  const registry = (nodeId: string) => new NodeRegistry(redis, keys, log, 1000, () => ({ nodeId, region: "test", wsUrl: "", tcpAddress: "", connections: 0, accepting: true }));
+  const nodeX = registry("node-x");
+  await nodeX.refresh();
+  await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", event.sessionId));
+  await redis.zadd(keys.nodes(), Date.now() - 10_000, "node-x");
+  return { nodeX, survivor: registry("node-s") };
+}
+
 test("an online event handled after its session is gone adds no member (the two queues do not keep order)", () =>
   withMembership("join", async ({ membership, redis, keys, event }) => {
     // the session's binding is gone (logged out, or its offline event was handled first)
@@ -96,16 +111,8 @@ test("an online event handled after its session is gone adds no member (the two 
 
 test("an online event of a node taken for dead adds no member once the cleanup after it began (nothing would remove it), but does once the node refreshes again", () =>
   withMembership("reaped", async ({ membership, redis, keys, event }) => {
-    const log = createLogger("membership-test", "silent");
-    const registry = (nodeId: string) => new NodeRegistry(redis, keys, log, 1000, () => ({ nodeId, region: "test", wsUrl: "", tcpAddress: "", connections: 0, accepting: true }));
-    const nodeX = registry("node-x");
-    const survivor = registry("node-s");
+    const { nodeX, survivor } = await silentNode(redis, keys, event);
     survivor.onNodeDead(async (deadNodeId) => void (await membership.removeNode(deadNodeId)));
-    await nodeX.refresh();
-    // node-x's session is live (its binding lives 2 heartbeats) but node-x stopped refreshing:
-    // its entry is older than 3 periods, and a live node cleans up after it
-    await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", "s1"));
-    await redis.zadd(keys.nodes(), Date.now() - 10_000, "node-x");
     await survivor.reapDead();
     expect(await redis.zscore(keys.nodes(), "node-x")).toBeNull();
     // the session's online event, late in its queue, comes only now
@@ -120,18 +127,12 @@ test("an online event of a node taken for dead adds no member once the cleanup a
 
 test("a node whose cleanup failed midway (it was only stalled) restores its members at its next refresh, as after a whole one", () =>
   withMembership("reap-failed", async ({ membership, redis, keys, event }) => {
-    const log = createLogger("membership-test", "silent");
-    const registry = (nodeId: string) => new NodeRegistry(redis, keys, log, 1000, () => ({ nodeId, region: "test", wsUrl: "", tcpAddress: "", connections: 0, accepting: true }));
-    const nodeX = registry("node-x");
-    const survivor = registry("node-s");
+    const { nodeX, survivor } = await silentNode(redis, keys, event);
     let restored = 0;
     nodeX.onRevived(async () => void restored++);
     survivor.onNodeDead(async () => {
       throw new Error("Redis timed out midway");
     });
-    await nodeX.refresh();
-    await redis.set(keys.binding(APP_ID, event.userId), bindingValue("node-x", "s1"));
-    await redis.zadd(keys.nodes(), Date.now() - 10_000, "node-x");
     await survivor.reapDead();
     // the failed cleanup holds its lock until it is tried again: node-x takes no members meanwhile
     expect(await membership.online(event)).toBe(false);

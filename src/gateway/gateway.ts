@@ -204,11 +204,21 @@ export class Gateway {
     }
   }
 
-  /** Refresh the session's binding if a quarter interval passed; false when a newer login holds it (the session is kicked). */
-  private async keepBound(session: Session): Promise<boolean> {
+  /**
+   * True (and noted) when the session's binding was refreshed a quarter interval ago or longer: it
+   * lives 2 intervals, so refreshing it more often (a heartbeat flood, a replay's every page) costs
+   * Redis for nothing.
+   */
+  bindingRefreshDue(session: Session): boolean {
     const now = Date.now();
-    if (now - session.bindingRefreshedAt < this.settings.heartbeatMs / 4) return true;
+    if (now - session.bindingRefreshedAt < this.settings.heartbeatMs / 4) return false;
     session.bindingRefreshedAt = now;
+    return true;
+  }
+
+  /** Refresh the session's binding if due; false when a newer login holds it (the session is kicked). */
+  private async keepBound(session: Session): Promise<boolean> {
+    if (!this.bindingRefreshDue(session)) return true;
     const { appId, userId } = session.user!;
     if ((await this.deps.presence.refresh(appId, userId, session.id)) !== "taken") return true;
     kick(session);

@@ -57,7 +57,7 @@ export class Session {
   private readonly seq = ++nextConn;
   readonly openedAt = Date.now();
   lastInboundAt = Date.now();
-  /** When a HEARTBEAT (or a long replay: gateway.ts) last refreshed the presence binding. */
+  /** When the presence binding was last refreshed (Gateway.bindingRefreshDue). */
   bindingRefreshedAt = 0;
   /** Set once logged in. */
   user: Sender | null = null;

@@ -9,10 +9,8 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
   async handle(session, _body, gateway) {
     session.send(Code.HEARTBEAT, session.okBody());
     // liveness is never rate limited, but a client beating much faster than the interval costs
-    // Redis nothing more: the binding lives 2 intervals, so one refresh per quarter interval will do
-    const now = Date.now();
-    if (now - session.bindingRefreshedAt < gateway.settings.heartbeatMs / 4) return;
-    session.bindingRefreshedAt = now;
+    // Redis nothing more
+    if (!gateway.bindingRefreshDue(session)) return;
     const { appId, userId } = session.user!;
     // a binding made again routes new messages here at once: they wait until the kept ones are out
     session.hold();
