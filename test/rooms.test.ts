@@ -120,6 +120,23 @@ describe("live rooms", () => {
     expect(record.endTime).toBeInstanceOf(Date);
   });
 
+  test("start_time is when the room started whatever the MySQL server's time zone: pooled connections run in UTC, as Drizzle reads and writes datetimes", async () => {
+    const conns = await Promise.all([database.pool.getConnection(), database.pool.getConnection()]);
+    try {
+      for (const conn of conns) {
+        const [rows] = await conn.query("SELECT @@session.time_zone AS tz");
+        expect((rows as Array<{ tz: string }>)[0].tz).toBe("+00:00");
+      }
+    } finally {
+      for (const conn of conns) conn.release();
+    }
+    const before = Date.now();
+    const roomId = await startRoom(A, await devJwt(A, newUserId()), "started now");
+    const [row] = await database.db.select().from(livingRoom).where(eq(livingRoom.id, roomId));
+    // MySQL's CURRENT_TIMESTAMP set it; seconds of clock skew at most, never hours of a time zone
+    expect(Math.abs(row.startTime.getTime() - before)).toBeLessThan(60_000);
+  });
+
   test("a lookup of a room id that read MySQL just before the room started cannot cache it as not live", async () => {
     const redis = connectTestRedis();
     // the lookup runs the real code; its last step, caching what it read, is held until the start is done

@@ -34,6 +34,15 @@ export type DbErrorListener = (err: unknown) => void;
 
 export function connectDatabase(url: string, onError?: DbErrorListener): Database {
   const pool = mysql.createPool({ uri: url, connectionLimit: 10, enableKeepAlive: true });
+  // Drizzle writes and reads DATETIME values as UTC; MySQL's own clock (CURRENT_TIMESTAMP, the
+  // default of start_time) follows the session's time zone, the server's unless set. The pool emits
+  // a new connection before its first query, so this SET runs first on every connection (the core
+  // pool's event: it passes the callback-style connection).
+  pool.pool.on("connection", (conn) => {
+    conn.query("SET time_zone = '+00:00'", (err) => {
+      if (err) conn.destroy();
+    });
+  });
   if (onError) reportQueryErrors(pool, onError);
   return { db: drizzle(pool, { schema, mode: "default" }), pool, close: () => pool.end() };
 }
