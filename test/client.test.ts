@@ -83,7 +83,7 @@ describe("parts", () => {
     }
   });
 
-  test("reconnects leave no listeners behind; a connect whose endpoint never comes rejects after timeoutMs, or at close()", async () => {
+  test("reconnects leave no listeners behind; a connect whose endpoint never comes rejects after timeoutMs, or at close(), also while its connection is being made", async () => {
     // a stand-in for a server whose connections drop right after each LOGIN answer
     let logins = 0;
     const flaky: Connector = async (_endpoint, events) => {
@@ -120,6 +120,24 @@ describe("parts", () => {
     const pending = closed.connect();
     closed.close();
     expect(await reasonOf(pending)).toBe("closed");
+
+    // a connection being made when close() comes: connect() rejects at once, not when the connector
+    // gives up, and the connection that comes after all is closed
+    let connected!: () => void;
+    let lateClosed = "";
+    const slow: Connector = (_endpoint, events) =>
+      new Promise((resolve) => {
+        connected = () => resolve({ send: () => true, close: (reason) => ((lateClosed = reason ?? "closed"), events.closed(lateClosed)) });
+      });
+    const hanging = new ImClient({ userId: 1, endpoint, connectors: { ws: slow }, timeoutMs: 60_000 });
+    const connecting = hanging.connect();
+    await waitFor(() => connected !== undefined, 1000, "the connector to be called");
+    hanging.close();
+    const stillPending = Bun.sleep(2000).then(() => "still pending 2 s after close()");
+    expect(await Promise.race([reasonOf(connecting), stillPending])).toBe("closed");
+    connected();
+    await waitFor(() => lateClosed !== "", 1000, "the late connection to be closed");
+    expect(lateClosed).toContain("closed while connecting");
   });
 
   test("jwtSubject reads sub; a JWT without a numeric sub is refused", () => {

@@ -37,6 +37,8 @@ export class Link {
   private heartbeat: Heartbeat | null = null;
   private up = false;
   private ended = false;
+  /** Ends start()'s wait for the connector (close() while connecting). */
+  private abortConnect: ((err: ImClientError) => void) | null = null;
 
   constructor(
     private readonly s: LinkSettings,
@@ -51,7 +53,19 @@ export class Link {
    * connection is closed then.
    */
   async start(connector: Connector, endpoint: Endpoint, request: LoginRequest): Promise<void> {
-    const transport = await connector(endpoint, { frame: (c, b) => this.onFrame(c, b), closed: (r) => this.end(r, "connection_lost") }, this.s);
+    const connecting = connector(endpoint, { frame: (c, b) => this.onFrame(c, b), closed: (r) => this.end(r, "connection_lost") }, this.s);
+    // close() settles start() at once, not when the connector gives up (a connect that hangs)
+    const closedMeanwhile = new Promise<never>((_, reject) => (this.abortConnect = reject));
+    let transport: Transport;
+    try {
+      transport = await Promise.race([connecting, closedMeanwhile]);
+    } catch (err) {
+      // a connection made after all is closed as soon as it is
+      if (this.ended) connecting.then((t) => t.close("the client was closed while connecting"), () => {});
+      throw err;
+    } finally {
+      this.abortConnect = null;
+    }
     if (this.ended) {
       transport.close("the client was closed while connecting");
       throw new ImClientError("closed", "the client was closed while connecting");
@@ -100,6 +114,7 @@ export class Link {
   private end(reason: string, errReason: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.abortConnect?.(new ImClientError("closed", "the client was closed while connecting"));
     this.heartbeat?.stop();
     const err = new ImClientError(errReason, reason);
     this.pending.failAll(err);
