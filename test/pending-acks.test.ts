@@ -1,7 +1,7 @@
 // ACK tracking on real Redis, MySQL and a real im-ack queue: a pending record only moves from the
 // state its check read (an ACK in between wins), a retried check stores the check of the resends an
-// earlier try of it made before it failed, and an ACK that MySQL refuses leaves its record or, if
-// it came while a check kept the message, the check's retry deletes the row.
+// earlier try of it made before it failed, and a kept message's ACK that MySQL refuses is noted, so
+// no login replays it (or, if it came while a check kept the message, the check's retry deletes the row).
 import { afterAll, expect, test } from "bun:test";
 import mysql from "mysql2/promise";
 import { loadConfig } from "../src/config";
@@ -118,24 +118,32 @@ test("a retried last check still delivers what an earlier try kept to a recipien
   }
 });
 
-test("an ACK whose kept row MySQL will not delete puts its record back, so the pending check resends it", async () => {
+test("an ACKed kept message whose row MySQL will not delete is never replayed: the next login's replay skips it and deletes the row", async () => {
   const closed = connectDatabase(databaseUrl);
   await closed.close();
   // its error log is expected: kept out of the test output
   const quiet = createLogger("acktest", "fatal");
   const failing = new ReliableDelivery(new KeptStore(closed.db, new KeptMarks(redis.command, keys), quiet), router, pending, 3, quiet);
-  const m = message(506);
-  // a kept message replayed at login: delivery 1, kept
-  await pending.record([m], FIRST_KEPT);
-  // the ACK itself is settled; the row's deletion fails after it, and the record comes back
-  await failing.ack(1, m.userId, m.msgId);
-  await waitFor(async () => (await pending.states([m]))[0] !== null, 3000, "the record put back");
-  expect(await pending.states([m])).toEqual([{ attempt: 1, kept: true }]);
-  // never over a newer record: a login's replay of it made one meanwhile
-  await pending.settle(1, m.userId, m.msgId);
-  await pending.record([m], FIRST_KEPT);
-  await pending.restore(m, { attempt: 3, kept: true });
-  expect(await pending.states([m])).toEqual([{ attempt: 1, kept: true }]);
+  const [acked, other] = [message(506), message(506)];
+  await store.keep([acked, other]);
+  // both replayed at a login (delivery 1, kept); one is ACKed, and the delete of its row fails
+  await pending.record([acked, other], FIRST_KEPT);
+  await failing.ack(1, acked.userId, acked.msgId);
+  expect(await pending.states([acked, other])).toEqual([null, FIRST_KEPT]);
+
+  const replayed: string[] = [];
+  const checks: Array<Promise<void>> = [];
+  for await (const page of store.replay(1, acked.userId)) {
+    const { checked } = await reliable.replay(page, (messages) => replayed.push(...messages.map((m) => m.msgId)));
+    checks.push(checked);
+  }
+  await Promise.all(checks);
+  expect(replayed).toEqual([other.msgId]);
+  // the replay deleted the ACKed one's row, and then the note of its ACK
+  await waitFor(async () => (await pending.ackedKept([acked])).length === 0, 3000, "the noted ACK forgotten once the row is gone");
+  const left: string[] = [];
+  for await (const page of store.replay(1, acked.userId)) left.push(...page.map((m) => m.msgId));
+  expect(left).toEqual([other.msgId]);
 });
 
 test("an ACK that comes while the last check keeps its message, whose row MySQL then will not delete, has the row deleted by the check's retry", async () => {

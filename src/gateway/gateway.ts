@@ -169,8 +169,8 @@ export class Gateway {
     const checks: Array<Promise<void>> = [];
     for await (const page of this.deps.kept.replay(appId, userId)) {
       if (!(await this.clientReading(session))) break;
-      const { checked } = await this.deps.reliable.replay(page, () => {
-        for (const d of page) session.write(deliveryFrame(d));
+      const { checked } = await this.deps.reliable.replay(page, (replayed) => {
+        for (const d of replayed) session.write(deliveryFrame(d));
       });
       checks.push(checked);
     }

@@ -2,7 +2,8 @@
 // reliable deliveries await their recipient's ACK, and the delayed im-ack job that checks them.
 // One hash per recipient, field msgId → "<attempt>" or "<attempt>k"; the "k" says the message is
 // also kept in MySQL, so its ACK must delete it there. Attempt 0 ("0k") is a kept message with no
-// delivery scheduled.
+// delivery scheduled. A kept message's ACK leaves field "a:<msgId>" behind until its row is deleted:
+// should MySQL refuse the delete, a login's replay still knows the message was ACKed (ackedKept).
 import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
 import type { Queues } from "../queues/queues";
@@ -31,12 +32,19 @@ type Recipient = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 // part of a node's CPU on the private-message path.
 // KEYS: the recipients' hashes, one per message. ARGV: one msgId per key.
 
-// Returns each field's value before it was removed ("" for none).
+// Returns each field's value before it was removed ("" for none). A kept message's ACK is noted
+// ("a:<msgId>") in the same step. ARGV after the msgIds: the hashes' TTL in ms.
 const SETTLE = `
 local out = {}
 for i, key in ipairs(KEYS) do
   local v = redis.call('HGET', key, ARGV[i])
-  if v then redis.call('HDEL', key, ARGV[i]) end
+  if v then
+    redis.call('HDEL', key, ARGV[i])
+    if string.sub(v, -1) == 'k' then
+      redis.call('HSET', key, 'a:' .. ARGV[i], '1')
+      redis.call('PEXPIRE', key, ARGV[#KEYS + 1])
+    end
+  end
   out[i] = v or ''
 end
 return out
@@ -139,7 +147,7 @@ export class PendingAcks {
     this.redis.defineCommand("imAdvanceAcks", { lua: answeredOnce(ADVANCE, MOVED_ONE) });
     this.scripts = this.redis as unknown as PendingScripts;
     this.settling = new TickBatcher(async (acks) => {
-      const values = await this.scripts.imSettleAcks(acks.length + 1, ...this.hashes(acks), this.callKey(), ...acks.map((a) => a.msgId));
+      const values = await this.scripts.imSettleAcks(acks.length + 1, ...this.hashes(acks), this.callKey(), ...acks.map((a) => a.msgId), PENDING_TTL_MS);
       return values.map(parseState);
     });
     this.checks = new TickBatcher(
@@ -219,20 +227,27 @@ export class PendingAcks {
     return this.advance(messages, from, KEPT_NONE_PENDING);
   }
 
-  /** The recipient ACKed: forget the record. Resolves to what it was (null: none, e.g. a repeat). */
+  /**
+   * The recipient ACKed: forget the record. Resolves to what it was (null: none, e.g. a repeat).
+   * A kept message's ACK is noted until forgetAcked(), in the same step: from then on ackedKept()
+   * names it, even if its row is never deleted.
+   */
   async settle(appId: number, userId: number, msgId: string): Promise<PendingState | null> {
     const [state] = await this.settling.add([{ appId, userId, msgId }]);
     return state;
   }
 
-  /**
-   * Put back a record settle() removed, because the ACK could not be applied in full (see
-   * ReliableDelivery.forgetKept); not over a newer one (a login's replay may have made one).
-   */
-  async restore(message: Recipient, state: PendingState): Promise<void> {
-    const key = this.keys.pending(message.appId, message.userId);
-    const results = await this.redis.multi().hsetnx(key, message.msgId, encode(state)).pexpire(key, PENDING_TTL_MS).exec();
-    for (const [err] of results ?? []) if (err) throw err;
+  /** Which of these kept messages (of one recipient) were ACKed, though their rows may still be there. */
+  async ackedKept<M extends Recipient>(messages: M[]): Promise<M[]> {
+    if (messages.length === 0) return [];
+    const { appId, userId } = messages[0];
+    const noted = await this.redis.hmget(this.keys.pending(appId, userId), ...messages.map((m) => `a:${m.msgId}`));
+    return messages.filter((_, i) => noted[i] !== null);
+  }
+
+  /** An ACKed kept message's row is deleted: its ACK need not be noted any longer. */
+  async forgetAcked(message: Recipient): Promise<void> {
+    await this.redis.hdel(this.keys.pending(message.appId, message.userId), `a:${message.msgId}`);
   }
 
   /** The records of these messages, in order (null: ACKed, or never tracked). */

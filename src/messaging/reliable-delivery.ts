@@ -83,42 +83,46 @@ export class ReliableDelivery {
   }
 
   /**
-   * A login replays these kept messages as delivery 1 (they stay kept until ACKed): `write` them
-   * once their pending records are stored. Resolves then, with `checked`, which settles once their
-   * check is stored too: a replay need not wait for each page's check (the check batch waits up to
-   * CHECK_LINGER_MS), only for all of them before its login counts as done.
+   * A login replays these kept messages (of its user) as delivery 1 (they stay kept until ACKed):
+   * `write` them once their pending records are stored. One ACKed already whose row is still there
+   * (its delete failed, or has not run yet) is not replayed, and its row is deleted. Resolves then,
+   * with `checked`, which settles once their check is stored too: a replay need not wait for each
+   * page's check (the check batch waits up to CHECK_LINGER_MS), only for all of them before its
+   * login counts as done.
    */
-  async replay(messages: ReliableMessage[], write: () => void): Promise<{ checked: Promise<void> }> {
-    await this.pending.record(messages, { attempt: 1, kept: true });
-    const checked = this.pending.scheduleCheck(messages, 1);
+  async replay(messages: ReliableMessage[], write: (messages: ReliableMessage[]) => void): Promise<{ checked: Promise<void> }> {
+    const acked = new Set(await this.pending.ackedKept(messages));
+    for (const m of acked) void this.forgetKept(m);
+    const replayed = messages.filter((m) => !acked.has(m));
+    await this.pending.record(replayed, { attempt: 1, kept: true });
+    const checked = this.pending.scheduleCheck(replayed, 1);
     // awaited by the caller later: handled now, so that a failure meanwhile is not "unhandled"
     checked.catch(() => {});
-    write();
+    write(replayed);
     return { checked };
   }
 
   /**
    * The recipient ACKed one delivery (only ever from its own session): stop retries. Resolves once
-   * the record is settled; a kept message's row is deleted after that (see forgetKept).
+   * the record is settled, which notes a kept message's ACK (PendingAcks.settle); its row is
+   * deleted after that (see forgetKept).
    */
   async ack(appId: number, userId: number, msgId: string): Promise<void> {
     const state = await this.pending.settle(appId, userId, msgId);
-    if (state?.kept) void this.forgetKept({ appId, userId, msgId }, state);
+    if (state?.kept) void this.forgetKept({ appId, userId, msgId });
   }
 
   /**
-   * Delete an ACKed kept message's row. Should MySQL refuse, the row is still there: its record is
-   * put back, so that its pending check (if it has not run yet) resends it to the same session,
-   * whose ACK then deletes the row; else the next login's replay does.
+   * Delete an ACKed kept message's row, then its noted ACK. Should MySQL refuse, the noted ACK
+   * stays (as long as the recipient's pending hash, PENDING_TTL_MS at least): the next login's
+   * replay skips the row and deletes it.
    */
-  private async forgetKept(key: AckKey, state: PendingState): Promise<void> {
+  private async forgetKept(key: AckKey): Promise<void> {
     try {
       await this.kept.forget(key);
+      await this.pending.forgetAcked(key);
     } catch (err) {
-      this.log.error({ err, userId: key.userId, msgId: key.msgId }, "an ACKed kept message could not be deleted; its pending record is put back");
-      await this.pending
-        .restore(key, state)
-        .catch((restoreErr: unknown) => this.log.error({ err: restoreErr, userId: key.userId, msgId: key.msgId }, "its pending record could not be put back"));
+      this.log.error({ err, userId: key.userId, msgId: key.msgId }, "an ACKed kept message could not be deleted; the next login's replay skips it and deletes it");
     }
   }
 
