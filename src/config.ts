@@ -19,6 +19,8 @@ const Env = z.object({
   PUBLIC_TCP_ADDRESS: z.string().optional(),
   REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
   DATABASE_URL: z.string().default("mysql://root@127.0.0.1:3306/live_im"),
+  /** How long a MySQL query (or the wait for a pooled connection) may take before it fails as "unavailable". */
+  MYSQL_TIMEOUT_MS: int(100).default(5000),
   /** Prefix of every Redis key and queue: lets several clusters (or test runs) share one Redis. */
   KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("im"),
   NODE_ID: z.string().min(1).optional(),
@@ -95,7 +97,7 @@ export interface Config {
   };
   delivery: { ackTimeoutMs: number; maxAttempts: number; intakeLingerMs: number };
   redis: { url: string; prefix: string };
-  db: { url: string };
+  db: { url: string; timeoutMs: number };
   roles: Set<Role>;
   workerConcurrency: number;
   logLevel: string;
@@ -161,7 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS, intakeLingerMs: e.INTAKE_LINGER_MS },
     redis: { url: e.REDIS_URL, prefix: e.KEY_PREFIX },
-    db: { url: e.DATABASE_URL },
+    db: { url: e.DATABASE_URL, timeoutMs: e.MYSQL_TIMEOUT_MS },
     roles,
     workerConcurrency: e.WORKER_CONCURRENCY,
     logLevel: e.LOG_LEVEL,

@@ -56,8 +56,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const metrics = new Metrics({ connections: () => gatewayRef?.connectionCounts() ?? { tcp: 0, ws: 0 }, queues: () => queues.all() });
 
   await ensureDatabase(config.db.url);
-  const database = connectDatabase(config.db.url, () => metrics.mysqlErrors.inc());
-  await applyMigrations(database);
+  await applyMigrations(config.db.url);
+  const database = connectDatabase(config.db.url, { timeoutMs: config.db.timeoutMs, onError: () => metrics.mysqlErrors.inc() });
 
   const redis = connectRedis(config.redis.url, log, { nodeId, onError: () => metrics.redisErrors.inc() });
   const keys = createKeys(config.redis.prefix);
@@ -89,12 +89,13 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   let accepting = true;
   let workers: Workers | null = null;
   const ready = async () => {
-    const checks = {
-      accepting,
-      redis: await redis.command.ping().then((r) => r === "PONG", () => false),
-      mysql: await database.db.execute(sql`SELECT 1`).then(() => true, () => false),
-      workers: !roles.has("workers") || (workers?.running() ?? false),
-    };
+    // a backing service that does not answer within READY_CHECK_MS counts as down: the answer must
+    // come before the platform's check gives up (fly.toml: 2 s)
+    const [redisUp, mysqlUp] = await Promise.all([
+      answersWithin(redis.command.ping().then((r) => r === "PONG"), READY_CHECK_MS),
+      answersWithin(database.db.execute(sql`SELECT 1`).then(() => true), READY_CHECK_MS),
+    ]);
+    const checks = { accepting, redis: redisUp, mysql: mysqlUp, workers: !roles.has("workers") || (workers?.running() ?? false) };
     return { ok: Object.values(checks).every(Boolean), checks };
   };
   let tcp: TCPSocketListener<unknown> | null = null;
@@ -200,4 +201,14 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     })());
 
   return { config, log, httpPort: server.port!, tcpPort: tcp?.port ?? null, stop };
+}
+
+/** How long /readyz waits for Redis and MySQL to answer. */
+const READY_CHECK_MS = 1500;
+
+/** True if `check` resolves true within `ms`; false if it fails, says false or takes longer. */
+function answersWithin(check: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([check.catch(() => false), late]).finally(() => clearTimeout(timer));
 }

@@ -223,7 +223,7 @@ describe("per-connection limits", () => {
         ),
       );
     }
-    const database = connectDatabase(suite.cluster.databaseUrl);
+    const database = connectDatabase(suite.cluster.databaseUrl, { timeoutMs: 10_000 });
     const rows = async () => (await database.db.select({ n: count() }).from(imMessage).where(and(eq(imMessage.appId, APP_ID), eq(imMessage.userId, userId))))[0].n;
     try {
       // a push is accepted once queued and kept by a worker a moment later; one kept while the login

@@ -19,7 +19,7 @@ const config = loadConfig();
 
 describe("MySQL errors", () => {
   const errors: unknown[] = [];
-  const database = connectDatabase(config.db.url, (err) => errors.push(err));
+  const database = connectDatabase(config.db.url, { timeoutMs: config.db.timeoutMs, onError: (err) => errors.push(err) });
   afterAll(() => database.close());
 
   test("a failed query is reported once, a good one not at all", async () => {

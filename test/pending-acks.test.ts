@@ -119,7 +119,7 @@ test("a retried last check still delivers what an earlier try kept to a recipien
 });
 
 test("an ACKed kept message whose row MySQL will not delete is never replayed: the next login's replay skips it and deletes the row", async () => {
-  const closed = connectDatabase(databaseUrl);
+  const closed = connectDatabase(databaseUrl, { timeoutMs: 10_000 });
   await closed.close();
   // its error log is expected: kept out of the test output
   const quiet = createLogger("acktest", "fatal");

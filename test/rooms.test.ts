@@ -32,7 +32,7 @@ let database: Database;
 beforeAll(async () => {
   cluster = await startInProcessNodes(2);
   [A, B] = cluster.nodes;
-  database = connectDatabase(cluster.databaseUrl);
+  database = connectDatabase(cluster.databaseUrl, { timeoutMs: 10_000 });
 });
 
 afterAll(async () => {

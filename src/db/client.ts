@@ -3,6 +3,7 @@ import path from "node:path";
 import mysql from "mysql2/promise";
 import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
 import { migrate } from "drizzle-orm/mysql2/migrator";
+import { ImError } from "../protocol/errors";
 import * as schema from "./schema";
 
 export type Db = MySql2Database<typeof schema>;
@@ -32,7 +33,13 @@ export async function ensureDatabase(url: string): Promise<void> {
 /** Called once for each failed MySQL query (or failed attempt to get a connection for one). */
 export type DbErrorListener = (err: unknown) => void;
 
-export function connectDatabase(url: string, onError?: DbErrorListener): Database {
+export interface DatabaseOptions {
+  /** How long a query, or the wait for a pool connection, may take (MYSQL_TIMEOUT_MS). */
+  timeoutMs: number;
+  onError?: DbErrorListener;
+}
+
+export function connectDatabase(url: string, opts: DatabaseOptions): Database {
   const pool = mysql.createPool({ uri: url, connectionLimit: 10, enableKeepAlive: true });
   // Drizzle writes and reads DATETIME values as UTC; MySQL's own clock (CURRENT_TIMESTAMP, the
   // default of start_time) follows the session's time zone, the server's unless set. The pool emits
@@ -43,41 +50,74 @@ export function connectDatabase(url: string, onError?: DbErrorListener): Databas
       if (err) conn.destroy();
     });
   });
-  if (onError) reportQueryErrors(pool, onError);
+  guardQueries(pool, opts.timeoutMs, opts.onError ?? (() => {}));
   return { db: drizzle(pool, { schema, mode: "default" }), pool, close: () => pool.end() };
 }
 
+type QueryFn = (...args: unknown[]) => Promise<unknown>;
+
 /**
- * mysql2 has no event for a failed query. Drizzle runs queries through the pool's query/execute,
- * and transactions through those of a connection from getConnection (a new wrapper each time, so
- * none is wrapped twice): wrap them to report the error, then reject as before.
+ * Drizzle runs queries through the pool's query/execute, and transactions through a connection from
+ * its getConnection: all three are replaced here, so that
+ * - each query, and each wait for a connection, ends within `timeoutMs`: past it the caller gets
+ *   ImError "unavailable" and the connection, still busy with the query, is destroyed. A stalled
+ *   MySQL then fails requests and jobs (to be retried) instead of holding them, and every pooled
+ *   connection, until TCP gives up. mysql2's own query timeout does neither: it starts once the
+ *   query runs, and gives the busy connection back to the pool.
+ * - a lost or refused connection is ImError "unavailable" too (503 over HTTP), not "internal";
+ * - each failure is reported to `onError` once (mysql2 has no event for a failed query).
  */
-function reportQueryErrors(pool: mysql.Pool, onError: DbErrorListener): void {
-  const reporting = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => (...args: A): Promise<R> =>
-    fn(...args).catch((err: unknown) => {
-      onError(err);
-      throw err;
-    });
-  const wrapQueries = (target: mysql.Pool | mysql.PoolConnection) => {
-    const t = target as unknown as Record<"query" | "execute", (...args: unknown[]) => Promise<unknown>>;
-    t.query = reporting(t.query.bind(target));
-    t.execute = reporting(t.execute.bind(target));
+function guardQueries(pool: mysql.Pool, timeoutMs: number, onError: DbErrorListener): void {
+  const fail = (err: unknown): never => {
+    onError(err);
+    const fatal = (err as { fatal?: unknown }).fatal === true;
+    throw fatal ? new ImError("unavailable", "MySQL is unavailable", { cause: err }) : err;
   };
-  wrapQueries(pool);
-  const getConnection = reporting(pool.getConnection.bind(pool));
+  const getConnection = pool.getConnection.bind(pool);
   pool.getConnection = async () => {
-    const conn = await getConnection();
-    wrapQueries(conn);
+    const connecting = getConnection();
+    const conn = await withDeadline(connecting, timeoutMs, () => {
+      // one that comes after all goes back to the pool
+      connecting.then((c) => c.release(), () => {});
+    }).catch(fail);
+    for (const method of ["query", "execute"] as const) {
+      const run = (conn[method] as QueryFn).bind(conn);
+      (conn as unknown as Record<string, QueryFn>)[method] = (...args) => withDeadline(run(...args), timeoutMs, () => conn.destroy()).catch(fail);
+    }
     return conn;
   };
+  for (const method of ["query", "execute"] as const) {
+    (pool as unknown as Record<string, QueryFn>)[method] = async (...args) => {
+      const conn = await pool.getConnection();
+      try {
+        return await (conn[method] as QueryFn)(...args);
+      } finally {
+        // a no-op for a connection destroyed at the deadline
+        conn.release();
+      }
+    };
+  }
+}
+
+/** `promise`, or ImError "unavailable" once `ms` passed (`onLate` runs then). */
+function withDeadline<T>(promise: Promise<T>, ms: number, onLate: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onLate();
+      reject(new ImError("unavailable", "MySQL did not answer in time", { cause: new Error(`no answer from MySQL within ${ms} ms`) }));
+    }, ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /**
- * Apply pending migrations from drizzle/. Nodes starting together take turns through a MySQL
- * named lock, so no two apply the same migration.
+ * Apply pending migrations from drizzle/, on a connection of their own: a migration may take longer
+ * than a query of the pool may. Nodes starting together take turns through a MySQL named lock, so
+ * no two apply the same migration.
  */
-export async function applyMigrations(database: Database): Promise<void> {
-  const conn = await database.pool.getConnection();
+export async function applyMigrations(url: string): Promise<void> {
+  const conn = await mysql.createConnection(url);
   try {
     const [rows] = await conn.query("SELECT GET_LOCK('live_im_migrations', 60) AS got");
     if ((rows as Array<{ got: number }>)[0]?.got !== 1) throw new Error("could not take the migrations lock within 60 s");
@@ -87,6 +127,6 @@ export async function applyMigrations(database: Database): Promise<void> {
       await conn.query("SELECT RELEASE_LOCK('live_im_migrations')");
     }
   } finally {
-    conn.release();
+    await conn.end();
   }
 }

@@ -1,14 +1,9 @@
 // `bun run db:migrate`: create the database if missing and apply pending migrations (nodes also do
 // this at start; CI runs it first so that a broken migration fails before the tests).
 import { loadConfig } from "../config";
-import { applyMigrations, connectDatabase, ensureDatabase } from "./client";
+import { applyMigrations, ensureDatabase } from "./client";
 
 const { db } = loadConfig();
 await ensureDatabase(db.url);
-const database = connectDatabase(db.url);
-try {
-  await applyMigrations(database);
-  console.log(`migrations applied to ${new URL(db.url).pathname.slice(1)}`);
-} finally {
-  await database.close();
-}
+await applyMigrations(db.url);
+console.log(`migrations applied to ${new URL(db.url).pathname.slice(1)}`);

@@ -1,7 +1,7 @@
 // One client connection above its transport: login state, the in-order handling of its frames,
 // and what it is sent. A handler never knows whether the client came over TCP or WebSocket.
 import { Code } from "../protocol/codes";
-import { ImError, errorBody, type ErrorReason } from "../protocol/errors";
+import { errorBody, findImError, type ErrorReason } from "../protocol/errors";
 import type { ParsedBody } from "../protocol/frame";
 import type { Sender } from "../messaging/biz/types";
 import type { Connection, OutFrame, WireForm } from "./connection";
@@ -322,9 +322,12 @@ export class Session {
   }
 
   private refuse(err: unknown, clientMsgId: string | undefined): void {
-    if (err instanceof ImError) {
-      if (this.user) this.sendError(err.reason, err.message, clientMsgId);
-      else this.refuseAndClose(err.reason, err.message);
+    const refusal = findImError(err);
+    if (refusal) {
+      // one that stands for a failure (MySQL unavailable) is worth a line: the client sees only its reason
+      if (refusal.cause !== undefined) this.gateway.log.warn({ err, connId: this.id, userId: this.user?.userId }, "frame refused: a backing service failed");
+      if (this.user) this.sendError(refusal.reason, refusal.message, clientMsgId);
+      else this.refuseAndClose(refusal.reason, refusal.message);
       return;
     }
     this.gateway.log.error({ err, connId: this.id, userId: this.user?.userId }, "handler failed");

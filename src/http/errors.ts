@@ -2,7 +2,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ImError } from "../protocol/errors";
+import { findImError } from "../protocol/errors";
 import type { Logger } from "../log";
 
 export function errorResponse(c: Context, status: number, code: string, message: string): Response {
@@ -11,7 +11,12 @@ export function errorResponse(c: Context, status: number, code: string, message:
 
 export function onHttpError(log: Logger) {
   return (err: Error, c: Context): Response => {
-    if (err instanceof ImError) return errorResponse(c, err.httpStatus, err.reason, err.message);
+    const refusal = findImError(err);
+    if (refusal) {
+      // one that stands for a failure (MySQL unavailable) is worth a line: the client sees only its reason
+      if (refusal.cause !== undefined) log.warn({ err, path: c.req.path }, "http request refused: a backing service failed");
+      return errorResponse(c, refusal.httpStatus, refusal.reason, refusal.message);
+    }
     if (err instanceof HTTPException) {
       const status = err.status;
       const code = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "bad_request";

@@ -24,19 +24,31 @@ export const ErrorReason = {
 
 export type ErrorReason = keyof typeof ErrorReason;
 
-/** A refusal that the client is told about: `reason` is the snake_case `error` field. */
+/**
+ * A refusal that the client is told about: `reason` is the snake_case `error` field. `cause`: the
+ * failure behind it, for the log (a MySQL that does not answer, say), never for the client.
+ */
 export class ImError extends Error {
   constructor(
     readonly reason: ErrorReason,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "ImError";
   }
 
   get httpStatus(): number {
     return ErrorReason[this.reason];
   }
+}
+
+/** The ImError `err` is, or was caused by (a library may wrap ours, as Drizzle wraps a query's error). */
+export function findImError(err: unknown): ImError | null {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof ImError) return e;
+  }
+  return null;
 }
 
 export function errorBody(reason: ErrorReason, message: string, clientMsgId?: string) {

@@ -29,6 +29,7 @@ export interface RoomPage {
 
 export class RoomList {
   private timer: ReturnType<typeof setInterval> | null = null;
+  private ticking = false;
 
   constructor(
     private readonly redis: Redis,
@@ -56,9 +57,15 @@ export class RoomList {
     return { list: items.slice(0, pageSize), hasNext: items.length > pageSize };
   }
 
+  /** Rebuild every PERIOD_MS; a period whose rebuild finds the last one still running is skipped. */
   start(): void {
     this.timer = setInterval(() => {
-      this.tick().catch((err) => this.log.error({ err }, "room list rebuild failed"));
+      // a slow MySQL must not pile rebuilds up, to all run at once when it answers again
+      if (this.ticking) return;
+      this.ticking = true;
+      this.tick()
+        .catch((err) => this.log.error({ err }, "room list rebuild failed"))
+        .finally(() => (this.ticking = false));
     }, PERIOD_MS);
   }
 

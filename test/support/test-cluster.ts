@@ -60,8 +60,8 @@ export function ownDatabaseUrl(prefix: string): string {
 export async function openOwnDatabase(prefix: string): Promise<{ database: Database; url: string }> {
   const url = ownDatabaseUrl(prefix);
   await ensureDatabase(url);
-  const database = connectDatabase(url);
-  await applyMigrations(database);
+  await applyMigrations(url);
+  const database = connectDatabase(url, { timeoutMs: 10_000 });
   return { database, url };
 }
 

@@ -2,7 +2,7 @@
 // answer, and replay what the client missed (kept messages; room messages after its roomSeq).
 import { Code } from "../../protocol/codes";
 import { LoginBody } from "../../protocol/bodies";
-import { ImError } from "../../protocol/errors";
+import { findImError, ImError } from "../../protocol/errors";
 import type { Gateway } from "../gateway";
 import type { Session } from "../session";
 import type { RoomLogEntry } from "../../router/broker";
@@ -47,7 +47,8 @@ export async function completeLogin(session: Session, req: LoginRequest, gateway
     gateway.log.error({ err, connId: session.id, appId: req.appId, userId: req.userId, roomId }, "login failed after the session was claimed; closing it");
     // the client went meanwhile: its close's cleanup may have run before our bind
     if (session.closed) return gateway.closed(session);
-    session.sendError("internal", "login failed; please reconnect");
+    // "unavailable" (MySQL did not answer, say) tells the client that trying again is worth it
+    session.sendError(findImError(err)?.reason ?? "internal", "login failed; please reconnect");
     session.close();
   }
 }
