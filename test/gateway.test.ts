@@ -82,6 +82,21 @@ describe("TCP login", () => {
     await notObject.closedWithin(3000);
   });
 
+  test("before login: 1,500 HEARTBEATs in one write (past the inbox bound) do not close the connection, and a LOGIN after them works", async () => {
+    const conn = await suite.raw(A);
+    const heartbeat = frame(Code.HEARTBEAT);
+    const burst = new Uint8Array(heartbeat.length * 1500);
+    for (let i = 0; i < 1500; i++) burst.set(heartbeat, i * heartbeat.length);
+    conn.write(burst);
+    // an observation window, not a synchronisation: a close would follow the read at once
+    await Bun.sleep(500);
+    expect(conn.closed).toBe(false);
+    const userId = newUserId();
+    conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
+    const answer = await conn.next((f) => f.code === Code.LOGIN || f.code === Code.ERROR, 3000, "the LOGIN answer");
+    expect(answer.body).toMatchObject({ userId, data: "true" });
+  });
+
   test("after login: an unknown code, a body that is not a JSON object and a second LOGIN leave the connection working", async () => {
     const { conn, userId } = await suite.rawLogin(A);
     conn.send(1999);
@@ -426,6 +441,41 @@ describe("WebSocket login", () => {
     } finally {
       ws.close();
     }
+  });
+
+  test("a framing violation's ERROR comes in the form of the message that broke the rules", async () => {
+    /** A WebSocket logged in by its upgrade (answers in text until it sends binary); each message as [form, code, error]. */
+    const open = async () => {
+      const userId = newUserId();
+      const ws = new WebSocket(`${B.ws}?token=${await imToken(B, userId)}&userId=${userId}`);
+      ws.binaryType = "arraybuffer";
+      const got: Array<["text" | "binary", number, string | undefined]> = [];
+      let closed = false;
+      ws.onmessage = (ev) => {
+        if (typeof ev.data === "string") {
+          const { code, body } = JSON.parse(ev.data);
+          got.push(["text", code, body.error]);
+        } else {
+          for (const f of scanFrames(new Uint8Array(ev.data as ArrayBuffer), 1 << 20).frames) got.push(["binary", f.code, JSON.parse(new TextDecoder().decode(f.body)).error]);
+        }
+      };
+      ws.onclose = () => (closed = true);
+      await waitFor(() => got.length === 1, 3000, "the LOGIN answer");
+      return { ws, got, closed: () => closed };
+    };
+    const binary = await open();
+    const badMagic = encodeFrame(Code.HEARTBEAT, "{}");
+    badMagic[0] = 0x12;
+    binary.ws.send(badMagic);
+    await waitFor(binary.closed, 3000, "the close after a binary frame with a bad magic");
+    expect(binary.got).toEqual([["text", Code.LOGIN, undefined], ["binary", Code.ERROR, "bad_frame"]]);
+
+    const text = await open();
+    text.ws.send(encodeFrame(Code.HEARTBEAT, "{}"));
+    await waitFor(() => text.got.length === 2, 3000, "the answer to a binary HEARTBEAT");
+    text.ws.send("not json");
+    await waitFor(text.closed, 3000, "the close after a text message that is no envelope");
+    expect(text.got).toEqual([["text", Code.LOGIN, undefined], ["binary", Code.HEARTBEAT, undefined], ["text", Code.ERROR, "bad_frame"]]);
   });
 
   test("ImClient logs in over WebSocket in text and in binary form", async () => {

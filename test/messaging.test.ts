@@ -322,7 +322,7 @@ describe("backend push", () => {
     }
   });
 
-  test("a push that would not fit in one frame (MAX_BODY_BYTES), or too large in all, gets 413; one that fits reaches a TCP client; an appId or bizCode past 32 bits gets 400", async () => {
+  test("a push that would not fit in one frame (MAX_BODY_BYTES), or too large in all, gets 413; one that fits reaches a TCP client; an appId or bizCode past 32 bits, a bizCode of the table (or 5557) or data nested too deep gets 400", async () => {
     const onA = await user(A, { transport: "tcp" });
     const push = (data: Record<string, unknown>, appId = APP_ID, bizCode = 6002) =>
       api(A.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: { appId, userIds: [onA.userId], bizCode, data } });
@@ -331,6 +331,15 @@ describe("backend push", () => {
     expect(tooLarge.json.error.code).toBe("payload_too_large");
     expect((await push({ n: 1 }, 3_000_000_000)).status).toBe(400);
     expect((await push({ n: 1 }, APP_ID, 10_000_000_000)).status).toBe(400);
+    // the table's codes have data of a fixed shape, 5557 is the server's own; data nested too deep to encode
+    for (const bizCode of [5555, 5556, 5557]) expect((await push({ n: 1 }, APP_ID, bizCode)).status).toBe(400);
+    const depth = 100_000;
+    const nested = await fetch(`${A.http}/api/im/push`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${suite.cluster.apiKey}`, "content-type": "application/json" },
+      body: `{"userIds":[${onA.userId}],"bizCode":6002,"data":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}`,
+    });
+    expect(nested.status).toBe(400);
     // each fits in a frame, but 300 recipients of 60 KB are more than one push may carry in all
     const many = await api(A.http, "POST", "/api/im/push", {
       bearer: suite.cluster.apiKey,

@@ -103,6 +103,9 @@ export class Session {
     // an ending session still takes ACKs (above): a message its client confirms is not sent again
     if (this.ending) return;
     const inbox = (this.inbox ??= []);
+    // PROTOCOL.md section 3: a HEARTBEAT before login is tolerated, never a close; past the bound
+    // it is ignored (the frames before it are answered in their turn)
+    if (inbox.length >= MAX_INBOX && code === Code.HEARTBEAT && this.user === null) return;
     if (inbox.length >= MAX_INBOX) {
       // the client sends far faster than it is answered: refusing frame by frame would not bound
       // its memory, so it gets one ERROR (ahead of the answers still due) and is closed
@@ -157,9 +160,16 @@ export class Session {
     setTimeout(() => this.close(), ANSWERS_MAX_WAIT_MS).unref();
   }
 
-  /** The stream broke framing rules: it cannot be resynchronised. One ERROR says why, after the answers due. */
-  violation(reason: string): void {
-    this.closeAfterAnswers(() => this.sendError("bad_frame", reason));
+  /**
+   * The stream broke framing rules: it cannot be resynchronised. One ERROR says why, after the
+   * answers due, in the form of the message that broke them (PROTOCOL.md section 2: the form the
+   * client last used).
+   */
+  violation(reason: string, form: WireForm = "binary"): void {
+    this.closeAfterAnswers(() => {
+      this.conn.useForm(form);
+      this.sendError("bad_frame", reason);
+    });
   }
 
   send(code: number, body: object): void {

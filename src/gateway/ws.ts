@@ -236,19 +236,19 @@ export class WsTransport implements RoomBroadcaster {
           // too long for a body of maxBody: a violation, like an oversized binary frame. A string of
           // n UTF-16 units is n to 3n UTF-8 bytes, so most need no byte count
           if (message.length > maxText || (message.length * 3 > maxText && Buffer.byteLength(message) > maxText)) {
-            return session.violation(`text message over ${maxText} bytes`);
+            return session.violation(`text message over ${maxText} bytes`, "text");
           }
           const env = parseEnvelope(message);
           if (env.ok) session.receive(env.code, { ok: true, value: env.body }, "text");
-          else if (env.fatal || env.code === undefined) session.violation(env.reason);
+          else if (env.fatal || env.code === undefined) session.violation(env.reason, "text");
           else session.receive(env.code, { ok: false, reason: env.reason }, "text");
           return;
         }
         // a binary message holds whole frames only
         const scan = scanFrames(message, maxBody);
         for (const f of scan.frames) session.receive(f.code, parseBody(f.body), "binary");
-        if (scan.violation !== null) session.violation(scan.violation);
-        else if (scan.rest < message.length) session.violation("binary message ends inside a frame");
+        if (scan.violation !== null) session.violation(scan.violation, "binary");
+        else if (scan.rest < message.length) session.violation("binary message ends inside a frame", "binary");
       },
       close(ws) {
         if (ws.data.session) gateway.closed(ws.data.session);

@@ -14,9 +14,13 @@ const OnlineQuery = z.object({ userId: z.coerce.number().pipe(id), appId: z.coer
 const PushBody = z.object({
   appId: appId.default(DEFAULT_APP_ID),
   userIds: z.array(id).min(1).max(1000),
-  bizCode: bizCode.refine((c) => c !== BizCode.ROOM_CHAT, "room chat (5555) cannot be pushed"),
+  // PROTOCOL.md section 5: any bizCode but the table's (5555, 5556), whose data has a fixed shape;
+  // 5557 (room closed) is the server's own
+  bizCode: bizCode.refine((c) => !PUSH_REFUSED_CODES.has(c), "5555 (room chat), 5556 (private chat) and 5557 (room closed) cannot be pushed"),
   data: z.record(z.string(), z.unknown()),
 });
+
+const PUSH_REFUSED_CODES = new Set<number>([BizCode.ROOM_CHAT, BizCode.PRIVATE_CHAT, BizCode.ROOM_CLOSED]);
 
 /** The most one push may carry in all: its data's bytes times its recipients. */
 export const PUSH_MAX_TOTAL_BYTES = 16 * 1024 * 1024;
@@ -46,7 +50,7 @@ export function imRoutes(deps: HttpDeps) {
     .post("/push", server, async (c) => {
       const body = await jsonBody(c, PushBody);
       const userIds = [...new Set(body.userIds)];
-      const data = JSON.stringify(body.data);
+      const data = stringifyData(body.data);
       // each recipient gets it as one frame, and a frame body may not exceed MAX_BODY_BYTES (a client
       // would drop the connection on it, and get it again at every login)
       const largest = deliveryBodyJson({ msgId: String(Number.MAX_SAFE_INTEGER), appId: body.appId, userId: Math.max(...userIds), bizCode: body.bizCode, data, ts: Date.now() });
@@ -62,4 +66,14 @@ export function imRoutes(deps: HttpDeps) {
       deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
       return c.json({ accepted: userIds.length, msgId });
     });
+}
+
+/** `data` as JSON; data nested too deep for that (JSON.parse takes deeper than stringify) is a bad request. */
+function stringifyData(data: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(data);
+  } catch (err) {
+    if (err instanceof RangeError) throw new ImError("bad_request", "data is nested too deep");
+    throw err;
+  }
 }
