@@ -264,13 +264,17 @@ describe("live rooms", () => {
     expect(first.json.hasNext).toBe(true);
   });
 
-  test("list pagination edges: past the end is empty without a next page; pageSize 101 is 400", async () => {
+  test("list pagination edges: past the end is empty without a next page; pageSize 101, or a number not in decimal digits, is 400", async () => {
     const all = await listAll(A);
     const past = await api(A.http, "GET", `/api/living/list?type=1&page=${Math.ceil((all.length + 1) / 10) + 1}&pageSize=10`);
     expect(past.json).toEqual({ list: [], hasNext: false });
     const bad = await api(A.http, "GET", "/api/living/list?type=1&page=1&pageSize=101");
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe("bad_request");
+    // "0x2" and "1e1" are numbers to JavaScript, not to a query string
+    for (const query of ["type=1&page=0x2", "type=1&pageSize=1e1", "type=0x1"]) expect((await api(A.http, "GET", `/api/living/list?${query}`)).status).toBe(400);
+    expect((await api(A.http, "GET", "/api/living/0x10/online")).status).toBe(400);
+    expect((await api(A.http, "GET", "/api/im/online?userId=0x10", { bearer: cluster.apiKey })).status).toBe(400);
   });
 
   test("the list, rebuilt every second by one of two nodes, is never half built nor duplicated", async () => {

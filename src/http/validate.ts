@@ -1,7 +1,10 @@
 // Request validation with zod: a failure is a 400 with the problems listed.
 import type { Context } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { ImError } from "../protocol/errors";
+
+/** A number in a path or query string: decimal digits only ("0x10" or "1e3" are not one, as for a JWT's sub). */
+export const decimal = z.string().regex(/^\d{1,16}$/, "expected decimal digits").transform(Number);
 
 function check<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
   const r = schema.safeParse(value);

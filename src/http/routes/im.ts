@@ -7,10 +7,10 @@ import { ImError } from "../../protocol/errors";
 import { deliveryBodyJson } from "../../router/node-message";
 import { requireServer, requireUser, type AuthEnv } from "../auth";
 import type { HttpDeps } from "../deps";
-import { jsonBody, query } from "../validate";
+import { decimal, jsonBody, query } from "../validate";
 
 const ConfigBody = z.object({ appId: appId.default(DEFAULT_APP_ID) });
-const OnlineQuery = z.object({ userId: z.coerce.number().pipe(id), appId: z.coerce.number().pipe(appId).default(DEFAULT_APP_ID) });
+const OnlineQuery = z.object({ userId: decimal.pipe(id), appId: decimal.pipe(appId).default(DEFAULT_APP_ID) });
 const PushBody = z.object({
   appId: appId.default(DEFAULT_APP_ID),
   userIds: z.array(id).min(1).max(1000),

@@ -7,7 +7,7 @@ import type { LivingRooms } from "../../rooms/living-rooms";
 import type { RoomList } from "../../rooms/room-list";
 import type { RoomMembership } from "../../rooms/membership";
 import type { RoomClosing } from "../../rooms/room-closing";
-import { jsonBody, params, query } from "../validate";
+import { decimal, jsonBody, params, query } from "../validate";
 
 export interface LivingDeps {
   jwtSecret: string;
@@ -25,11 +25,11 @@ const StartBody = z.object({
 });
 const CloseBody = z.object({ roomId: id });
 const ListQuery = z.object({
-  type: z.coerce.number().pipe(roomType).default(1),
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  pageSize: z.coerce.number().int().min(1).max(100).default(20),
+  type: decimal.pipe(roomType).default(1),
+  page: decimal.pipe(z.number().int().min(1).max(100_000)).default(1),
+  pageSize: decimal.pipe(z.number().int().min(1).max(100)).default(20),
 });
-const RoomParam = z.object({ roomId: z.coerce.number().pipe(id) });
+const RoomParam = z.object({ roomId: decimal.pipe(id) });
 
 export function livingRoutes(deps: LivingDeps) {
   const user = requireUser(deps.jwtSecret);
