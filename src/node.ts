@@ -70,7 +70,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const queues = createQueues(redis.bullmq, keys.bullPrefix());
   const intake = new BizIntake(sequencer, queues, log, config.delivery.intakeLingerMs);
   const kept = new KeptStore(database.db, new KeptMarks(redis.command, keys), log);
-  await kept.ensureMarks();
+  // not awaited: on a large table the scan may outlast a query's deadline, and a node must start anyway
+  kept.rebuildMarks();
   const router = new Router(presence, broker, log);
   const pending = new PendingAcks(redis.command, keys, queues, config.delivery.ackTimeoutMs);
   const reliable = new ReliableDelivery(kept, router, pending, config.delivery.maxAttempts, log);
@@ -190,6 +191,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       // whatever offline events of this node's sessions no worker took yet
       await roomNodes.forgetNode(nodeId, await membership.removeNode(nodeId));
       roomList.stop();
+      reliable.stop();
       metrics.stop();
       await registry.stop(nodeId);
       tcp?.stop(true);

@@ -1,10 +1,15 @@
 // A MySQL that stalls (connections open, nothing answered: a hung server or a blackholed network),
-// through a TCP proxy of the test's own between one real node and MariaDB. Queries fail within
+// through a TCP proxy of the test's own between one real node and MariaDB, or that is slow (a
+// statement waiting on a lock). Queries fail within
 // MYSQL_TIMEOUT_MS as "unavailable", so nothing waits on MySQL for good: readiness says so, HTTP
 // answers 503, room chat (Redis only) keeps flowing, a login that needs MySQL is told to retry, and
 // everything works again once MySQL answers.
 import { afterEach, expect, test } from "bun:test";
+import { eq } from "drizzle-orm";
 import mysql from "mysql2/promise";
+import { connectDatabase } from "../src/db/client";
+import { livingRoom } from "../src/db/schema";
+import { findImError } from "../src/protocol/errors";
 import { createLogger } from "../src/log";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
@@ -15,7 +20,7 @@ import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom } f
 import { startInProcessNodes } from "./support/in-process-nodes";
 import { MysqlProxy } from "./support/mysql-proxy";
 import { RawTcp } from "./support/raw-tcp";
-import { dropOwnDatabase, ownDatabaseUrl } from "./support/test-cluster";
+import { dropOwnDatabase, openOwnDatabase, ownDatabaseUrl } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
 const MYSQL_TIMEOUT_MS = 500;
@@ -127,4 +132,42 @@ test("the room list's rebuild starts no new MySQL query while the last one still
   // an observation window, not a synchronisation: three more periods (1 s each) pass without a second query
   await Bun.sleep(3500);
   expect(queries).toBe(1);
+});
+
+test("a statement past the deadline (a lock wait) ends on the server too; in a transaction it is reported once, and named in the error", async () => {
+  const { database: setup, url } = await openOwnDatabase(`outlk${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`);
+  await setup.close();
+  const errors: unknown[] = [];
+  const database = connectDatabase(url, { timeoutMs: MYSQL_TIMEOUT_MS, onError: (err) => errors.push(err) });
+  const holder = await mysql.createConnection(url);
+  cleanups.push(async () => {
+    await holder.end();
+    await database.close();
+    await dropOwnDatabase(url);
+  });
+  const [inserted] = await holder.query("INSERT INTO living_room (anchor_id, type, status) VALUES (1, 1, 1)");
+  const roomId = (inserted as { insertId: number }).insertId;
+  await holder.query("BEGIN");
+  await holder.query("SELECT id FROM living_room WHERE id = ? FOR UPDATE", [roomId]);
+
+  const err = await database.db
+    .transaction(async (tx) => {
+      await tx.select().from(livingRoom).where(eq(livingRoom.id, roomId)).for("update");
+    })
+    .then(() => null, (e: unknown) => e);
+  // whichever ends it first, the server (its max_statement_time) or the client (dropping the
+  // connection, whose rollback then fails with the statement's own error): one failure, reported
+  // once, "unavailable", naming the statement
+  expect(findImError(err)?.reason).toBe("unavailable");
+  const messages: string[] = [];
+  for (let e = err; e instanceof Error; e = e.cause) messages.push(e.message);
+  expect(messages.join(" / ")).toContain("for update");
+  expect(errors).toHaveLength(1);
+  // the server ended the waiting statement as well: nothing of ours is left running there
+  const running = async () => {
+    const [rows] = await holder.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID() AND command = 'Query'");
+    return Number((rows as Array<{ n: number }>)[0].n);
+  };
+  await waitFor(async () => (await running()) === 0, 3000, "no statement of the dropped connection left running on the server");
+  await holder.query("ROLLBACK");
 });

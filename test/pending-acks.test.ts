@@ -35,6 +35,7 @@ const store = new KeptStore(database.db, new KeptMarks(redis.command, keys), log
 const reliable = new ReliableDelivery(store, router, pending, 3, log);
 
 afterAll(async () => {
+  reliable.stop();
   await queues.close();
   await redis.close();
   await database.close();
@@ -139,11 +140,45 @@ test("an ACKed kept message whose row MySQL will not delete is never replayed: t
   }
   await Promise.all(checks);
   expect(replayed).toEqual([other.msgId]);
-  // the replay deleted the ACKed one's row, and then the note of its ACK
-  await waitFor(async () => (await pending.ackedKept([acked])).length === 0, 3000, "the noted ACK forgotten once the row is gone");
-  const left: string[] = [];
-  for await (const page of store.replay(1, acked.userId)) left.push(...page.map((m) => m.msgId));
-  expect(left).toEqual([other.msgId]);
+  // the replay deleted the ACKed one's row
+  await waitFor(async () => {
+    const left: string[] = [];
+    for await (const page of store.replay(1, acked.userId)) left.push(...page.map((m) => m.msgId));
+    return left.length === 1 && left[0] === other.msgId;
+  }, 3000, "the ACKed message's row deleted by the replay");
+});
+
+test("a login's replay that read a kept row just before the ACK deleted it does not deliver the message", async () => {
+  const m = message(510);
+  await store.keep([m]);
+  // an earlier login replayed it (delivery 1, kept)
+  await pending.record([m], FIRST_KEPT);
+  // a new login reads the kept rows...
+  const pages: ReliableMessage[][] = [];
+  for await (const page of store.replay(1, m.userId)) pages.push(page);
+  expect(pages.flat().map((r) => r.msgId)).toEqual([m.msgId]);
+  // ...the old session's ACK is applied meanwhile, its row deleted (and whatever follows the delete
+  // at once is sent to Redis before the login's next command)...
+  const forget = store.forget.bind(store);
+  let deleted!: () => void;
+  const rowDeleted = new Promise<void>((resolve) => (deleted = resolve));
+  store.forget = async (key) => {
+    await forget(key);
+    setTimeout(deleted, 0);
+  };
+  try {
+    await reliable.ack(1, m.userId, m.msgId);
+    await rowDeleted;
+  } finally {
+    store.forget = forget;
+  }
+  // ...and only then does the login look at what it read: the ACK is still noted
+  const replayed: string[] = [];
+  for (const page of pages) {
+    const { checked } = await reliable.replay(page, (messages) => replayed.push(...messages.map((r) => r.msgId)));
+    await checked;
+  }
+  expect(replayed).toEqual([]);
 });
 
 test("an ACK that comes while the last check keeps its message, whose row MySQL then will not delete, has the row deleted by the check's retry", async () => {

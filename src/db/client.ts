@@ -41,13 +41,19 @@ export interface DatabaseOptions {
 
 export function connectDatabase(url: string, opts: DatabaseOptions): Database {
   const pool = mysql.createPool({ uri: url, connectionLimit: 10, enableKeepAlive: true });
-  // Drizzle writes and reads DATETIME values as UTC; MySQL's own clock (CURRENT_TIMESTAMP, the
-  // default of start_time) follows the session's time zone, the server's unless set. The pool emits
-  // a new connection before its first query, so this SET runs first on every connection (the core
-  // pool's event: it passes the callback-style connection).
+  // The pool emits a new connection before its first query (the core pool's event: it passes the
+  // callback-style connection), so these run first on every connection.
   pool.pool.on("connection", (conn) => {
+    // Drizzle writes and reads DATETIME values as UTC; MySQL's own clock (CURRENT_TIMESTAMP, the
+    // default of start_time) follows the session's time zone, the server's unless set
     conn.query("SET time_zone = '+00:00'", (err) => {
       if (err) conn.destroy();
+    });
+    // the server ends a statement past the deadline too: a client that gives up and drops the
+    // connection does not stop it, and it would go on holding a server connection and its locks.
+    // MariaDB's setting; MySQL, which lacks it, has one for SELECTs only (and no harm without either)
+    conn.query(`SET SESSION max_statement_time = ${opts.timeoutMs / 1000}`, (err) => {
+      if (err) conn.query(`SET SESSION max_execution_time = ${opts.timeoutMs}`, () => {});
     });
   });
   guardQueries(pool, opts.timeoutMs, opts.onError ?? (() => {}));
@@ -56,33 +62,48 @@ export function connectDatabase(url: string, opts: DatabaseOptions): Database {
 
 type QueryFn = (...args: unknown[]) => Promise<unknown>;
 
+/** The server ended a statement at its max_statement_time (MariaDB), or max_execution_time (MySQL). */
+const STATEMENT_TIMEOUT_ERRNOS = new Set([1969, 3024]);
+
 /**
  * Drizzle runs queries through the pool's query/execute, and transactions through a connection from
  * its getConnection: all three are replaced here, so that
  * - each query, and each wait for a connection, ends within `timeoutMs`: past it the caller gets
- *   ImError "unavailable" and the connection, still busy with the query, is destroyed. A stalled
- *   MySQL then fails requests and jobs (to be retried) instead of holding them, and every pooled
- *   connection, until TCP gives up. mysql2's own query timeout does neither: it starts once the
- *   query runs, and gives the busy connection back to the pool.
- * - a lost or refused connection is ImError "unavailable" too (503 over HTTP), not "internal";
- * - each failure is reported to `onError` once (mysql2 has no event for a failed query).
+ *   ImError "unavailable" and the connection, still busy with the query, is destroyed (the server
+ *   ends the statement by then too: see connectDatabase). A stalled MySQL then fails requests and
+ *   jobs (to be retried) instead of holding them, and every pooled connection, until TCP gives up.
+ *   mysql2's own query timeout does neither: it starts once the query runs, and gives the busy
+ *   connection back to the pool. A connection so destroyed takes no more queries (Drizzle's
+ *   rollback after a statement of a transaction timed out): they fail with that statement's error.
+ * - a lost or refused connection, or a statement the server ended at the deadline, is ImError
+ *   "unavailable" too (503 over HTTP), not "internal";
+ * - each failed query is reported to `onError` once (mysql2 has no event for a failed query).
  */
 function guardQueries(pool: mysql.Pool, timeoutMs: number, onError: DbErrorListener): void {
   const fail = (err: unknown): never => {
     onError(err);
-    const fatal = (err as { fatal?: unknown }).fatal === true;
-    throw fatal ? new ImError("unavailable", "MySQL is unavailable", { cause: err }) : err;
+    if (err instanceof ImError) throw err;
+    const e = err as { fatal?: unknown; errno?: unknown };
+    const unavailable = e.fatal === true || STATEMENT_TIMEOUT_ERRNOS.has(Number(e.errno));
+    throw unavailable ? new ImError("unavailable", "MySQL is unavailable", { cause: err }) : err;
   };
   const getConnection = pool.getConnection.bind(pool);
   pool.getConnection = async () => {
     const connecting = getConnection();
-    const conn = await withDeadline(connecting, timeoutMs, () => {
+    const conn = await withDeadline(connecting, timeoutMs, "a pooled connection", () => {
       // one that comes after all goes back to the pool
       connecting.then((c) => c.release(), () => {});
     }).catch(fail);
+    let cutOff: ImError | null = null;
     for (const method of ["query", "execute"] as const) {
       const run = (conn[method] as QueryFn).bind(conn);
-      (conn as unknown as Record<string, QueryFn>)[method] = (...args) => withDeadline(run(...args), timeoutMs, () => conn.destroy()).catch(fail);
+      (conn as unknown as Record<string, QueryFn>)[method] = (...args) => {
+        if (cutOff) return Promise.reject(cutOff);
+        return withDeadline(run(...args), timeoutMs, statementOf(args[0]), (late) => {
+          cutOff = late;
+          conn.destroy();
+        }).catch(fail);
+      };
     }
     return conn;
   };
@@ -99,13 +120,20 @@ function guardQueries(pool: mysql.Pool, timeoutMs: number, onError: DbErrorListe
   }
 }
 
-/** `promise`, or ImError "unavailable" once `ms` passed (`onLate` runs then). */
-function withDeadline<T>(promise: Promise<T>, ms: number, onLate: () => void): Promise<T> {
+/** The start of a query's SQL (mysql2 takes a string or `{ sql }`), for the error that names it. */
+function statementOf(query: unknown): string {
+  const sql = typeof query === "string" ? query : String((query as { sql?: unknown } | null)?.sql ?? "");
+  return sql.slice(0, 200);
+}
+
+/** `promise`, or ImError "unavailable" once `ms` passed (`onLate` gets it first). `what`: what was waited for. */
+function withDeadline<T>(promise: Promise<T>, ms: number, what: string, onLate: (err: ImError) => void): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      onLate();
-      reject(new ImError("unavailable", "MySQL did not answer in time", { cause: new Error(`no answer from MySQL within ${ms} ms`) }));
+      const err = new ImError("unavailable", "MySQL did not answer in time", { cause: new Error(`no answer from MySQL within ${ms} ms: ${what}`) });
+      onLate(err);
+      reject(err);
     }, ms);
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));

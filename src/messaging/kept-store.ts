@@ -86,18 +86,22 @@ export class KeptStore {
     if (!found && mark.kind === "marked") await this.marks.clear(appId, userId, mark.version);
   }
 
-  /** Build the kept marks from the table if Redis has none (a new Redis, or one that lost its data). */
-  async ensureMarks(): Promise<void> {
+  /**
+   * Build the kept marks from the table, in the background, if Redis has none (a new Redis, or one
+   * that lost its data); meanwhile logins look at MySQL. A failure is logged, and the next login
+   * that finds no marks tries again.
+   */
+  rebuildMarks(): void {
+    this.rebuilding ??= this.ensureMarks()
+      .catch((err) => this.log.error({ err }, "rebuilding the kept marks failed; logins query MySQL meanwhile"))
+      .finally(() => (this.rebuilding = null));
+  }
+
+  private async ensureMarks(): Promise<void> {
     if (await this.marks.ready()) return;
     const users = await this.db.selectDistinct({ appId: imMessage.appId, userId: imMessage.userId }).from(imMessage);
     await this.marks.rebuild(users);
     this.log.info({ users: users.length }, "kept marks rebuilt from im_message");
-  }
-
-  private rebuildMarks(): void {
-    this.rebuilding ??= this.ensureMarks()
-      .catch((err) => this.log.error({ err }, "rebuilding the kept marks failed; logins query MySQL meanwhile"))
-      .finally(() => (this.rebuilding = null));
   }
 
   private async page(appId: number, userId: number, afterMsgId: number, limit: number): Promise<ReliableMessage[]> {

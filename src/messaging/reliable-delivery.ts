@@ -22,6 +22,9 @@ import { KEPT_NONE_PENDING, recordId, type PendingAcks, type PendingState } from
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
+/** How long a kept message's ACK stays noted after its row is deleted (see deleteAcked). */
+const NOTE_GRACE_MS = 30_000;
+
 /** The im-biz job a send() belongs to. */
 export interface BizJobRun {
   id: string;
@@ -35,6 +38,8 @@ export interface CheckOutcome {
 }
 
 export class ReliableDelivery {
+  private readonly noteTimers = new Set<ReturnType<typeof setTimeout>>();
+
   constructor(
     private readonly kept: KeptStore,
     private readonly router: Router,
@@ -113,17 +118,37 @@ export class ReliableDelivery {
   }
 
   /**
-   * Delete an ACKed kept message's row, then its noted ACK. Should MySQL refuse, the noted ACK
-   * stays (as long as the recipient's pending hash, PENDING_TTL_MS at least): the next login's
-   * replay skips the row and deletes it.
+   * Delete an ACKed kept message's row (see deleteAcked). Should MySQL refuse, the noted ACK stays
+   * (for PENDING_TTL_MS after the recipient's last record at least): the next login's replay skips
+   * the row and deletes it.
    */
   private async forgetKept(key: AckKey): Promise<void> {
     try {
-      await this.kept.forget(key);
-      await this.pending.forgetAcked(key);
+      await this.deleteAcked(key);
     } catch (err) {
       this.log.error({ err, userId: key.userId, msgId: key.msgId }, "an ACKed kept message could not be deleted; the next login's replay skips it and deletes it");
     }
+  }
+
+  /**
+   * Delete an ACKed kept message's row; its noted ACK goes NOTE_GRACE_MS later, not at once: a
+   * login's replay that read the row just before the delete looks at the notes after it.
+   */
+  private async deleteAcked(key: AckKey): Promise<void> {
+    await this.kept.forget(key);
+    const timer = setTimeout(() => {
+      this.noteTimers.delete(timer);
+      this.pending
+        .forgetAcked(key)
+        .catch((err: unknown) => this.log.warn({ err, userId: key.userId, msgId: key.msgId }, "a noted ACK could not be forgotten; it goes with its pending hash"));
+    }, NOTE_GRACE_MS);
+    this.noteTimers.add(timer);
+  }
+
+  /** The node stops: notes not yet forgotten stay, to go with their pending hashes (PENDING_TTL_MS). */
+  stop(): void {
+    for (const timer of this.noteTimers) clearTimeout(timer);
+    this.noteTimers.clear();
   }
 
   /**
@@ -150,7 +175,7 @@ export class ReliableDelivery {
     if (unchecked.length > 0) await this.pending.scheduleCheck(unchecked, job.attempt + 1, sessionsOf(job));
     // an earlier run may have failed deleting the row of a message ACKed while it kept it (keep):
     // an ACKed message has no record, and deleting a row that is not there costs nothing
-    if (retried) await Promise.all(job.messages.filter((_, i) => states[i] === null).map((m) => this.kept.forget(m)));
+    if (retried) await Promise.all(job.messages.filter((_, i) => states[i] === null).map((m) => this.deleteAcked(m)));
     const was = (kept: boolean): PendingState => ({ attempt: job.attempt, kept });
     if (final) {
       // attempts used up: kept for the next login (a late ACK still deletes it)
