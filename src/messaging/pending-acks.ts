@@ -2,8 +2,9 @@
 // reliable deliveries await their recipient's ACK, and the delayed im-ack job that checks them.
 // One hash per recipient, field msgId → "<attempt>" or "<attempt>k"; the "k" says the message is
 // also kept in MySQL, so its ACK must delete it there. Attempt 0 ("0k") is a kept message with no
-// delivery scheduled. A kept message's ACK leaves field "a:<msgId>" behind until its row is deleted:
-// should MySQL refuse the delete, a login's replay still knows the message was ACKed (ackedKept).
+// delivery scheduled. A kept message's ACK leaves field "a:<msgId>" behind until shortly after its
+// row is deleted: a login's replay that read the row, or finds it because MySQL refused the
+// delete, still knows the message was ACKed (ackedKept).
 import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
 import type { Queues } from "../queues/queues";
