@@ -3,38 +3,25 @@
 // in order, and then close; after an abrupt close nothing more is handled, so a frame still waiting
 // its turn cannot bind the user again. Each message's intake waits 500 ms here (INTAKE_LINGER_MS),
 // which holds the answers of BIZ frames back long enough to see these cases apart.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import { Code } from "../src/protocol/codes";
 import { FrameDecoder, parseBody } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
-import { APP_ID, bindingKey, connectTestRedis, imToken, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
-import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import { APP_ID, bindingKey, imToken, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
+import { InProcessPair } from "./support/in-process-nodes";
 import { frame, RawTcp, type ServerFrame } from "./support/raw-tcp";
 import type { TestNode } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
 const LINGER_MS = 500;
-let cluster: InProcessCluster;
 let A: TestNode;
 let B: TestNode;
-const redis = connectTestRedis();
-const raws: RawTcp[] = [];
-
-beforeAll(async () => {
-  cluster = await startInProcessNodes(2, {}, { INTAKE_LINGER_MS: String(LINGER_MS) });
-  [A, B] = cluster.nodes;
-});
-afterAll(async () => {
-  for (const r of raws) r.close();
-  await cluster.stop();
-  redis.disconnect();
-});
+const pair = InProcessPair.start({ INTAKE_LINGER_MS: String(LINGER_MS) }, (a, b) => ([A, B] = [a, b]));
+const { redis } = pair;
 
 async function rawLogin(node: TestNode, userId = newUserId(), roomId?: number): Promise<RawTcp> {
-  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId), roomId);
-  raws.push(conn);
-  return conn;
+  return pair.track(await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId), roomId));
 }
 
 /** `n` private messages to `to`, each a BIZ frame with clientMsgId c<i>, in one write. */
@@ -68,7 +55,7 @@ describe("a connection's last frames", () => {
     await waitFor(async () => (await roomOnlineCount(A, roomId)) === 0, 3000, "the closed session out of its room");
     // observe past where the waiting HEARTBEAT would have run (right after that batch)
     await Bun.sleep(300);
-    expect(await redis.exists(bindingKey(cluster, userId))).toBe(0);
+    expect(await redis.exists(bindingKey(pair.cluster, userId))).toBe(0);
     expect(await roomOnlineCount(A, roomId)).toBe(0);
   });
 
@@ -123,7 +110,7 @@ describe("a connection's last frames", () => {
     // ending now, its BIZ answer still due (its intake lingers)
     await rawLogin(A, userId);
     old.send(Code.ACK, { msgId: delivered.body.msgId });
-    const pending = createKeys(cluster.prefix).pending(APP_ID, userId);
+    const pending = createKeys(pair.cluster.prefix).pending(APP_ID, userId);
     await waitFor(async () => (await redis.hexists(pending, delivered.body.msgId)) === 0, 2000, "the ACK to settle the delivery");
     await old.closedWithin(3000, "the kicked session's close");
     expect(ackedIds(old.frames)).toEqual(["c0"]);
@@ -137,7 +124,7 @@ describe("a connection's last frames", () => {
     const before = await framesIn(A, Code.BIZ);
     sender.write(bizFrames(recipientIdOf(recipient), 50));
     await waitFor(async () => (await framesIn(A, Code.BIZ)) >= before + 50, 3000, "the node to read the 50 BIZ frames");
-    await cluster.nodes[0].running.stop();
+    await pair.cluster.nodes[0].running.stop();
     await sender.closedWithin(3000, "the drained session's close");
     expect(ackedIds(sender.frames)).toEqual(Array.from({ length: 50 }, (_, i) => `c${i}`));
     expect(sender.frames[sender.frames.length - 1]).toMatchObject({ code: Code.LOGOUT, body: { reason: "draining" } });

@@ -3,29 +3,18 @@
 // room's history, and the node reads them from there, so its viewers miss none, also when nothing
 // is said in the room afterwards. Two in-process nodes; the test cuts node B's subscriber connection
 // again and again while the room talks.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { Code } from "../src/protocol/codes";
-import { connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
-import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
+import { imToken, newUserId, openRoom } from "./support/http-api";
+import { InProcessPair } from "./support/in-process-nodes";
 import { RawTcp } from "./support/raw-tcp";
 import type { TestNode } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
-let cluster: InProcessCluster;
 let A: TestNode;
 let B: TestNode;
-const redis = connectTestRedis();
-const raws: RawTcp[] = [];
-
-beforeAll(async () => {
-  cluster = await startInProcessNodes(2);
-  [A, B] = cluster.nodes;
-});
-afterAll(async () => {
-  for (const r of raws) r.close();
-  await cluster.stop();
-  redis.disconnect();
-});
+const pair = InProcessPair.start({}, (a, b) => ([A, B] = [a, b]));
+const { redis } = pair;
 
 /** Close `node`'s pub/sub connection from the Redis side (ioredis then reconnects); false if it is not connected now. */
 async function cutSubscriber(node: TestNode): Promise<boolean> {
@@ -43,9 +32,8 @@ test("room messages published while a node's subscription was down reach its vie
   const roomId = await openRoom(A);
   const senderId = newUserId();
   const viewerId = newUserId();
-  const sender = await RawTcp.loggedIn(A.tcp, senderId, await imToken(A, senderId), roomId);
-  const viewer = await RawTcp.loggedIn(B.tcp, viewerId, await imToken(B, viewerId), roomId);
-  raws.push(sender, viewer);
+  const sender = pair.track(await RawTcp.loggedIn(A.tcp, senderId, await imToken(A, senderId), roomId));
+  const viewer = pair.track(await RawTcp.loggedIn(B.tcp, viewerId, await imToken(B, viewerId), roomId));
   let sent = 0;
   const say = () => sender.send(Code.BIZ, { bizCode: 5555, clientMsgId: `c${sent}`, data: { roomId, content: `m${sent++}` } });
   say();
