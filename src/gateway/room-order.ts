@@ -26,6 +26,10 @@ interface RoomState<M> {
   recovered: Set<number>;
 }
 
+function newRoom<M>(next: number): RoomState<M> {
+  return { next, waiting: new Map(), timer: null, filling: false, recovered: new Set() };
+}
+
 /** Seqs remembered per room as taken from the history; the oldest are forgotten past this. */
 const MAX_RECOVERED = 1000;
 
@@ -42,7 +46,7 @@ export class RoomOrder<M> {
   push(roomId: number, seq: number, msg: M): void {
     let room = this.rooms.get(roomId);
     if (!room) {
-      room = { next: seq, waiting: new Map(), timer: null, filling: false, recovered: new Set() };
+      room = newRoom<M>(seq);
       this.rooms.set(roomId, room);
     }
     // the pub/sub copy of one taken from the history (passed on, or waiting): a repeat
@@ -73,7 +77,7 @@ export class RoomOrder<M> {
   start(roomId: number, lastSeq: number): void {
     const room = this.rooms.get(roomId);
     if (!room) {
-      this.rooms.set(roomId, { next: lastSeq + 1, waiting: new Map(), timer: null, filling: false, recovered: new Set() });
+      this.rooms.set(roomId, newRoom<M>(lastSeq + 1));
       return;
     }
     // messages that arrived since this join began may already have moved it on
