@@ -9,6 +9,7 @@ import Redis from "ioredis";
 import { resolve } from "node:path";
 import { parseArgs } from "./lib/args";
 import { printTable } from "./lib/report";
+import { createLogger } from "../src/log";
 
 const args = parseArgs({ src: resolve(import.meta.dir, "../src"), acks: 50_000, batch: [1, 20], redis: "redis://127.0.0.1:6379" });
 
@@ -19,7 +20,7 @@ const { createQueues } = (await import(`${args.src}/queues/queues.ts`)) as typeo
 const prefix = `bench-settle-${Date.now().toString(36)}`;
 const keys = createKeys(prefix);
 const redis = new Redis(args.redis, { enableAutoPipelining: true });
-const queues = createQueues(redis, keys.bullPrefix());
+const queues = createQueues(redis, keys.bullPrefix(), createLogger("ack-settle", "warn"));
 const pending = new PendingAcks(redis, keys, queues, 60_000);
 
 async function evalshaStats(): Promise<{ calls: number; usec: number }> {

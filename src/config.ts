@@ -17,6 +17,8 @@ const Env = z.object({
   PUBLIC_HOST: z.string().optional(),
   PUBLIC_WS_URL: z.string().optional(),
   PUBLIC_TCP_ADDRESS: z.string().optional(),
+  /** Set by fly.io: clients are sent to the app's anycast name unless PUBLIC_* say otherwise. */
+  FLY_APP_NAME: z.string().optional(),
   REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
   DATABASE_URL: z.string().default("mysql://root@127.0.0.1:3306/live_im"),
   /** How long a MySQL query (or the wait for a pooled connection) may take before it fails as "unavailable". */
@@ -146,8 +148,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gateway: {
       host: e.HOST,
       tcpPort: e.TCP_PORT,
-      publicWsUrl: e.PUBLIC_WS_URL,
-      publicTcpAddress: e.PUBLIC_TCP_ADDRESS,
+      publicWsUrl: e.PUBLIC_WS_URL ?? (e.FLY_APP_NAME && `wss://${e.FLY_APP_NAME}.fly.dev/ws`),
+      publicTcpAddress: e.PUBLIC_TCP_ADDRESS ?? (e.FLY_APP_NAME && `${e.FLY_APP_NAME}.fly.dev:${e.TCP_PORT}`),
       publicHost: e.PUBLIC_HOST ?? "127.0.0.1",
       heartbeatMs,
       idleMs: 2 * heartbeatMs,

@@ -67,7 +67,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const roomNodes = new RoomNodes(redis.command, keys, nodeId);
   const roomLog = new RoomLog(redis.command, keys);
   const sequencer = new Sequencer(redis.command, keys);
-  const queues = createQueues(redis.bullmq, keys.bullPrefix());
+  const queues = createQueues(redis.bullmq, keys.bullPrefix(), log);
   const intake = new BizIntake(sequencer, queues, log, config.delivery.intakeLingerMs);
   const kept = new KeptStore(database.db, new KeptMarks(redis.command, keys), log);
   // not awaited: on a large table the scan may outlast a query's deadline, and a node must start anyway
@@ -142,11 +142,16 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
 
   if (roles.has("workers")) {
     const bizDeps = { broker, reliable, log };
+    const processBiz = bizProcessor(bizDeps);
     workers = startWorkers(
       redis.bullmq,
       keys.bullPrefix(),
       {
-        biz: bizProcessor(bizDeps),
+        biz: async (job) => {
+          const outcome = await processBiz(job);
+          metrics.keptOffline.inc(outcome.kept);
+          return outcome;
+        },
         online: async (job) => void (await Promise.all(job.data.events.map((e) => membership.online(e)))),
         offline: async (job) => void (await Promise.all(job.data.events.map((e) => membership.offline(e)))),
         ack: async (job) => {
@@ -175,14 +180,16 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      // drain: not ready and not offered by im/config any more, then refuse new connections and
-      // tell the clients to reconnect elsewhere; jobs in hand finish, delayed ACK checks stay in
-      // Redis for the other nodes' workers
+      // drain: not ready, not offered by im/config any more and no new connections (the TCP
+      // listener closes at once: a connect fails fast, and the SDK tries another node;
+      // WebSocket upgrades get 503, as /readyz must still answer); after DRAIN_MS tell the clients
+      // to reconnect elsewhere; jobs in hand finish, delayed ACK checks stay in Redis for the other
+      // nodes' workers
       accepting = false;
       gateway.draining = true;
+      tcp?.stop(false);
       await registry.refresh().catch((err) => log.warn({ err }, "could not mark this node as draining"));
       if (config.gateway.drainMs > 0) await Bun.sleep(config.gateway.drainMs);
-      tcp?.stop(false);
       await gateway.shutdown(3000);
       // messages accepted from the closed connections still in an intake batch go to im-biz first
       await intake.idle();

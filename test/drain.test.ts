@@ -2,7 +2,9 @@
 // none of them: its clients reconnect to the other node and get every message, by msgId.
 import { afterAll, expect, test } from "bun:test";
 import { ImClient, nativeConnectors } from "../src/client";
-import { devJwt, newUserId } from "./support/http-api";
+import { Code } from "../src/protocol/codes";
+import { devJwt, imToken, newUserId } from "./support/http-api";
+import { RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { waitFor } from "./support/wait";
 
@@ -59,4 +61,31 @@ test("no reliable message is lost when the recipient's node drains mid-stream", 
   expect(stopFailed).toBeNull();
   expect(logins[0]).toBe(b.nodeId);
   expect(logins.at(-1)).toBe(a.nodeId);
+}, 30_000);
+
+test("during the drain wait (DRAIN_MS) the node is not ready and takes no new connections, but serves the ones it has", async () => {
+  const drainMs = 3000;
+  const single = await startInProcessNodes(1, {}, { DRAIN_MS: String(drainMs) });
+  const [node] = single.nodes;
+  const userId = newUserId();
+  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
+  try {
+    const stopped = node.running.stop();
+    await waitFor(async () => (await fetch(`${node.http}/readyz`)).status === 503, 1000, "/readyz 503 once the drain starts");
+    // refused at connect, not accepted only to be told ERROR draining: the SDK tries another node at once
+    const refused = await RawTcp.connect(node.tcp).then(
+      (c) => (c.close(), "accepted"),
+      (err: Error) => err.message,
+    );
+    expect(refused).toContain("ECONNREFUSED");
+    expect(await upgradeStatus(node.http, `/ws?token=x&userId=${userId}`)).toBe(503);
+    // the test cluster's heartbeat interval is shorter than the wait
+    conn.keepAlive(300);
+    await conn.next((f) => f.code === Code.HEARTBEAT, 1000, "a HEARTBEAT answered during the drain wait");
+    await conn.next((f) => f.code === Code.LOGOUT, drainMs + 3000, "LOGOUT draining at the end of the wait");
+    await stopped;
+  } finally {
+    conn.close();
+    await single.stop();
+  }
 }, 30_000);

@@ -18,7 +18,7 @@ const config = loadConfig({ NODE_ENV: "development", KEY_PREFIX: prefix });
 const log = createLogger("failed-jobs-test", "warn");
 const redis = connectRedis(config.redis.url, log);
 const keys = createKeys(prefix);
-const queues = createQueues(redis.bullmq, keys.bullPrefix());
+const queues = createQueues(redis.bullmq, keys.bullPrefix(), log);
 
 afterAll(async () => {
   await queues.close();

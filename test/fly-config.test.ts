@@ -6,7 +6,7 @@ import { opsRoutes } from "../src/http/routes/ops";
 const fly = Bun.TOML.parse(await Bun.file(new URL("../fly.toml", import.meta.url)).text()) as any;
 const env: Record<string, string> = fly.env;
 // what `fly secrets set` provides in production
-const secrets = { IM_JWT_SECRET: "x".repeat(32), IM_API_KEY: "y".repeat(32), FLY_MACHINE_ID: "m-123", FLY_REGION: "fra" };
+const secrets = { IM_JWT_SECRET: "x".repeat(32), IM_API_KEY: "y".repeat(32), FLY_MACHINE_ID: "m-123", FLY_REGION: "fra", FLY_APP_NAME: "shop-chat" };
 const config = loadConfig({ ...env, ...secrets });
 
 const seconds = (s: string) => Number(/^(\d+)s$/.exec(s)?.[1] ?? NaN);
@@ -23,6 +23,14 @@ describe("fly.toml", () => {
     const tcp = fly.services.find((s: any) => s.protocol === "tcp");
     const proxied = tcp.ports.some((p: any) => (p.handlers ?? []).includes("proxy_proto"));
     expect(proxied).toBe(config.gateway.proxyProtocol);
+  });
+
+  test("clients are sent to the app's own fly.dev name, on the TCP service's public port", () => {
+    const tcp = fly.services.find((s: any) => s.protocol === "tcp");
+    expect(config.gateway.publicWsUrl).toBe("wss://shop-chat.fly.dev/ws");
+    expect(config.gateway.publicTcpAddress).toBe(`shop-chat.fly.dev:${tcp.ports[0].port}`);
+    const custom = loadConfig({ ...env, ...secrets, PUBLIC_WS_URL: "wss://chat.example.com/ws" });
+    expect(custom.gateway.publicWsUrl).toBe("wss://chat.example.com/ws");
   });
 
   test("checks use routes the node serves: /readyz for routing, /healthz for liveness", () => {
@@ -46,5 +54,8 @@ describe("fly.toml", () => {
     expect(main).toContain('process.on("SIGTERM"');
     // the drain wait, then main.ts's 10 s for the rest of the stop, must fit
     expect(seconds(fly.kill_timeout) * 1000).toBeGreaterThanOrEqual(config.gateway.drainMs + 10_000);
+    // the drain wait outlasts one /readyz check period, so fly has seen the node unready before its clients leave
+    const [ready] = fly.http_service.checks;
+    expect(config.gateway.drainMs).toBeGreaterThan((seconds(ready.interval) + seconds(ready.timeout)) * 1000);
   });
 });

@@ -344,7 +344,7 @@ describe("PROXY protocol", () => {
     }
   }
 
-  test("a socket that never sends its PROXY line is closed after the login timeout; one that does is served", async () => {
+  test("a socket that never sends its PROXY line is closed after the login timeout; one that does is served; one that sends frames instead is told", async () => {
     const cluster = await proxyNode(300);
     const [node] = cluster.nodes;
     // the token first: the PROXY line must follow the connect within the 300 ms
@@ -352,9 +352,15 @@ describe("PROXY protocol", () => {
     const login = frame(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(node, userId) });
     const silent = await RawTcp.connect(node.tcp);
     const proxied = await RawTcp.connect(node.tcp);
+    const direct = await RawTcp.connect(node.tcp);
     try {
       proxied.write(new Uint8Array([...new TextEncoder().encode("PROXY TCP4 10.1.2.3 10.0.0.1 5555 9000\r\n"), ...login]));
+      // a LOGIN is shorter than the longest PROXY line: it must not be taken for the start of one
+      direct.write(login);
       await proxied.next((f) => f.code === Code.LOGIN, 3000, "the LOGIN answer after a PROXY line");
+      const refused = await direct.next((f) => f.code === Code.ERROR, 3000, "an ERROR for frames without a PROXY line");
+      expect(refused.body.error).toBe("bad_frame");
+      await direct.closedWithin(2000, "the socket that sent frames without a PROXY line closed");
       await silent.closedWithin(2000, "the socket without a PROXY line closed");
       proxied.keepAlive(200);
       await waitFor(() => proxied.frames.filter((f) => f.code === Code.HEARTBEAT).length >= 3, 3000, "3 HEARTBEAT answers, past the login timeout");
@@ -362,6 +368,7 @@ describe("PROXY protocol", () => {
     } finally {
       silent.close();
       proxied.close();
+      direct.close();
       await cluster.stop();
     }
   }, 30_000);

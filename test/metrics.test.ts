@@ -12,7 +12,7 @@ import { startInProcessNodes, type InProcessCluster } from "./support/in-process
 import { newClusterIdentity } from "./support/test-cluster";
 import { Code } from "../src/protocol/codes";
 import { imToken, newUserId } from "./support/http-api";
-import { RawTcp } from "./support/raw-tcp";
+import { RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { waitFor } from "./support/wait";
 
 const config = loadConfig();
@@ -97,12 +97,14 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
     }
   });
 
+  /** The value of one series of the node's /metrics (0 while it has none). */
+  const count = async (series: string) => {
+    const text = await (await fetch(`${cluster.nodes[0].http}/metrics`)).text();
+    return Number(new RegExp(`^${series.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+  };
+
   test("counts frames in and out by code, and unknown codes under one label", async () => {
     const [node] = cluster.nodes;
-    const count = async (series: string) => {
-      const text = await (await fetch(`${node.http}/metrics`)).text();
-      return Number(new RegExp(`^${series.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-    };
     const userId = newUserId();
     const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
     try {
@@ -116,6 +118,33 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
     } finally {
       conn.close();
     }
+  });
+
+  test("counts a message kept for an offline user, its replay at that user's login, and a refused WebSocket upgrade", async () => {
+    const [node] = cluster.nodes;
+    const series = { kept: "im_kept_offline_total", reliable: 'im_deliveries_total{kind="reliable"}', unauthorized: 'im_refused_total{reason="unauthorized"}' };
+    const before = { kept: await count(series.kept), reliable: await count(series.reliable), unauthorized: await count(series.unauthorized) };
+    const senderId = newUserId();
+    const offlineId = newUserId();
+    const sender = await RawTcp.loggedIn(node.tcp, senderId, await imToken(node, senderId));
+    try {
+      sender.send(Code.BIZ, { bizCode: 5556, clientMsgId: "to-offline", data: { objectId: offlineId, content: "kept" } });
+      const { body } = await sender.next((f) => f.code === Code.ACK && f.body.clientMsgId === "to-offline", 3000, "the sender's ACK");
+      await waitFor(async () => (await count(series.kept)) - before.kept === 1, 3000, "the kept message counted");
+      const back = await RawTcp.loggedIn(node.tcp, offlineId, await imToken(node, offlineId));
+      try {
+        await back.next((f) => f.code === Code.BIZ && f.body.msgId === body.msgId, 3000, "the kept message at login");
+        // ACKed, so that no resend after the ACK timeout counts instead of the replay
+        back.send(Code.ACK, { msgId: body.msgId });
+        await waitFor(async () => (await count(series.reliable)) - before.reliable === 1, 2000, "the replay counted as a reliable delivery");
+      } finally {
+        back.close();
+      }
+    } finally {
+      sender.close();
+    }
+    expect(await upgradeStatus(node.http, `/ws?token=not-a-token&userId=${senderId}`)).toBe(401);
+    expect((await count(series.unauthorized)) - before.unauthorized).toBe(1);
   });
 
   test("has both backend error series from the start", async () => {

@@ -78,7 +78,7 @@ beforeAll(async () => {
   // as redis/connections.ts makes the command and BullMQ connections
   command = new Redis({ host: "127.0.0.1", port: proxy.port, maxRetriesPerRequest: 3, enableAutoPipelining: true });
   bullmq = new Redis({ host: "127.0.0.1", port: proxy.port, maxRetriesPerRequest: null });
-  queues = createQueues(bullmq, keys.bullPrefix());
+  queues = createQueues(bullmq, keys.bullPrefix(), log);
 });
 
 afterAll(async () => {

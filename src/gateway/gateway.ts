@@ -171,6 +171,8 @@ export class Gateway {
       if (!(await this.clientReading(session))) break;
       const { checked } = await this.deps.reliable.replay(page, (replayed) => {
         for (const d of replayed) session.write(deliveryFrame(d));
+        this.deps.metrics.deliveries.labels("reliable").inc(replayed.length);
+        if (this.log.isLevelEnabled("debug")) this.log.debug({ userId, msgIds: replayed.map((d) => d.msgId) }, "replayed at login");
       });
       checks.push(checked);
     }

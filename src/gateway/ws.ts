@@ -136,7 +136,7 @@ export class WsTransport implements RoomBroadcaster {
     const trusted = this.gateway.settings.trustFlyClientIp ? req.headers.get("fly-client-ip") : null;
     const ip = trusted ?? server.requestIP(req)?.address ?? "unknown";
     const refusal = this.gateway.admission(ip);
-    if (refusal) return refuse(refusal, `connection refused: ${refusal}`);
+    if (refusal) return this.refuse(refusal, `connection refused: ${refusal}`);
     const q = new URL(req.url).searchParams;
     let login: LoginRequest | null = null;
     if (q.has("token")) {
@@ -152,14 +152,20 @@ export class WsTransport implements RoomBroadcaster {
         roomId: num("roomId"),
         roomSeq: num("roomSeq"),
       });
-      if (!parsed.success) return refuse("bad_request", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+      if (!parsed.success) return this.refuse("bad_request", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
       const owner = await this.gateway.deps.tokens.verify(parsed.data.token, parsed.data.userId, parsed.data.appId);
-      if (!owner) return refuse("unauthorized", UNAUTHORIZED);
+      if (!owner) return this.refuse("unauthorized", UNAUTHORIZED);
       const { token: _token, ...rest } = parsed.data;
       login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
     }
     if (server.upgrade(req, { data: new WsConnection(ip, login, this) })) return undefined;
-    return refuse("bad_request", "expected a WebSocket upgrade");
+    return this.refuse("bad_request", "expected a WebSocket upgrade");
+  }
+
+  /** An upgrade refused, in the HTTP form of the error vocabulary (as http/errors.ts answers), and counted. */
+  private refuse(reason: ErrorReason, message: string): Response {
+    this.gateway.deps.metrics.refused.labels(reason).inc();
+    return Response.json({ error: { code: reason, message } }, { status: ErrorReason[reason] });
   }
 
   publish(roomId: number, frame: OutFrame, exclude?: Connection): void {
@@ -255,9 +261,4 @@ export class WsTransport implements RoomBroadcaster {
       },
     };
   }
-}
-
-/** An upgrade refused, in the HTTP form of the error vocabulary (as http/errors.ts answers). */
-function refuse(reason: ErrorReason, message: string): Response {
-  return Response.json({ error: { code: reason, message } }, { status: ErrorReason[reason] });
 }

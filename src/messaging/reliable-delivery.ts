@@ -51,15 +51,15 @@ export class ReliableDelivery {
   /**
    * First delivery of an im-biz job's messages: to the online recipients now, kept for the offline
    * ones. Each record written is logged as the job's (PendingAcks.recordedBy), so that a retry of
-   * the job goes on from it; call jobDone() once the job completed.
+   * the job goes on from it; call jobDone() once the job completed. Resolves to how many were kept.
    */
-  async send(messages: ReliableMessage[], job: BizJobRun): Promise<void> {
+  async send(messages: ReliableMessage[], job: BizJobRun): Promise<{ kept: number }> {
     const fresh = job.retried ? await this.resume(messages, job.id) : messages;
     const { offline } = await this.deliver(fresh, 1, false, { bizJobId: job.id });
-    if (offline.length === 0) return;
+    if (offline.length === 0) return { kept: 0 };
     // recorded before MySQL has them, so that a retry knows they were being kept
     await this.pending.record(offline, KEPT_NONE_PENDING, job.id);
-    await this.keepForLater(offline, KEPT_NONE_PENDING);
+    return { kept: (await this.keepForLater(offline, KEPT_NONE_PENDING)).length };
   }
 
   /** An im-biz job that sent reliable messages completed: its log is of no more use. */

@@ -6,6 +6,8 @@ import type { Queue } from "bullmq";
 /** How long a scrape waits for the queues' job counts. */
 const QUEUE_COUNTS_WAIT_MS = 1000;
 const HEAP_SPACE_METRICS = ["total", "used", "available"].map((m) => `nodejs_heap_space_size_${m}_bytes`);
+/** Bun answers what these read (process._getActiveHandles() and kin) with nothing: they would always say 0. */
+const ALWAYS_ZERO_METRICS = ["handles", "requests", "resources"].flatMap((m) => [`nodejs_active_${m}`, `nodejs_active_${m}_total`]);
 
 export class Metrics {
   readonly registry = new Registry();
@@ -15,7 +17,7 @@ export class Metrics {
   readonly deliveries = new Counter({ name: "im_deliveries_total", help: "Messages written to recipients, by kind", labelNames: ["kind"], registers: [this.registry] });
   readonly retries = new Counter({ name: "im_delivery_retries_total", help: "Reliable deliveries resent after an ACK timeout", registers: [this.registry] });
   readonly keptOffline = new Counter({ name: "im_kept_offline_total", help: "Reliable deliveries left kept for the next login (offline or attempts used up)", registers: [this.registry] });
-  readonly refused = new Counter({ name: "im_refused_total", help: "ERROR frames sent, by reason", labelNames: ["reason"], registers: [this.registry] });
+  readonly refused = new Counter({ name: "im_refused_total", help: "Refusals by reason: ERROR frames sent and WebSocket upgrades refused", labelNames: ["reason"], registers: [this.registry] });
   readonly backendErrors = new Counter({
     name: "im_backend_errors_total",
     help: "Redis errors (connection errors and failed commands) and MySQL errors (failed queries), by backend",
@@ -48,7 +50,7 @@ export class Metrics {
     // Bun answers v8.getHeapSpaceStatistics() by walking the whole heap (about 160 ms at a million
     // objects, this machine): every scrape would stall the event loop for it. The heap totals
     // (process.memoryUsage) stay.
-    for (const name of HEAP_SPACE_METRICS) this.registry.removeSingleMetric(name);
+    for (const name of [...HEAP_SPACE_METRICS, ...ALWAYS_ZERO_METRICS]) this.registry.removeSingleMetric(name);
     // both series from the start, so that a rate or an alert sees 0 rather than nothing
     this.redisErrors.inc(0);
     this.mysqlErrors.inc(0);
@@ -65,7 +67,7 @@ export class Metrics {
     });
     new Gauge({
       name: "im_queue_jobs",
-      help: "Jobs in each queue, by state",
+      help: "Jobs in each queue, by state. The queues are the cluster's: every node reports the same counts (aggregate with max, not sum)",
       labelNames: ["queue", "state"],
       registers: [this.registry],
       async collect() {

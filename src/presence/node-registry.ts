@@ -99,7 +99,7 @@ export class NodeRegistry {
       return v !== null && v !== undefined;
     };
     if (!present(2) && !present(3)) return;
-    this.log.warn({ nodeId: info.nodeId }, "this node was taken for dead and cleaned up after; restoring its state");
+    this.log.warn("this node was taken for dead and cleaned up after; restoring its state");
     try {
       for (const restore of this.revivals) await restore();
     } catch (err) {

@@ -32,8 +32,13 @@ const defaultJobOptions = {
   backoff: { type: "exponential", delay: 250, jitter: 0.5 },
 };
 
-export function createQueues(connection: Redis, prefix: string): Queues {
-  const make = <T>(name: QueueName) => new Queue<T>(name, { connection, prefix, defaultJobOptions });
+export function createQueues(connection: Redis, prefix: string, log: Logger): Queues {
+  const make = <T>(name: QueueName) => {
+    const queue = new Queue<T>(name, { connection, prefix, defaultJobOptions });
+    // without a listener BullMQ prints its errors to the console, outside the JSON log
+    queue.on("error", (err) => log.error({ err, queue: name }, "queue error"));
+    return queue;
+  };
   const q = {
     biz: make<BizBatchJob>(QueueName.biz),
     online: make<PresenceEventsJob>(QueueName.online),

@@ -12,5 +12,6 @@ export const ack: FrameHandler<typeof AckBody> = {
   async handle(session, body, gateway) {
     const { appId, userId } = session.user!;
     await gateway.deps.reliable.ack(appId, userId, body.msgId);
+    gateway.log.debug({ msgId: body.msgId, userId }, "acked");
   },
 };

@@ -61,14 +61,14 @@ export function bizProcessor(deps: BizDeps) {
     }
     if (deps.log.isLevelEnabled("debug")) deps.log.debug({ jobId: job.id, msgIds: job.data.messages.map((m) => m.msgId) }, "biz processing");
     // every part is let finish before the job fails: a retry must not overlap a part still running
-    const outcomes = await Promise.allSettled([
+    const [sent, ...published] = await Promise.allSettled([
       deps.reliable.send(reliable, { id: job.id ?? "", retried: job.attemptsStarted > 1 }),
       // published even if the room closed since intake: they were accepted while it was live, and
       // their seqs come before the closing notice's, which nodes would otherwise hold back for them
       ...[...rooms].map(([roomId, entries]) => deps.broker.publishToRoom(roomId, entries)),
     ]);
-    for (const o of outcomes) if (o.status === "rejected") throw o.reason;
-    return { recorded: reliable.length > 0 };
+    for (const o of [sent, ...published]) if (o.status === "rejected") throw o.reason;
+    return { recorded: reliable.length > 0, kept: sent.status === "fulfilled" ? sent.value.kept : 0 };
   };
 }
 
@@ -76,6 +76,8 @@ export function bizProcessor(deps: BizDeps) {
 export interface BizJobOutcome {
   /** It made reliable deliveries, so it has a record log (ReliableDelivery.send). */
   recorded: boolean;
+  /** Reliable deliveries kept for the next login at once (their recipients were offline). */
+  kept: number;
 }
 
 /**
