@@ -9,7 +9,8 @@ const flag = z.enum(["0", "1", "true", "false"]).transform((v) => v === "1" || v
 const int = (min: number) => z.coerce.number().int().min(min);
 
 const Env = z.object({
-  NODE_ENV: z.string().default("development"),
+  // a closed set: a mistyped "Production" must not start a node with the public dev secrets
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   PORT: int(0).default(8080),
   TCP_PORT: int(0).default(9000),
   HOST: z.string().default("0.0.0.0"),

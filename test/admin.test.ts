@@ -30,3 +30,19 @@ test("the board's page links its own assets only, no Google font", async () => {
     expect(html.match(/(?:href|src)="https?:\/\/[^"]*"/g) ?? []).toEqual([]);
   }
 });
+
+test("a change asked for by another site's form is refused (CSRF: the browser sends cached basic auth along); the board's own JSON request is served", async () => {
+  const add = `${board}/api/queues/im-online/add`;
+  const basic = `Basic ${btoa(`admin:${cluster.apiKey}`)}`;
+  // an empty batch of presence events: harmless to the worker that takes it
+  const job = JSON.stringify({ name: "csrf-probe", data: { events: [] } });
+  // what an auto-submitted <form enctype="text/plain"> sends: a body that parses as JSON all the same
+  const form = await fetch(add, { method: "POST", headers: { authorization: basic, "content-type": "text/plain" }, body: job });
+  expect(form.status).toBe(403);
+  const crossSite = await fetch(add, { method: "POST", headers: { authorization: basic, "content-type": "application/json", "sec-fetch-site": "cross-site" }, body: job });
+  expect(crossSite.status).toBe(403);
+  const own = await fetch(add, { method: "POST", headers: { authorization: basic, "content-type": "application/json", "sec-fetch-site": "same-origin" }, body: job });
+  expect(own.status).toBe(200);
+  // reading stays open to any GET with the key
+  expect((await fetch(`${board}/api/queues`, { headers: { authorization: basic, "sec-fetch-site": "cross-site" } })).status).toBe(200);
+});

@@ -13,6 +13,8 @@ test("INTAKE_LINGER_MS: 20 ms unless set, 0 allowed, a negative or non-integer v
 test("production: no dev secrets and no dev login", () => {
   const secrets = { NODE_ENV: "production", IM_JWT_SECRET: "s".repeat(32), IM_API_KEY: "k".repeat(32) };
   expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/IM_JWT_SECRET and IM_API_KEY/);
+  // a mistyped production would otherwise run with dev login on and the public dev secrets
+  for (const typo of ["Production", "prod", "production "]) expect(() => loadConfig({ NODE_ENV: typo })).toThrow(/NODE_ENV/);
   expect(loadConfig(secrets).http.devLogin).toBe(false);
   expect(() => loadConfig({ ...secrets, DEV_LOGIN: "1" })).toThrow(/DEV_LOGIN/);
   expect(loadConfig({ DEV_LOGIN: "1" }).http.devLogin).toBe(true);

@@ -8,7 +8,7 @@ import { imMessage } from "../src/db/schema";
 import { Code } from "../src/protocol/codes";
 import { encodeFrame, scanFrames } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
-import { api, APP_ID, bindingKey, imToken, newUserId, onlineStatus } from "./support/http-api";
+import { api, APP_ID, bindingKey, devJwt, imToken, newUserId, onlineStatus } from "./support/http-api";
 import { startInProcessNodes } from "./support/in-process-nodes";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
@@ -61,6 +61,18 @@ describe("TCP login", () => {
     otherApp.send(Code.LOGIN, { appId: APP_ID + 1, userId, token });
     await otherApp.next(isError("unauthorized"), 3000, "ERROR unauthorized for another app");
     await otherApp.closedWithin(3000);
+  });
+
+  test("a user JWT gets IM tokens for its own app only: the default app, or the one of its appId claim", async () => {
+    const userId = newUserId();
+    const config = async (jwt: string, appId: number) => (await api(A.http, "POST", "/api/im/config", { bearer: jwt, body: { appId } })).status;
+    const plain = await devJwt(A, userId);
+    expect(await config(plain, APP_ID)).toBe(200);
+    // the same number in another app is someone else: its messages are not this user's to read
+    expect(await config(plain, APP_ID + 1)).toBe(403);
+    const ofOtherApp = await devJwt(A, userId, { appId: APP_ID + 1 });
+    expect(await config(ofOtherApp, APP_ID + 1)).toBe(200);
+    expect(await config(ofOtherApp, APP_ID)).toBe(403);
   });
 
   test("a frame other than LOGIN before login gets ERROR not_logged_in, then close", async () => {
@@ -380,7 +392,7 @@ describe("WebSocket login", () => {
     const token = await imToken(B, userId);
     expect(await upgradeStatus(B.http, `/ws?token=bad&userId=${userId}`)).toBe(401);
     expect(await upgradeStatus(B.http, `/ws?token=${token}&userId=${userId + 1}`)).toBe(401);
-    for (const bad of ["roomId=7&roomSeq=abc", "roomId=7&roomSeq=", "roomId=-1", "appId="]) {
+    for (const bad of ["roomId=7&roomSeq=abc", "roomId=7&roomSeq=", "roomId=-1", "appId=", "roomId=0x7", "roomId=7.0", "roomId=%207", "roomId=7e0"]) {
       expect(`${bad}: ${await upgradeStatus(B.http, `/ws?token=${token}&userId=${userId}&${bad}`)}`).toBe(`${bad}: 400`);
     }
     const ws = new WebSocket(`${B.ws}?token=${token}&userId=${userId}`);

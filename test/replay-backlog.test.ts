@@ -5,10 +5,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import mysql from "mysql2/promise";
 import { Code } from "../src/protocol/codes";
+import { createKeys } from "../src/redis/keys";
 import { api, APP_ID, bindingKey, connectTestRedis, imToken, newUserId, onlineStatus } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { RawTcp } from "./support/raw-tcp";
-import { DEFAULT_SETTINGS } from "./support/test-cluster";
+import { DEFAULT_SETTINGS, type TestNode } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
 let cluster: InProcessCluster;
@@ -70,3 +71,99 @@ test(`${PUSHES} kept pushes of ${DATA_CHARS / 1000} KB (18 MB) reach a client th
     await db.end();
   }
 }, 180_000);
+
+/**
+ * A client that stops reading right after its LOGIN, with 8 MB kept for it (written straight into
+ * MySQL, msgIds below any the cluster gives): its login's replay stalls, holding up the frames it
+ * sends after the LOGIN and the live deliveries to it.
+ */
+async function stalledLogin(node: TestNode): Promise<{ raw: RawTcp; userId: number }> {
+  const userId = newUserId();
+  const db = await mysql.createConnection(cluster.databaseUrl);
+  try {
+    for (let from = 1; from <= 4000; from += 1000) {
+      const rows = Array.from({ length: 1000 }, (_, i) => [APP_ID, userId, from + i, 7, 6001, JSON.stringify({ n: from + i, pad: "x".repeat(2000) }), Date.now()]);
+      await db.query("INSERT INTO im_message (app_id, user_id, msg_id, sender_id, biz_code, data, ts) VALUES ?", [rows]);
+    }
+  } finally {
+    await db.end();
+  }
+  await redis.set(createKeys(cluster.prefix).keptMark(APP_ID, userId), "kept-by-test");
+  const raw = await RawTcp.connect(node.tcp);
+  raw.pause();
+  raw.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(node, userId) });
+  raw.keepAlive(300);
+  return { raw, userId };
+}
+
+/** One series of the node's /metrics (0 while it has none). */
+async function metric(node: TestNode, series: string): Promise<number> {
+  const text = await (await fetch(`${node.http}/metrics`)).text();
+  return Number(new RegExp(`^${series} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+}
+
+test("frames waiting behind a stalled replay are bounded in bytes, not only in count: past 4 MiB, ERROR rate_limited and the close", async () => {
+  const node = cluster.nodes[0];
+  const { raw } = await stalledLogin(node);
+  try {
+    // 80 HEARTBEATs of 60 KB (never rate limited, far fewer than the 1,000 frames a connection may
+    // have waiting): 4.8 MB parsed in the node's memory for as long as the client likes
+    for (let i = 0; i < 80; i++) raw.send(Code.HEARTBEAT, { pad: "h".repeat(60_000) });
+    raw.resume();
+    const refused = await raw.next((f) => f.code === Code.ERROR, 15_000, "ERROR for the frames waiting");
+    expect(refused.body.error).toBe("rate_limited");
+    await raw.closedWithin(5000, "the close after the ERROR");
+  } finally {
+    raw.close();
+  }
+}, 60_000);
+
+test("live deliveries held for a stalled replay are bounded (8 MiB): those past it are dropped and resent or kept, none lost", async () => {
+  const node = cluster.nodes[0];
+  const { raw, userId } = await stalledLogin(node);
+  const notHeldBefore = await metric(node, "im_deliveries_not_held_total");
+  const pushes: string[] = [];
+  const received = new Set<string>();
+  let second: RawTcp | null = null;
+  try {
+    // 150 pushes of 60 KB: 9 MB to hold for a client that reads nothing
+    for (let i = 0; i < 150; i++) {
+      const r = await api(node.http, "POST", "/api/im/push", { bearer: cluster.apiKey, body: { appId: APP_ID, userIds: [userId], bizCode: 6002, data: { i, text: "q".repeat(60_000) } } });
+      expect(r.status).toBe(200);
+      pushes.push(String(r.json.msgId));
+    }
+    await waitFor(async () => (await metric(node, "im_deliveries_not_held_total")) > notHeldBefore, 5000, "deliveries past the bound dropped, not held");
+    // the client reads again and ACKs all it gets; what was dropped comes by a resend, or is kept for
+    // the next login once its attempts are used up
+    raw.resume();
+    const ackAll = (conn: RawTcp) => {
+      for (const f of conn.frames) {
+        if (f.code !== Code.BIZ || f.taken) continue;
+        f.taken = true;
+        received.add(String(f.body.msgId));
+        conn.send(Code.ACK, { msgId: f.body.msgId });
+      }
+    };
+    const db = await mysql.createConnection(cluster.databaseUrl);
+    try {
+      const keptPushes = async () => ((await db.query("SELECT msg_id FROM im_message WHERE user_id = ? AND biz_code = 6002", [userId])) as unknown as [Array<{ msg_id: string | number }>])[0].map((r) => String(r.msg_id));
+      await waitFor(
+        async () => {
+          ackAll(raw);
+          const kept = new Set(await keptPushes());
+          return pushes.every((id) => received.has(id) || kept.has(id));
+        },
+        60_000,
+        "every push received or kept",
+      );
+    } finally {
+      await db.end();
+    }
+    raw.close();
+    second = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
+    await waitFor(() => (ackAll(second!), pushes.every((id) => received.has(id))), 30_000, "the kept pushes at the next login");
+  } finally {
+    raw.close();
+    second?.close();
+  }
+}, 120_000);

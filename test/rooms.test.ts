@@ -233,9 +233,20 @@ describe("live rooms", () => {
     const anchorJwt = await devJwt(A, newUserId());
     const otherJwt = await devJwt(A, newUserId());
     const roomId = await startRoom(A, anchorJwt);
-    const denied = await api(A.http, "POST", "/api/living/close", { bearer: otherJwt, body: { roomId } });
-    expect(denied.status).toBe(403);
-    expect(denied.json.error.code).toBe("forbidden");
+    // the room is cached by a look at it; a refused close must leave that be (or anyone could keep a
+    // busy room's lookups going to MySQL)
+    expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: otherJwt })).json.roomId).toBe(roomId);
+    const cached = createKeys(cluster.prefix).livingRoom(roomId);
+    const redis = connectTestRedis();
+    try {
+      expect(await redis.exists(cached)).toBe(1);
+      const denied = await api(A.http, "POST", "/api/living/close", { bearer: otherJwt, body: { roomId } });
+      expect(denied.status).toBe(403);
+      expect(denied.json.error.code).toBe("forbidden");
+      expect(await redis.exists(cached)).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
     expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
     expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(404);
     expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId: 2_000_000_000 } })).status).toBe(404);

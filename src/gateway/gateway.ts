@@ -261,15 +261,21 @@ export class Gateway {
 
   private deliver(deliveries: Delivery[]): void {
     let delivered = 0;
+    let dropped = 0;
     for (const d of deliveries) {
-      // not here any more: the ACK check resends or keeps it
+      // not here any more, or too much held for it (Session.deliver): the ACK check resends or keeps it
       const s = this.sessions.get(d.appId, d.userId);
       if (!s) continue;
-      s.deliver(deliveryFrame(d));
-      delivered++;
-      this.log.debug({ msgId: d.msgId, userId: d.userId }, "delivered");
+      if (s.deliver(deliveryFrame(d))) {
+        delivered++;
+        this.log.debug({ msgId: d.msgId, userId: d.userId }, "delivered");
+      } else {
+        dropped++;
+        this.log.debug({ msgId: d.msgId, userId: d.userId }, "not held: the client does not read its login replay");
+      }
     }
     this.deps.metrics.deliveries.labels("reliable").inc(delivered);
+    if (dropped > 0) this.deps.metrics.deliveriesNotHeld.inc(dropped);
   }
 
   private fanOutRoom(roomId: number, seq: number, msg: RoomMessage): void {

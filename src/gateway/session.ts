@@ -12,7 +12,7 @@ import { TokenBucket } from "./limits";
 
 type Inbound =
   /** `limited`: over the rate limit when it arrived, so refused in its turn. */
-  | { kind: "frame"; code: number; body: ParsedBody; form: WireForm; limited: boolean }
+  | { kind: "frame"; code: number; body: ParsedBody; form: WireForm; limited: boolean; bytes: number }
   | { kind: "task"; run: () => Promise<void> };
 
 /** A frame held back while a login replays what the client missed. */
@@ -34,6 +34,12 @@ const MAX_PIPELINED = 64;
  * rate-limit burst (400): a client within its rate never meets it.
  */
 const MAX_INBOX = 1000;
+/**
+ * The bytes (of their bodies) of the frames waiting: 1,000 frames of 64 KB each would be 64 MB per
+ * connection, held for as long as the frame being handled takes (a login replay to a client that
+ * does not read takes as long as the client wants).
+ */
+const MAX_INBOX_BYTES = 4 * 1024 * 1024;
 /** Unordered frames (ACKs) of one connection being applied at once; past it the client is too fast. */
 const MAX_UNORDERED = 1000;
 /**
@@ -43,6 +49,12 @@ const MAX_UNORDERED = 1000;
 const UNORDERED_PER_SEC = 10_000;
 
 const TOO_FAST = "too many frames on this connection; slow down";
+/**
+ * Live deliveries held back during a login replay, in bytes (of their JSON). A client that does not
+ * read its replay holds the replay up, and everything sent to it meanwhile (the resends of the
+ * replayed messages too) would pile up here, out of sight of the transports' own bounds.
+ */
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
 /**
  * How long closeAfterAnswers() waits for the answers due before it closes anyway: a handler stuck on
  * an unreachable Redis must not keep a kicked or drained connection open.
@@ -70,10 +82,12 @@ export class Session {
   // Idle sessions are most of a node's memory: what only some sessions need is made when first needed.
   /** Frames and tasks waiting to be handled; null when none. */
   private inbox: Inbound[] | null = null;
+  private inboxBytes = 0;
   private pumping = false;
   /** The unfinished rests of BIZ frames (see pipeline), oldest first; null when none. */
   private pipelined: Promise<void>[] | null = null;
   private held: Held[] | null = null;
+  private heldBytes = 0;
   /** Made at the first rate-limited frame (a new bucket is full, so making it late changes nothing). */
   private bucket: TokenBucket | null = null;
   /** Unordered frames being applied (see FrameHandler.unordered). */
@@ -95,7 +109,7 @@ export class Session {
    * A decoded inbound frame. Frames are handled one at a time, in arrival order; only an
    * unordered one (an ACK, which answers nothing) is applied at once.
    */
-  receive(code: number, body: ParsedBody, form: WireForm = "binary"): void {
+  receive(code: number, body: ParsedBody, form: WireForm = "binary", bytes = 0): void {
     if (this.closed) return;
     this.lastInboundAt = Date.now();
     this.gateway.deps.metrics.frameIn(code);
@@ -105,18 +119,20 @@ export class Session {
     const inbox = (this.inbox ??= []);
     // PROTOCOL.md section 3: a HEARTBEAT before login is tolerated, never a close; past the bound
     // it is ignored (the frames before it are answered in their turn)
-    if (inbox.length >= MAX_INBOX && code === Code.HEARTBEAT && this.user === null) return;
-    if (inbox.length >= MAX_INBOX) {
+    const full = inbox.length >= MAX_INBOX || this.inboxBytes + bytes > MAX_INBOX_BYTES;
+    if (full && code === Code.HEARTBEAT && this.user === null) return;
+    if (full) {
       // the client sends far faster than it is answered: refusing frame by frame would not bound
       // its memory, so it gets one ERROR (ahead of the answers still due) and is closed
       this.conn.useForm(form);
-      this.sendError("rate_limited", `more than ${MAX_INBOX} frames waiting on this connection`);
+      this.sendError("rate_limited", `more than ${MAX_INBOX} frames or ${MAX_INBOX_BYTES} bytes waiting on this connection`);
       return this.close();
     }
+    this.inboxBytes += bytes;
     // liveness and confirmations are never refused; everything else is rate limited per connection,
     // by arrival time, and refused in its turn (after the answers to the frames before it)
     const limited = code !== Code.HEARTBEAT && code !== Code.ACK && !this.takeToken();
-    inbox.push({ kind: "frame", code, body, form, limited });
+    inbox.push({ kind: "frame", code, body, form, limited, bytes });
     this.pump();
   }
 
@@ -189,12 +205,29 @@ export class Session {
 
   /**
    * A live delivery (reliable, or room when `roomSeq` is given). Held back while a login replay is
-   * running. Room messages may wait a few ms to share a socket write (Connection.write).
+   * running, up to MAX_HELD_BYTES; past that a reliable delivery is dropped (its ACK check resends
+   * it, or keeps it for the next login) and a room message closes the connection (the client gets
+   * it back with roomSeq). False when it was dropped. Room messages may wait a few ms to share a
+   * socket write (Connection.write).
    */
-  deliver(frame: OutFrame, roomSeq?: number): void {
-    if (this.closed) return;
-    if (this.held) this.held.push({ frame, roomSeq });
-    else this.write(frame, roomSeq !== undefined);
+  deliver(frame: OutFrame, roomSeq?: number): boolean {
+    if (this.closed) return false;
+    if (!this.held) {
+      this.write(frame, roomSeq !== undefined);
+      return true;
+    }
+    const bytes = frame.json.length;
+    if (this.heldBytes + bytes > MAX_HELD_BYTES) {
+      if (roomSeq === undefined) return false;
+      this.gateway.log.warn({ connId: this.id, heldBytes: this.heldBytes }, "too much held for a client that does not read its replay; closing");
+      this.held = [];
+      this.heldBytes = 0;
+      this.close();
+      return false;
+    }
+    this.heldBytes += bytes;
+    this.held.push({ frame, roomSeq });
+    return true;
   }
 
   /** Write straight to the client, bypassing the hold (the replay itself). */
@@ -213,6 +246,7 @@ export class Session {
   release(covered: (roomSeq: number) => boolean): void {
     const held = this.held ?? [];
     this.held = null;
+    this.heldBytes = 0;
     for (const h of held) {
       if (h.roomSeq !== undefined && covered(h.roomSeq)) continue;
       this.write(h.frame, h.roomSeq !== undefined);
@@ -224,6 +258,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.inbox = null;
+    this.inboxBytes = 0;
     this.conn.close();
   }
 
@@ -274,6 +309,7 @@ export class Session {
   private async drain(): Promise<void> {
     try {
       for (let item = this.inbox?.shift(); item !== undefined && !this.closed; item = this.inbox?.shift()) {
+        if (item.kind === "frame") this.inboxBytes -= item.bytes;
         if (item.kind === "frame" && item.code === Code.BIZ) {
           if (this.pipelined !== null && this.pipelined.length >= MAX_PIPELINED) await this.pipelined[0];
         } else if (this.pipelined !== null) {

@@ -117,7 +117,7 @@ class TcpConnection implements Connection {
     const buf = this.partial === null ? chunk : this.partial.bytes;
     const scan = scanFrames(buf, this.gateway.settings.maxBodyBytes);
     // each frame is parsed before we return, and the tail copied: Bun reuses `chunk` after this callback
-    for (const f of scan.frames) session.receive(f.code, parseBody(f.body));
+    for (const f of scan.frames) session.receive(f.code, parseBody(f.body), "binary", f.body.length);
     this.partial = keepAfterScan(this.partial, buf, scan);
     if (scan.violation !== null) session.violation(scan.violation);
   }

@@ -143,7 +143,8 @@ export class WsTransport implements RoomBroadcaster {
       // an empty value is no number (Number("") would be 0)
       const num = (k: string) => {
         const v = q.get(k);
-        return v === null ? undefined : v === "" ? Number.NaN : Number(v);
+        // decimal digits only, as for the HTTP API's query strings ("0x2a", "4.2e1", " 42" are no number)
+        return v === null ? undefined : /^\d{1,16}$/.test(v) ? Number(v) : Number.NaN;
       };
       const parsed = LoginBody.safeParse({
         token: q.get("token"),
@@ -245,14 +246,14 @@ export class WsTransport implements RoomBroadcaster {
             return session.violation(`text message over ${maxText} bytes`, "text");
           }
           const env = parseEnvelope(message);
-          if (env.ok) session.receive(env.code, { ok: true, value: env.body }, "text");
+          if (env.ok) session.receive(env.code, { ok: true, value: env.body }, "text", message.length);
           else if (env.fatal || env.code === undefined) session.violation(env.reason, "text");
-          else session.receive(env.code, { ok: false, reason: env.reason }, "text");
+          else session.receive(env.code, { ok: false, reason: env.reason }, "text", message.length);
           return;
         }
         // a binary message holds whole frames only
         const scan = scanFrames(message, maxBody);
-        for (const f of scan.frames) session.receive(f.code, parseBody(f.body), "binary");
+        for (const f of scan.frames) session.receive(f.code, parseBody(f.body), "binary", f.body.length);
         if (scan.violation !== null) session.violation(scan.violation, "binary");
         else if (scan.rest < message.length) session.violation("binary message ends inside a frame", "binary");
       },

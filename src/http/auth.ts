@@ -6,6 +6,8 @@ import { ImError } from "../protocol/errors";
 
 export interface UserClaims {
   userId: number;
+  /** The app the user belongs to (claim `appId`); absent: the default app only. */
+  appId?: number;
   nickName?: string;
   avatar?: string;
 }
@@ -22,6 +24,7 @@ function bearer(header: string | undefined): string | null {
 export async function mintUserJwt(secret: string, claims: UserClaims): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const payload: Record<string, unknown> = { sub: String(claims.userId), iat: now, exp: now + DEV_JWT_TTL_S };
+  if (claims.appId !== undefined) payload.appId = claims.appId;
   if (claims.nickName) payload.nickName = claims.nickName;
   if (claims.avatar) payload.avatar = claims.avatar;
   return sign(payload, secret, "HS256");
@@ -37,12 +40,17 @@ export function requireUser(secret: string) {
     } catch {
       throw new ImError("unauthorized", "bad or expired user JWT");
     }
+    // hono checks exp only when it is there: a JWT without one would be good for ever
+    if (typeof payload.exp !== "number") throw new ImError("unauthorized", "the JWT has no exp");
     // a decimal userId, as a number or a string ("0x10" or "1e3" are not one)
     const sub = payload.sub;
     const userId = typeof sub === "number" || (typeof sub === "string" && /^[1-9][0-9]*$/.test(sub)) ? Number(sub) : Number.NaN;
     if (!Number.isSafeInteger(userId) || userId <= 0) throw new ImError("unauthorized", "the JWT's sub is not a userId");
+    const appId = payload.appId;
+    if (appId !== undefined && !(typeof appId === "number" && Number.isSafeInteger(appId) && appId > 0)) throw new ImError("unauthorized", "the JWT's appId is not an appId");
     c.set("user", {
       userId,
+      appId,
       nickName: typeof payload.nickName === "string" ? payload.nickName : undefined,
       avatar: typeof payload.avatar === "string" ? payload.avatar : undefined,
     });

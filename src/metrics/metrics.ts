@@ -15,6 +15,11 @@ export class Metrics {
   readonly framesIn = new Counter({ name: "im_frames_in_total", help: "Frames received, by code", labelNames: ["code"], registers: [this.registry] });
   readonly framesOut = new Counter({ name: "im_frames_out_total", help: "Frames sent, by code (room fan-out counts each recipient)", labelNames: ["code"], registers: [this.registry] });
   readonly deliveries = new Counter({ name: "im_deliveries_total", help: "Messages written to recipients, by kind", labelNames: ["kind"], registers: [this.registry] });
+  readonly deliveriesNotHeld = new Counter({
+    name: "im_deliveries_not_held_total",
+    help: "Reliable deliveries dropped for a client that does not read its login replay (past 8 MiB held): their ACK check resends or keeps them",
+    registers: [this.registry],
+  });
   readonly retries = new Counter({ name: "im_delivery_retries_total", help: "Reliable deliveries resent after an ACK timeout", registers: [this.registry] });
   readonly keptOffline = new Counter({ name: "im_kept_offline_total", help: "Reliable deliveries left kept for the next login (offline or attempts used up)", registers: [this.registry] });
   readonly refused = new Counter({ name: "im_refused_total", help: "Refusals by reason: ERROR frames sent and WebSocket upgrades refused", labelNames: ["reason"], registers: [this.registry] });

@@ -74,6 +74,11 @@ export class LivingRooms {
    * have cached the room as live again.
    */
   async close(userId: number, roomId: number): Promise<Room> {
+    // who may close it is checked before anything changes: a refused close must not evict the
+    // room's cache entry (any user could keep a busy room's lookups going to MySQL)
+    const [seen] = await this.db.select({ anchorId: livingRoom.anchorId }).from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
+    if (!seen) throw new ImError("not_found", `room ${roomId} is not live`);
+    if (seen.anchorId !== userId) throw new ImError("forbidden", "only the anchor can close the room");
     // the cache goes first: with Redis out of reach the close fails before anything changed, instead
     // of after the commit, with the room still cached as live
     await this.redis.del(this.keys.livingRoom(roomId));

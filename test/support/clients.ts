@@ -12,7 +12,7 @@ export class Clients {
     const userId = opts.userId ?? newUserId();
     const client = await ImClient.fromConfig(
       list.map((n) => n.http),
-      await devJwt(list[0], userId),
+      await devJwt(list[0], userId, opts.appId === undefined ? {} : { appId: opts.appId }),
       { connectors: nativeConnectors, heartbeatMs: 400, timeoutMs: 5000, reconnect: { initialMs: 50, maxMs: 500 }, ...opts, userId },
     );
     this.made.add(client);

@@ -27,7 +27,7 @@ export async function api(base: string, method: string, path: string, opts: { be
 }
 
 /** A user JWT from `node`'s POST /api/dev/login, with the profile shown alongside the user's room messages. */
-export async function devJwt(node: TestNode, userId: number, profile: { nickName?: string; avatar?: string } = {}): Promise<string> {
+export async function devJwt(node: TestNode, userId: number, profile: { nickName?: string; avatar?: string; appId?: number } = {}): Promise<string> {
   const r = await api(node.http, "POST", "/api/dev/login", { body: { userId, ...profile } });
   if (r.status !== 200) throw new Error(`dev login of ${userId} at ${node.nodeId}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
   return r.json.token;

@@ -30,6 +30,15 @@ function requireAdmin(apiKey: string) {
       c.header("WWW-Authenticate", 'Basic realm="live-im admin", charset="UTF-8"');
       return c.json({ error: { code: "unauthorized", message: "the server API key is required (Bearer, or basic auth as admin)" } }, 401);
     }
+    // the browser sends cached basic auth with a cross-site form POST too (a top-level navigation):
+    // a form can only send text/plain or form bodies, which the board would read as JSON all the
+    // same; its own page sends JSON, so anything else that changes state is refused
+    const method = c.req.method;
+    const type = c.req.header("content-type");
+    const crossSite = c.req.header("sec-fetch-site") === "cross-site";
+    if (method !== "GET" && method !== "HEAD" && (crossSite || (type !== undefined && !/^application\/json\b/i.test(type)))) {
+      return c.json({ error: { code: "forbidden", message: "changes to the board take a JSON body from the board's own page" } }, 403);
+    }
     await next();
   });
 }

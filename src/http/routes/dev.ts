@@ -1,13 +1,15 @@
 // POST /api/dev/login: a user JWT for any userId, for local runs and tests (off in production).
 import { Hono } from "hono";
 import { z } from "zod";
-import { id } from "../../protocol/bodies";
+import { appId, id } from "../../protocol/bodies";
 import { mintUserJwt } from "../auth";
 import type { HttpDeps } from "../deps";
 import { jsonBody } from "../validate";
 
 const DevLogin = z.object({
   userId: id,
+  /** The app the user is of (the JWT's appId claim); absent: the default app. */
+  appId: appId.optional(),
   nickName: z.string().min(1).max(40).optional(),
   avatar: z.string().max(255).optional(),
 });

@@ -32,6 +32,9 @@ export function imRoutes(deps: HttpDeps) {
     .post("/config", user, async (c) => {
       const { appId } = await jsonBody(c, ConfigBody);
       const u = c.get("user");
+      // the JWT says which app its user is of: a token for another app would be another session
+      // of the same person (one more viewer, one more rate limit) or someone else of that app
+      if (appId !== (u.appId ?? DEFAULT_APP_ID)) throw new ImError("forbidden", `this user JWT is not for app ${appId}`);
       const token = await deps.tokens.create({ userId: u.userId, appId, nickName: u.nickName, avatar: u.avatar });
       // this node while it accepts clients, else the least loaded live node
       let node = deps.self();
