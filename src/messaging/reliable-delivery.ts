@@ -155,8 +155,9 @@ export class ReliableDelivery {
    * The im-ack processor: the ACK timeout of one batch of deliveries passed. `retried`: an earlier
    * run of this job failed or died, maybe after it had made delivery n+1 of some messages but before
    * their check was stored; those get that check now (a second one is harmless: records only move
-   * from the state a check expects). On the last attempt, an earlier run may likewise have kept
-   * messages but not yet delivered them to a recipient's new session: those are looked at again.
+   * from the state a check expects). An earlier run may likewise have kept messages but not yet
+   * delivered them to a recipient's new session (the last attempt's keep, or keepForLater's look
+   * again on an earlier one): those are looked at again.
    */
   async check(job: AckCheckJob, retried: boolean): Promise<CheckOutcome> {
     const final = job.attempt >= this.maxAttempts;
@@ -169,7 +170,7 @@ export class ReliableDelivery {
       const state = states[i];
       if (state?.attempt === job.attempt) (state.kept ? due.kept : due.fresh).push(m);
       else if (retried && state?.attempt === job.attempt + 1) unchecked.push(m);
-      else if (retried && final && state?.attempt === 0) keptByEarlierRun.push(m);
+      else if (retried && state?.attempt === 0) keptByEarlierRun.push(m);
     });
     // delivery n+1 went to the session it found; delivery n's is the best guess at it
     if (unchecked.length > 0) await this.pending.scheduleCheck(unchecked, job.attempt + 1, sessionsOf(job));
@@ -190,7 +191,9 @@ export class ReliableDelivery {
     const kept = await this.keepForLater(fresh.offline, was(false));
     // already in MySQL, where the next login's replay finds them
     const { moved: markedKept } = await this.pending.markKept(keptBefore.offline, was(true));
-    return { resent: fresh.sent + keptBefore.sent, kept: kept.length + markedKept.length };
+    // the look again that an earlier run's keepForLater may not have got to
+    const again = await this.deliver(keptByEarlierRun, 1, true, { from: KEPT_NONE_PENDING, skip: sameSessionAs(job) });
+    return { resent: fresh.sent + keptBefore.sent + again.sent, kept: kept.length + markedKept.length };
   }
 
   /**

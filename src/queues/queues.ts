@@ -54,6 +54,18 @@ export function createQueues(connection: Redis, prefix: string, log: Logger): Qu
   };
 }
 
+/**
+ * A job in the hands of a node that died (or froze) is taken over by another node's worker once its
+ * lock lapses (JOB_LOCK_MS without renewal; renewed every half of it) and a stalled check, run every
+ * STALLED_CHECK_MS, has seen it so twice: within about 20 s, not BullMQ's 30 s + 30 s, since the
+ * job holds messages already accepted. A stall is no failure of the job: up to MAX_STALLS of them,
+ * where BullMQ's default of 1 would fail for good, unprocessed, a job whose nodes died twice in a
+ * row (a crash loop, an OOM killer, a rolling deploy ending in SIGKILL).
+ */
+const JOB_LOCK_MS = 10_000;
+const STALLED_CHECK_MS = 5_000;
+const MAX_STALLS = defaultJobOptions.attempts;
+
 export interface Processors {
   biz: Processor<BizBatchJob>;
   online: Processor<PresenceEventsJob>;
@@ -85,9 +97,17 @@ export function startWorkers(
     ack: QueueName.ack,
   };
   const workers = (Object.keys(names) as Array<keyof Processors>).map((key) => {
-    const w = new Worker(names[key], processors[key] as Processor, { connection, prefix, concurrency });
+    const w = new Worker(names[key], processors[key] as Processor, {
+      connection,
+      prefix,
+      concurrency,
+      lockDuration: JOB_LOCK_MS,
+      stalledInterval: STALLED_CHECK_MS,
+      maxStalledCount: MAX_STALLS,
+    });
     w.on("failed", (job: Job | undefined, err: Error) => {
-      const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+      // BullMQ does not retry an UnrecoverableError (a job stalled more than MAX_STALLS times among them)
+      const final = job !== undefined && (err.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1));
       // a job given up on stays in the queue's failed set (removeOnFail), where an operator can retry it
       log.error({ err, queue: names[key], jobId: job?.id, attemptsMade: job?.attemptsMade }, final ? "job failed for good" : "job failed; retried");
     });

@@ -38,11 +38,14 @@ export class ProcessCluster implements ClusterIdentity {
     return this.settings.heartbeatSeconds * 1000;
   }
 
-  /** Start one more node of this cluster; resolves once it answers /healthz, fails with its log tail. */
-  async addNode(): Promise<ProcessNode> {
+  /**
+   * Start one more node of this cluster, with `env` over the cluster's (ROLES, a DATABASE_URL through
+   * a proxy...); resolves once it answers /healthz, fails with its log tail.
+   */
+  async addNode(env: Record<string, string> = {}): Promise<ProcessNode> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.spawn(`${this.prefix}-n${this.procs.size}`);
+        return await this.spawn(`${this.prefix}-n${this.procs.size}`, env);
       } catch (err) {
         // a free port may be taken between our probe and the node's bind: try other ports
         if (!(err instanceof PortTaken) || attempt >= PORT_ATTEMPTS) throw err;
@@ -87,14 +90,14 @@ export class ProcessCluster implements ClusterIdentity {
     }
   }
 
-  private async spawn(nodeId: string): Promise<ProcessNode> {
+  private async spawn(nodeId: string, env: Record<string, string>): Promise<ProcessNode> {
     const [httpPort, tcpPort] = freePorts(2);
     const logPath = join(this.logDir, `${nodeId}.log`);
     const fd = openSync(logPath, "a");
     // --no-orphans: a test run that is killed does not leave its nodes running
     const proc = Bun.spawn([process.execPath, "--no-orphans", "src/main.ts"], {
       cwd: ROOT,
-      env: { ...process.env, ...nodeEnv(this, nodeId, this.settings, "info"), PORT: String(httpPort), TCP_PORT: String(tcpPort) },
+      env: { ...process.env, ...nodeEnv(this, nodeId, this.settings, "info"), PORT: String(httpPort), TCP_PORT: String(tcpPort), ...env },
       stdin: "ignore",
       stdout: fd,
       stderr: fd,
