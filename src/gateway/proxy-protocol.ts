@@ -2,6 +2,7 @@
 // that per-IP limits see the client and not the proxy. Only v1, the one fly.io's proxy_proto writes.
 
 const PREFIX = Buffer.from("PROXY ", "latin1");
+
 /**
  * Parse a PROXY protocol v1 header line ("PROXY TCP4 <src> <dst> <sport> <dport>\r\n").
  * Returns the client address and the header length, "more" while the line is incomplete, or
