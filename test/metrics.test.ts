@@ -11,7 +11,7 @@ import { createKeys } from "../src/redis/keys";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { newClusterIdentity } from "./support/test-cluster";
 import { Code } from "../src/protocol/codes";
-import { imToken, newUserId } from "./support/http-api";
+import { imToken, metricValue, newUserId } from "./support/http-api";
 import { RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { waitFor } from "./support/wait";
 
@@ -97,11 +97,7 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
     }
   });
 
-  /** The value of one series of the node's /metrics (0 while it has none). */
-  const count = async (series: string) => {
-    const text = await (await fetch(`${cluster.nodes[0].http}/metrics`)).text();
-    return Number(new RegExp(`^${series.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-  };
+  const count = (series: string) => metricValue(cluster.nodes[0], series);
 
   test("counts frames in and out by code, and unknown codes under one label", async () => {
     const [node] = cluster.nodes;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import mysql from "mysql2/promise";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
-import { api, APP_ID, bindingKey, connectTestRedis, imToken, newUserId, onlineStatus } from "./support/http-api";
+import { api, APP_ID, bindingKey, connectTestRedis, imToken, metricValue, newUserId, onlineStatus } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { RawTcp } from "./support/raw-tcp";
 import { DEFAULT_SETTINGS, type TestNode } from "./support/test-cluster";
@@ -96,12 +96,6 @@ async function stalledLogin(node: TestNode): Promise<{ raw: RawTcp; userId: numb
   return { raw, userId };
 }
 
-/** One series of the node's /metrics (0 while it has none). */
-async function metric(node: TestNode, series: string): Promise<number> {
-  const text = await (await fetch(`${node.http}/metrics`)).text();
-  return Number(new RegExp(`^${series} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-}
-
 test("frames waiting behind a stalled replay are bounded in bytes, not only in count: past 4 MiB, ERROR rate_limited and the close", async () => {
   const node = cluster.nodes[0];
   const { raw } = await stalledLogin(node);
@@ -121,7 +115,7 @@ test("frames waiting behind a stalled replay are bounded in bytes, not only in c
 test("live deliveries held for a stalled replay are bounded (8 MiB): those past it are dropped and resent or kept, none lost", async () => {
   const node = cluster.nodes[0];
   const { raw, userId } = await stalledLogin(node);
-  const notHeldBefore = await metric(node, "im_deliveries_not_held_total");
+  const notHeldBefore = await metricValue(node, "im_deliveries_not_held_total");
   const pushes: string[] = [];
   const received = new Set<string>();
   let second: RawTcp | null = null;
@@ -132,7 +126,7 @@ test("live deliveries held for a stalled replay are bounded (8 MiB): those past 
       expect(r.status).toBe(200);
       pushes.push(String(r.json.msgId));
     }
-    await waitFor(async () => (await metric(node, "im_deliveries_not_held_total")) > notHeldBefore, 5000, "deliveries past the bound dropped, not held");
+    await waitFor(async () => (await metricValue(node, "im_deliveries_not_held_total")) > notHeldBefore, 5000, "deliveries past the bound dropped, not held");
     // the client reads again and ACKs all it gets; what was dropped comes by a resend, or is kept for
     // the next login once its attempts are used up
     raw.resume();
