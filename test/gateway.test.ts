@@ -8,6 +8,7 @@ import { imMessage } from "../src/db/schema";
 import { Code } from "../src/protocol/codes";
 import { encodeFrame, scanFrames } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
+import { TOKENS_PER_MINUTE } from "../src/presence/tokens";
 import { api, APP_ID, bindingKey, devJwt, imToken, newUserId, onlineStatus } from "./support/http-api";
 import { startInProcessNodes } from "./support/in-process-nodes";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
@@ -73,6 +74,17 @@ describe("TCP login", () => {
     const ofOtherApp = await devJwt(A, userId, { appId: APP_ID + 1 });
     expect(await config(ofOtherApp, APP_ID + 1)).toBe(200);
     expect(await config(ofOtherApp, APP_ID)).toBe(403);
+  });
+
+  test("one user mints at most TOKENS_PER_MINUTE IM tokens a minute (then 429 rate_limited); another user is not held back", async () => {
+    const userId = newUserId();
+    const jwt = await devJwt(A, userId);
+    const mint = async (bearer: string) => (await api(A.http, "POST", "/api/im/config", { bearer, body: { appId: APP_ID } })).status;
+    for (let i = 0; i < TOKENS_PER_MINUTE; i++) expect(await mint(jwt)).toBe(200);
+    const refused = await api(A.http, "POST", "/api/im/config", { bearer: jwt, body: { appId: APP_ID } });
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe("rate_limited");
+    expect(await mint(await devJwt(A, newUserId()))).toBe(200);
   });
 
   test("a frame other than LOGIN before login gets ERROR not_logged_in, then close", async () => {

@@ -1,9 +1,15 @@
 // IM login tokens (seed: createImLoginToken / getUserIdByToken): opaque, in Redis, bound to one
 // (userId, appId), valid for 300 s and usable for several logins (reconnects) within that time.
 import type Redis from "ioredis";
+import { ImError } from "../protocol/errors";
 import type { Keys } from "../redis/keys";
 
 export const IM_TOKEN_TTL_S = 300;
+/**
+ * Tokens one user may mint per minute. Each lives 300 s in Redis, so without a bound one user JWT
+ * could fill Redis; a client mints one per connect or reconnect (with backoff), far fewer than this.
+ */
+export const TOKENS_PER_MINUTE = 30;
 
 export interface TokenOwner {
   userId: number;
@@ -19,7 +25,14 @@ export class ImTokens {
     private readonly keys: Keys,
   ) {}
 
+  /** A new token for `owner`; ImError `rate_limited` when the user minted TOKENS_PER_MINUTE this minute. */
   async create(owner: TokenOwner): Promise<string> {
+    const counter = this.keys.tokensMinted(owner.appId, owner.userId);
+    // NX: the window starts at the minute's first mint and is not stretched by later ones
+    const [[, minted]] = (await this.redis.multi().incr(counter).expire(counter, 60, "NX").exec()) as [[null, number], unknown];
+    if (minted > TOKENS_PER_MINUTE) {
+      throw new ImError("rate_limited", `at most ${TOKENS_PER_MINUTE} IM tokens a minute per user: reuse a token (it serves several logins for ${IM_TOKEN_TTL_S} s)`);
+    }
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
     await this.redis.set(this.keys.token(token), JSON.stringify(owner), "EX", IM_TOKEN_TTL_S);
     return token;

@@ -12,6 +12,8 @@ export function createKeys(prefix: string) {
     prefix: p,
     /** IM login token → {userId, appId} (string, TTL 300 s). */
     token: (token: string) => `${p}:token:${token}`,
+    /** Tokens minted for appId:userId in the current minute (counter, TTL 60 s): bounds a user's live tokens. */
+    tokensMinted: (appId: number, userId: number) => `${p}:tokens-minted:${appId}:${userId}`,
     /** appId:userId → "nodeId|connId" (string, TTL 2 heartbeats). */
     binding: (appId: number, userId: number) => `${p}:bind:${appId}:${userId}`,
     /**
