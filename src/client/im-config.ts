@@ -34,7 +34,7 @@ export async function fetchImConfig(httpBase: string, userJwt: string, appId: nu
  * each call tries them in turn, starting with the one that answered last, and passes over those
  * that cannot be reached or answer other than 400, 401 or 403. Each base's wait is bounded by timeoutMs.
  */
-export function imConfigSource(bases: readonly string[], userJwt: string, appId: number, timeoutMs: number): () => Promise<Endpoint> {
+function imConfigSource(bases: readonly string[], userJwt: string, appId: number, timeoutMs: number): () => Promise<Endpoint> {
   if (bases.length === 0) throw new ImClientError("connect_failed", "no HTTP base given", true);
   let preferred = 0;
   return async () => {

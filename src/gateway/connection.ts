@@ -30,7 +30,7 @@ export class OutFrame {
  * loopback, the receiver's TCP work too): most of a delivery's cost. Room messages that wait a few
  * milliseconds reach each connection of a busy room together, in one write.
  */
-export const ROOM_BATCH_MS = 25;
+const ROOM_BATCH_MS = 25;
 /**
  * The wait grows with the size of the last room flush: this many ms per socket write it made. A
  * small room gains little from waiting, so it hardly waits (20 writes: 2 ms); from 250 writes on,

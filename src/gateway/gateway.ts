@@ -334,6 +334,6 @@ export class Gateway {
   }
 }
 
-export function deliveryFrame(d: Delivery): OutFrame {
+function deliveryFrame(d: Delivery): OutFrame {
   return new OutFrame(Code.BIZ, deliveryBodyJson(d));
 }

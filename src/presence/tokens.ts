@@ -4,7 +4,7 @@ import type Redis from "ioredis";
 import { ImError } from "../protocol/errors";
 import type { Keys } from "../redis/keys";
 
-export const IM_TOKEN_TTL_S = 300;
+const IM_TOKEN_TTL_S = 300;
 /**
  * Tokens one user may mint per minute. Each lives 300 s in Redis, so without a bound one user JWT
  * could fill Redis; a client mints one per connect or reconnect (with backoff), far fewer than this.

@@ -7,7 +7,7 @@ import type { Keys } from "../redis/keys";
 import type { LivingRooms, Room } from "./living-rooms";
 import type { RoomMembership } from "./membership";
 
-export const ROOM_TYPES = [1, 2] as const;
+const ROOM_TYPES = [1, 2] as const;
 const PERIOD_MS = 1000;
 /** The lock outlives a few periods, so a builder that dies hands over within seconds. */
 const LOCK_MS = 3000;

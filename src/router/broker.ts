@@ -37,7 +37,7 @@ export interface Broker {
 }
 
 /** The recent messages of a room kept for recovery (PROTOCOL.md, LOGIN roomSeq: at least 1,000). */
-export const ROOM_LOG_ENTRIES = 1000;
+const ROOM_LOG_ENTRIES = 1000;
 /** A silent room's seq and history expire after this long. */
 const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 

@@ -23,7 +23,7 @@ const PushBody = z.object({
 const PUSH_REFUSED_CODES = new Set<number>([BizCode.ROOM_CHAT, BizCode.PRIVATE_CHAT, BizCode.ROOM_CLOSED]);
 
 /** The most one push may carry in all: its data's bytes times its recipients. */
-export const PUSH_MAX_TOTAL_BYTES = 16 * 1024 * 1024;
+const PUSH_MAX_TOTAL_BYTES = 16 * 1024 * 1024;
 
 export function imRoutes(deps: HttpDeps) {
   const user = requireUser(deps.settings.jwtSecret);

@@ -1,5 +1,0 @@
-export * from "./codes";
-export * from "./frame";
-export * from "./envelope";
-export * from "./errors";
-export * from "./bodies";
