@@ -11,6 +11,7 @@ export type Db = MySql2Database<typeof schema>;
 export interface Database {
   db: Db;
   pool: mysql.Pool;
+  /** End the pool: the queries running finish first; those still waiting for a connection fail. */
   close(): Promise<void>;
 }
 

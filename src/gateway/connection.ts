@@ -88,6 +88,10 @@ export interface Connection {
    * transport has none (TCP): the session layer then writes each room message itself.
    */
   subscribeRoom(roomId: number): boolean;
+  /**
+   * Stop the transport's fan-out to this connection (a no-op without one). Room messages it was
+   * already given to publish go out first (RoomBroadcaster.publish).
+   */
   unsubscribeRoom(roomId: number): void;
 }
 

@@ -34,6 +34,7 @@ export interface GatewayDeps {
   reliable: ReliableDelivery;
   kept: KeptStore;
   metrics: Metrics;
+  /** Whether the room is live (a Redis cache, up to 10 minutes old); rejects if Redis fails, or MySQL on a cache miss (as `unavailable`). */
   isRoomLive(roomId: number): Promise<boolean>;
 }
 

@@ -83,6 +83,11 @@ export class NodeRegistry {
     }, this.periodMs);
   }
 
+  /**
+   * Write this node's entry now, as `describe` says it is (a draining node: not accepting), and
+   * restore its state (onRevived) if it was taken for dead meanwhile. Rejects if either fails; a
+   * failed restore is tried again at the next refresh.
+   */
   async refresh(): Promise<void> {
     const info: NodeInfo = { ...this.describe(), updatedAt: Date.now() };
     const results = await this.redis

@@ -10,7 +10,9 @@ export interface Queues {
   online: Queue<PresenceEventsJob>;
   offline: Queue<PresenceEventsJob>;
   ack: Queue<AckCheckJob>;
+  /** The four queues (Bull Board, queue-depth metrics). */
   all(): Queue[];
+  /** Close the queues' use of the connection; jobs stay in Redis. Never rejects. */
   close(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export interface Processors {
 export interface Workers {
   /** Finish the jobs in hand, take no new ones. */
   close(): Promise<void>;
+  /** True while every queue's worker runs (/readyz). */
   running(): boolean;
 }
 

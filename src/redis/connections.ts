@@ -14,6 +14,7 @@ export interface RedisConnections {
    * those duplicates report their errors as this module's own connections do.
    */
   bullmq: Redis;
+  /** QUIT the three connections (what they sent is answered first). Never rejects. */
   close(): Promise<void>;
 }
 

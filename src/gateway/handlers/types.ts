@@ -12,5 +12,11 @@ export interface FrameHandler<S extends z.ZodType = z.ZodType> {
    * that answers nothing when it succeeds and whose effect does not depend on that order.
    */
   unordered?: true;
+  /**
+   * Called with a body `schema` accepted, in the frame's turn (unordered: at once), never before
+   * the session's login except for LOGIN itself. Sends its own answer. A throw (ImError or its
+   * cause) is answered for it: ERROR with that reason (internal for anything else), and before login
+   * the close.
+   */
   handle(session: Session, body: z.infer<S>, gateway: Gateway): Promise<void> | void;
 }

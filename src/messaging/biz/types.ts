@@ -15,6 +15,7 @@ export interface Sender {
 
 /** What intake checks may ask (the gateway provides it). */
 export interface IntakeContext {
+  /** Whether the room is live (a Redis cache, up to 10 minutes old); rejects if Redis fails, or MySQL on a cache miss (as `unavailable`). */
   isRoomLive(roomId: number): Promise<boolean>;
 }
 
