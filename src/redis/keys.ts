@@ -33,6 +33,8 @@ export function createKeys(prefix: string) {
     nodeRooms: (nodeId: string) => `${p}:noderooms:${nodeId}`,
     /** The pub/sub channel of one node (PROTOCOL/ARCHITECTURE: im:node:<nodeId>). */
     nodeChannel: (nodeId: string) => `${p}:node:${nodeId}`,
+    /** What precedes the nodeId in nodeChannel: a Lua script that reads node ids from Redis appends them. */
+    nodeChannelPrefix: () => `${p}:node:`,
     /** Cluster-wide msgId sequence (INCR). */
     msgIdSeq: () => `${p}:seq:msg`,
     /** Per-room message seq (INCR at intake). */

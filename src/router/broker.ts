@@ -41,11 +41,13 @@ const ROOM_LOG_ENTRIES = 1000;
 /** A silent room's seq and history expire after this long. */
 const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 
-// KEYS: seq, log, nodes. ARGV: roomId, channel prefix, min entries, ttl, then seq and message JSON
-// of each entry. The log is a zset scored by seq, so entries may arrive out of seq order. An entry
-// already in the log is not published again: a retried im-biz job repeats its room messages. (One
-// trimmed from the log meanwhile is published again: it cannot be told from one never published,
-// and late beats lost; clients drop repeats by msgId.)
+// KEYS: seq, log, nodes. ARGV: roomId, channel prefix (Keys.nodeChannelPrefix), min entries, ttl,
+// then seq and message JSON of each entry. The payload is NodeMessage's "room" form, written out
+// here because the history append and the publishes are one atomic step. The log is a zset scored
+// by seq, so entries may arrive out of seq order. An entry already in the log is not published
+// again: a retried im-biz job repeats its room messages. (One trimmed from the log meanwhile is
+// published again: it cannot be told from one never published, and late beats lost; clients drop
+// repeats by msgId.)
 const PUBLISH_TO_ROOM = `
 local nodes = redis.call('SMEMBERS', KEYS[3])
 for i = 5, #ARGV, 2 do
@@ -117,7 +119,7 @@ export class RedisBroker implements Broker {
       k.roomLog(roomId),
       k.roomNodes(roomId),
       String(roomId),
-      k.nodeChannel(""),
+      k.nodeChannelPrefix(),
       String(ROOM_LOG_ENTRIES),
       String(ROOM_LOG_TTL_S),
       ...args,
