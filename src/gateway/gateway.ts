@@ -181,12 +181,12 @@ export class Gateway {
   }
 
   /**
-   * Write a replay (a room's missed messages) past the hold, a frame only once the client has read
-   * most of what was written before it (as replayKept does): a long replay written at once could
-   * pass the transport's bound for its buffer, and the cut client would get it all again at its
-   * next login.
+   * Write a room's missed messages (a login's roomSeq recovery) past the hold, a frame only once
+   * the client has read most of what was written before it (as replayKept does): a long replay
+   * written at once could pass the transport's bound for its buffer, and the cut client would get
+   * it all again at its next login.
    */
-  async replay(session: Session, frames: OutFrame[]): Promise<void> {
+  async replayRoom(session: Session, frames: OutFrame[]): Promise<void> {
     for (const frame of frames) {
       if (!(await this.clientReading(session))) return;
       session.write(frame);

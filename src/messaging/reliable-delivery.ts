@@ -108,7 +108,8 @@ export class ReliableDelivery {
   }
 
   /**
-   * The recipient ACKed one delivery (only ever from its own session): stop retries. Resolves once
+   * The recipient ACKed one delivery (from a session of that user: the ACK handler takes appId and
+   * userId from the session, never from the frame): stop retries. Resolves once
    * the record is settled, which notes a kept message's ACK (PendingAcks.settle); its row is
    * deleted after that (see forgetKept).
    */

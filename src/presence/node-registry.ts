@@ -32,6 +32,8 @@ export type DeadNodeCleanup = (nodeId: string) => Promise<void>;
 const REAP_LOCK_MS = 30_000;
 /** How long a cleaned-up node's mark waits for it to come back (a dead one never reads it). */
 const REAPED_MARK_MS = 24 * 3600 * 1000;
+/** An entry not refreshed for this many periods is dead (its info expires then too). */
+const DEAD_AFTER_PERIODS = 3;
 
 // Drop a dead node's entry unless it came back meanwhile. KEYS: nodes zset. ARGV: nodeId, cutoff ms.
 const FORGET = `
@@ -93,7 +95,7 @@ export class NodeRegistry {
     const results = await this.redis
       .multi()
       .zadd(this.keys.nodes(), info.updatedAt, info.nodeId)
-      .set(this.keys.nodeInfo(info.nodeId), JSON.stringify(info), "PX", 3 * this.periodMs)
+      .set(this.keys.nodeInfo(info.nodeId), JSON.stringify(info), "PX", DEAD_AFTER_PERIODS * this.periodMs)
       .getdel(this.keys.nodeReaped(info.nodeId))
       // alive: room membership takes this node's members again (membership.ts, JOIN). A cleanup of
       // it that another node runs now, or that failed midway, may have removed some: put back too
@@ -116,7 +118,7 @@ export class NodeRegistry {
 
   /** Clean up after every dead node that no other live node is cleaning up; resolves when done. */
   async reapDead(): Promise<void> {
-    const cutoff = Date.now() - 3 * this.periodMs;
+    const cutoff = Date.now() - DEAD_AFTER_PERIODS * this.periodMs;
     const dead = await this.redis.zrangebyscore(this.keys.nodes(), "-inf", cutoff);
     for (const nodeId of dead) {
       const claimed = await this.redis.set(this.keys.nodeReapLock(nodeId), "1", "PX", REAP_LOCK_MS, "NX");
@@ -135,7 +137,7 @@ export class NodeRegistry {
 
   /** Every live node's info. */
   async live(): Promise<NodeInfo[]> {
-    const ids = await this.redis.zrangebyscore(this.keys.nodes(), Date.now() - 3 * this.periodMs, "+inf");
+    const ids = await this.redis.zrangebyscore(this.keys.nodes(), Date.now() - DEAD_AFTER_PERIODS * this.periodMs, "+inf");
     if (ids.length === 0) return [];
     const rows = await this.redis.mget(ids.map((id) => this.keys.nodeInfo(id)));
     return rows.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as NodeInfo);

@@ -7,9 +7,9 @@ import type { RoomMessage } from "./node-message";
 export interface RoomCatchUp {
   /** The highest seq in the room's history when it was read. */
   latestSeq: number;
-  /** The kept messages with seq > the client's, in seq order. */
+  /** The history's messages with seq > the client's, in seq order. */
   entries: RoomLogEntry[];
-  /** False when messages after the client's seq are no longer kept (trimmed as the room went on). */
+  /** False when messages after the client's seq are no longer in the history (trimmed as the room went on). */
   recovered: boolean;
 }
 
@@ -26,22 +26,22 @@ export class RoomLog {
   }
 
   /**
-   * The messages after `afterSeq`, up to the latest, in seq order. A seq missing between two kept
-   * ones was never published (its intake failed after the seq was given) or is still on its way
+   * The messages after `afterSeq`, up to the latest, in seq order. A seq missing between two in the
+   * history was never published (its intake failed after the seq was given) or is still on its way
    * from a worker (it then comes live); neither is lost to the client, so only the history's
    * oldest end says whether it still reaches back to `afterSeq`.
    */
   async since(roomId: number, afterSeq: number): Promise<RoomCatchUp> {
     // from afterSeq itself: the history is trimmed from its oldest end only, so one entry at or
     // just after the client's seq shows that nothing after it was trimmed
-    const kept = await this.between(roomId, afterSeq, Number.POSITIVE_INFINITY);
-    const entries = kept.filter((e) => e.seq > afterSeq);
-    const latestSeq = kept.length > 0 ? kept[kept.length - 1].seq : await this.latestSeq(roomId);
-    const recovered = entries.length === 0 || kept[0].seq <= afterSeq + 1;
+    const held = await this.between(roomId, afterSeq, Number.POSITIVE_INFINITY);
+    const entries = held.filter((e) => e.seq > afterSeq);
+    const latestSeq = held.length > 0 ? held[held.length - 1].seq : await this.latestSeq(roomId);
+    const recovered = entries.length === 0 || held[0].seq <= afterSeq + 1;
     return { latestSeq, entries, recovered };
   }
 
-  /** The kept messages with fromSeq <= seq <= toSeq (Infinity: up to the latest), in seq order. */
+  /** The history's messages with fromSeq <= seq <= toSeq (Infinity: up to the latest), in seq order. */
   async between(roomId: number, fromSeq: number, toSeq: number): Promise<RoomLogEntry[]> {
     const rows = await this.redis.zrangebyscore(this.keys.roomLog(roomId), fromSeq, toSeq === Number.POSITIVE_INFINITY ? "+inf" : toSeq, "WITHSCORES");
     const entries: RoomLogEntry[] = [];

@@ -73,7 +73,7 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   deps.metrics.logins.inc();
   gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
 
-  await gateway.replay(session, (joined?.missed ?? []).map((entry) => gateway.roomFrame(entry.seq, entry.msg)));
+  await gateway.replayRoom(session, (joined?.missed ?? []).map((entry) => gateway.roomFrame(entry.seq, entry.msg)));
   await gateway.replayKept(session);
   // a room that closed meanwhile took the session out: everything held goes, its close notice too
   const stillInRoom = joined !== null && session.user!.roomId === roomId;
