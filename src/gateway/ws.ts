@@ -5,7 +5,7 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { LoginBody } from "../protocol/bodies";
 import { Code } from "../protocol/codes";
 import { parseEnvelope } from "../protocol/envelope";
-import { ErrorReason } from "../protocol/errors";
+import { ErrorReason, httpErrorBody } from "../protocol/errors";
 import { parseBody, scanFrames } from "../protocol/frame";
 import { RoomFlushClock, type Connection, type OutFrame, type RoomBroadcaster, type WireForm } from "./connection";
 import type { Gateway } from "./gateway";
@@ -166,7 +166,7 @@ export class WsTransport implements RoomBroadcaster {
   /** An upgrade refused, in the HTTP form of the error vocabulary (as http/errors.ts answers), and counted. */
   private refuse(reason: ErrorReason, message: string): Response {
     this.gateway.deps.metrics.refused.labels(reason).inc();
-    return Response.json({ error: { code: reason, message } }, { status: ErrorReason[reason] });
+    return Response.json(httpErrorBody(reason, message), { status: ErrorReason[reason] });
   }
 
   publish(roomId: number, frame: OutFrame, exclude?: Connection): void {

@@ -12,12 +12,12 @@ import { imRoutes } from "./routes/im";
 export function createApp(deps: HttpDeps, api: boolean, extra: (app: Hono) => void = () => {}): Hono {
   const app = new Hono();
   app.onError(onHttpError(deps.log));
-  app.notFound((c) => errorResponse(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
+  app.notFound((c) => errorResponse(c, "not_found", `no route ${c.req.method} ${c.req.path}`));
   app.use(
     "/api/*",
     bodyLimit({
       maxSize: deps.settings.maxBodyBytes,
-      onError: (c) => errorResponse(c, 413, "payload_too_large", `request bodies are limited to ${deps.settings.maxBodyBytes} bytes`),
+      onError: (c) => errorResponse(c, "payload_too_large", `request bodies are limited to ${deps.settings.maxBodyBytes} bytes`),
     }),
   );
   if (api && deps.settings.devLogin) app.route("/api/dev", devRoutes(deps));

@@ -2,11 +2,12 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { findImError } from "../protocol/errors";
+import { ErrorReason, findImError, httpErrorBody } from "../protocol/errors";
 import type { Logger } from "../log";
 
-export function errorResponse(c: Context, status: number, code: string, message: string): Response {
-  return c.json({ error: { code, message } }, status as ContentfulStatusCode);
+/** A refusal as an HTTP response; `status` differs from the vocabulary's only for a framework's own (HTTPException). */
+export function errorResponse(c: Context, reason: ErrorReason, message: string, status: number = ErrorReason[reason]): Response {
+  return c.json(httpErrorBody(reason, message), status as ContentfulStatusCode);
 }
 
 export function onHttpError(log: Logger) {
@@ -15,14 +16,14 @@ export function onHttpError(log: Logger) {
     if (refusal) {
       // one that stands for a failure (MySQL unavailable) is worth a line: the client sees only its reason
       if (refusal.cause !== undefined) log.warn({ err, path: c.req.path }, "http request refused: a backing service failed");
-      return errorResponse(c, refusal.httpStatus, refusal.reason, refusal.message);
+      return errorResponse(c, refusal.reason, refusal.message);
     }
     if (err instanceof HTTPException) {
       const status = err.status;
-      const code = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "bad_request";
-      return errorResponse(c, status, code, err.message || code);
+      const reason = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "bad_request";
+      return errorResponse(c, reason, err.message || reason, status);
     }
     log.error({ err, path: c.req.path }, "http handler failed");
-    return errorResponse(c, 500, "internal", "internal error");
+    return errorResponse(c, "internal", "internal error");
   };
 }

@@ -37,10 +37,6 @@ export class ImError extends Error {
     super(message, options);
     this.name = "ImError";
   }
-
-  get httpStatus(): number {
-    return ErrorReason[this.reason];
-  }
 }
 
 /** The ImError `err` is, or was caused by (a library may wrap ours, as Drizzle wraps a query's error). */
@@ -51,6 +47,12 @@ export function findImError(err: unknown): ImError | null {
   return null;
 }
 
+/** The body of an ERROR frame (PROTOCOL.md section 4). */
 export function errorBody(reason: ErrorReason, message: string, clientMsgId?: string) {
   return clientMsgId === undefined ? { error: reason, message } : { error: reason, message, clientMsgId };
+}
+
+/** The JSON body of an HTTP error response (PROTOCOL.md section 6); its status is ErrorReason[reason]. */
+export function httpErrorBody(reason: ErrorReason, message: string) {
+  return { error: { code: reason, message } };
 }

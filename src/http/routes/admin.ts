@@ -10,6 +10,7 @@ import { serveStatic } from "hono/bun";
 import { createMiddleware } from "hono/factory";
 import { trimTrailingSlash } from "hono/trailing-slash";
 import { isApiKey } from "../auth";
+import { errorResponse } from "../errors";
 
 export const ADMIN_QUEUES_PATH = "/admin/queues";
 const BASIC_USER = "admin";
@@ -28,7 +29,7 @@ function requireAdmin(apiKey: string) {
   return createMiddleware(async (c, next) => {
     if (!isApiKey(givenKey(c.req.header("authorization")), apiKey)) {
       c.header("WWW-Authenticate", 'Basic realm="live-im admin", charset="UTF-8"');
-      return c.json({ error: { code: "unauthorized", message: "the server API key is required (Bearer, or basic auth as admin)" } }, 401);
+      return errorResponse(c, "unauthorized", "the server API key is required (Bearer, or basic auth as admin)");
     }
     // the browser sends cached basic auth with a cross-site form POST too (a top-level navigation):
     // a form can only send text/plain or form bodies, which the board would read as JSON all the
@@ -37,7 +38,7 @@ function requireAdmin(apiKey: string) {
     const type = c.req.header("content-type");
     const crossSite = c.req.header("sec-fetch-site") === "cross-site";
     if (method !== "GET" && method !== "HEAD" && (crossSite || (type !== undefined && !/^application\/json\b/i.test(type)))) {
-      return c.json({ error: { code: "forbidden", message: "changes to the board take a JSON body from the board's own page" } }, 403);
+      return errorResponse(c, "forbidden", "changes to the board take a JSON body from the board's own page");
     }
     await next();
   });
