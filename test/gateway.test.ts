@@ -589,7 +589,7 @@ describe("heartbeat and presence", () => {
     expect((await newer.sendPrivate(newUserId(), "still here")).msgId).toMatch(/^[1-9][0-9]*$/);
   });
 
-  test("the users of a node killed with SIGKILL are offline within 2 heartbeat intervals", async () => {
+  test("the users of a node killed with SIGKILL are offline within 2 heartbeat intervals, and gone from the heartbeat index", async () => {
     const doomed = await suite.cluster.addNode();
     const userIds = [newUserId(), newUserId()];
     for (const userId of userIds) await clients.online(doomed, { userId, transport: userId === userIds[0] ? "tcp" : "ws", reconnect: false });
@@ -601,6 +601,13 @@ describe("heartbeat and presence", () => {
       "the killed node's bindings to expire",
     );
     for (const userId of userIds) expect(await onlineStatus(suite.cluster, A, userId)).toEqual({ online: false });
+    // nobody unbound them: their heartbeat shards (no one else beats there) must lapse by themselves
+    const keys = createKeys(suite.cluster.prefix);
+    await waitFor(
+      async () => (await Promise.all(userIds.map((u) => db.zscore(keys.heartbeats(APP_ID, u), String(u))))).every((s) => s === null),
+      2 * suite.cluster.heartbeatMs + 1000,
+      "the killed node's users to leave the heartbeat index",
+    );
   });
 });
 

@@ -9,6 +9,10 @@ export interface Binding {
   connId: string;
 }
 
+// A heartbeat zset lives as long as a binding past its newest beat (each ZADD pushes its TTL back
+// up): by then every member in it is stale. Without that, the members of sessions that were never
+// unbound (their node was killed) stayed for good in any shard where nobody else beat again.
+
 // KEYS: binding, heartbeat zset. ARGV: value, ttl ms, now ms, userId.
 // 1 = refreshed, 2 = re-created after it expired, 0 = it belongs to another session now.
 const REFRESH = `
@@ -21,6 +25,7 @@ elseif not v then
 end
 if r > 0 then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3] - ARGV[2])
 return r
@@ -31,6 +36,7 @@ return r
 const BIND = `
 local old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return old
 `;
 

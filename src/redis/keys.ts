@@ -19,6 +19,7 @@ export function createKeys(prefix: string) {
     /**
      * Heartbeat zset shard: member userId, score last heartbeat ms (the seed's heartbeat index, which
      * issue 2 asks for: who beat lately, for tooling). Routing and online checks use the binding.
+     * TTL 2 heartbeats past its newest beat.
      */
     heartbeats: (appId: number, userId: number) => `${p}:hb:${appId}:${userId % HEARTBEAT_SHARDS}`,
     /** Live nodes: zset nodeId → last refresh ms. */
