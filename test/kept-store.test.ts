@@ -1,5 +1,6 @@
 // The kept-message store on real MySQL and Redis: many large kept messages (pushes may carry 64 KB
-// each) are written in statements MySQL accepts, and replayed whole, in msgId order.
+// each) are written in statements MySQL accepts, and replayed whole, in msgId order; a user's kept
+// mark lasts exactly as long as the user's rows.
 import { afterAll, expect, test } from "bun:test";
 import { loadConfig } from "../src/config";
 import { createLogger } from "../src/log";
@@ -61,4 +62,16 @@ test("a mark deleted by one replay and raised again by a keep is not deleted by 
   // the older replay, which found nothing either, must not hide the new row
   await marks.clear(user.appId, user.userId, older.version);
   expect((await marks.read(user.appId, user.userId)).kind).toBe("marked");
+});
+
+test("the delete of a user's last ACKed kept row drops the user's mark; a delete that leaves rows keeps it", async () => {
+  const user = newUserId();
+  const kept: ReliableMessage[] = [1, 2].map((i) => ({ appId: APP, userId: user, msgId: String(6_000_000 + i), bizCode: 6001, data: "{}", ts: i, senderId: 0 }));
+  await store.keep(kept);
+  const mark = createKeys(prefix).keptMark(APP, user);
+  await store.forget(kept[0]);
+  expect(await redis.command.exists(mark)).toBe(1);
+  await store.forget(kept[1]);
+  // a mark has no TTL: left for the user's next login to clear, it stayed for good if none came
+  expect(await redis.command.exists(mark)).toBe(0);
 });

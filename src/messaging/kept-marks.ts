@@ -1,9 +1,10 @@
 // Which users may have kept messages: a Redis index of the im_message table, so that a login looks
 // at MySQL only for users who may have something kept. A user's mark holds a token that is new at
-// every raise (after each insert of one of its rows); a replay that finds no row deletes the mark,
-// but only if nothing raised it meanwhile, so a row committed during the replay always leaves its
-// mark behind. Tokens never repeat: with a counter, a mark deleted and raised again would read as
-// unchanged to a replay that read it before, which would then delete it.
+// every raise (after each insert of one of its rows); a replay that finds no row, or the delete of
+// a user's last ACKed row (kept-store.ts), deletes the mark, but only if nothing raised it
+// meanwhile, so a row committed during the replay or the delete always leaves its mark behind.
+// Tokens never repeat: with a counter, a mark deleted and raised again would read as unchanged to
+// a replay that read it before, which would then delete it.
 //
 // The index is trusted only while the "ready" key exists: a Redis that lost its data (or never had
 // the index) answers "unknown", the login looks at MySQL as before, and the index is rebuilt from

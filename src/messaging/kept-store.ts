@@ -42,15 +42,16 @@ export class KeptStore {
         (r) => r.data.length,
       ),
     );
-    this.deletes = new TickBatcher((keys) =>
-      inChunks(sortByKey(keys), (chunk) =>
+    this.deletes = new TickBatcher(async (keys) => {
+      await inChunks(sortByKey(keys), (chunk) =>
         // an OR of primary-key equalities: MariaDB turns a one-tuple `(a,b,c) IN ((…))` into a full
         // scan that locks every row and deadlocks with concurrent inserts
         this.db.delete(imMessage).where(
           or(...chunk.map((k) => and(eq(imMessage.appId, k.appId), eq(imMessage.userId, k.userId), eq(imMessage.msgId, Number(k.msgId))))),
         ),
-      ),
-    );
+      );
+      await this.unmarkEmptied(keys);
+    });
   }
 
   /** Keep these messages durably. Resolves once they are stored and their recipients marked. */
@@ -87,6 +88,28 @@ export class KeptStore {
   }
 
   /**
+   * The users whose ACKed rows were just deleted lose their mark if they have no row left: a mark
+   * has no TTL (it must last as long as its rows), so one left for the next login's replay to
+   * clear stayed for good for a user who never came back. The mark is read before the table: a
+   * row committed after that raises it anew (keep() raises after its insert), and clear() then
+   * spares it. Best effort: a mark left behind costs only that next login a query.
+   */
+  private async unmarkEmptied(keys: AckKey[]): Promise<void> {
+    const users = new Map(keys.map((k) => [`${k.appId}:${k.userId}`, k]));
+    await Promise.all(
+      [...users.values()].map(async ({ appId, userId }) => {
+        try {
+          const mark = await this.marks.read(appId, userId);
+          if (mark.kind !== "marked" || (await this.hasRows(appId, userId))) return;
+          await this.marks.clear(appId, userId, mark.version);
+        } catch (err) {
+          this.log.warn({ err, userId }, "could not drop the kept mark of a user with no kept rows left; the next login does");
+        }
+      }),
+    );
+  }
+
+  /**
    * Build the kept marks from the table, in the background, if Redis has none (a new Redis, or one
    * that lost its data); meanwhile logins look at MySQL. A failure is logged, and the next login
    * that finds no marks tries again.
@@ -102,6 +125,15 @@ export class KeptStore {
     const users = await this.db.selectDistinct({ appId: imMessage.appId, userId: imMessage.userId }).from(imMessage);
     await this.marks.rebuild(users);
     this.log.info({ users: users.length }, "kept marks rebuilt from im_message");
+  }
+
+  private async hasRows(appId: number, userId: number): Promise<boolean> {
+    const rows = await this.db
+      .select({ msgId: imMessage.msgId })
+      .from(imMessage)
+      .where(and(eq(imMessage.appId, appId), eq(imMessage.userId, userId)))
+      .limit(1);
+    return rows.length > 0;
   }
 
   private async page(appId: number, userId: number, afterMsgId: number, limit: number): Promise<ReliableMessage[]> {
