@@ -461,6 +461,39 @@ describe("room recovery (LOGIN roomSeq)", () => {
     await expect(v.client.sendRoom("after close")).rejects.toMatchObject({ reason: "room_not_live" });
   });
 
+  test("a closed room's history and seq expire within the hour, not the week of a live room's, even after a late publish", async () => {
+    const anchorJwt = await devJwt(A, newUserId());
+    const roomId = await startRoom(A, anchorJwt, "history after close");
+    const v = await viewer(B, newUserId(), roomId);
+    await v.client.sendRoom("before close");
+    const keys = createKeys(cluster.prefix);
+    const redis = connectTestRedis();
+    try {
+      await waitFor(async () => (await redis.ttl(keys.roomLog(roomId))) > 3600, 5000, "the live room's history, kept for days");
+      await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+      await waitFor(() => v.seen.some((d) => d.bizCode === 5557), 5000, "the 5557 room-closed notice");
+      const expiresSoon = async (key: string) => {
+        const ttl = await redis.ttl(key);
+        return ttl > 0 && ttl <= 3600;
+      };
+      expect(await expiresSoon(keys.roomLog(roomId))).toBe(true);
+      expect(await expiresSoon(keys.roomSeq(roomId))).toBe(true);
+      // a room message accepted before the close whose job is retried after it
+      const log = createLogger("test", "silent");
+      const conns = connectRedis(loadConfig().redis.url, log);
+      try {
+        const late = { msgId: "1", appId: APP_ID, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: "late" } };
+        await new RedisBroker(conns.command, conns.subscriber, keys, log).publishToRoom(roomId, [{ seq: 99, msg: late }]);
+      } finally {
+        await conns.close();
+      }
+      expect(await expiresSoon(keys.roomLog(roomId))).toBe(true);
+      expect(await expiresSoon(keys.roomSeq(roomId))).toBe(true);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   test("a room that closes while a viewer's LOGIN reads its history: the viewer is told (no roomSeq, or the 5557 notice)", async () => {
     const anchorId = newUserId();
     const anchorJwt = await devJwt(A, anchorId);

@@ -38,9 +38,9 @@ export function createKeys(prefix: string) {
     nodeChannelPrefix: () => `${p}:node:`,
     /** Cluster-wide msgId sequence (INCR). */
     msgIdSeq: () => `${p}:seq:msg`,
-    /** Per-room message seq (INCR at intake). */
+    /** Per-room message seq (INCR at intake; TTL a week past the last publish, an hour once the room closed). */
     roomSeq: (roomId: number) => `${p}:room:${roomId}:seq`,
-    /** Per-room recent history for recovery: zset of message JSON scored by seq, capped. */
+    /** Per-room recent history for recovery: zset of message JSON scored by seq, capped (TTL with the seq's). */
     roomLog: (roomId: number) => `${p}:room:${roomId}:history`,
     /** Set of nodeIds that hold at least one connection in the room. */
     roomNodes: (roomId: number) => `${p}:room:${roomId}:nodes`,

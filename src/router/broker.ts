@@ -40,9 +40,16 @@ export interface Broker {
 const ROOM_LOG_ENTRIES = 1000;
 /** A silent room's seq and history expire after this long. */
 const ROOM_LOG_TTL_S = 7 * 24 * 3600;
+/**
+ * A closed room's seq and history expire after this long: no one catches up in a closed room, and
+ * the history (up to ~350 KB) would otherwise stay a week per closed room. An hour still covers
+ * the retries of the close notice and of room messages accepted before the close.
+ */
+const CLOSED_ROOM_LOG_TTL_S = 3600;
 
-// KEYS: seq, log, nodes. ARGV: roomId, channel prefix (Keys.nodeChannelPrefix), min entries, ttl,
-// then seq and message JSON of each entry. The payload is NodeMessage's "room" form, written out
+// KEYS: seq, log, nodes, closed mark. ARGV: roomId, channel prefix (Keys.nodeChannelPrefix), min
+// entries, ttl, ttl once closed (the closed mark exists, or ARGV[6] is "1": these entries close the
+// room), then seq and message JSON of each entry. The payload is NodeMessage's "room" form, written out
 // here because the history append and the publishes are one atomic step. The log is a zset scored
 // by seq, so entries may arrive out of seq order. An entry already in the log is not published
 // again: a retried im-biz job repeats its room messages. (One trimmed from the log meanwhile is
@@ -50,7 +57,7 @@ const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 // repeats by msgId.)
 const PUBLISH_TO_ROOM = `
 local nodes = redis.call('SMEMBERS', KEYS[3])
-for i = 5, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   if redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
     local payload = '{"t":"room","roomId":' .. ARGV[1] .. ',"seq":' .. ARGV[i] .. ',"msg":' .. ARGV[i + 1] .. '}'
     for _, node in ipairs(nodes) do
@@ -59,8 +66,10 @@ for i = 5, #ARGV, 2 do
   end
 end
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+local ttl = ARGV[4]
+if ARGV[6] == '1' or redis.call('EXISTS', KEYS[4]) == 1 then ttl = ARGV[5] end
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[1], ttl)
 `;
 
 export class RedisBroker implements Broker {
@@ -76,7 +85,7 @@ export class RedisBroker implements Broker {
     private readonly keys: Keys,
     private readonly log: Logger,
   ) {
-    this.command.defineCommand("imPublishToRoom", { numberOfKeys: 3, lua: PUBLISH_TO_ROOM });
+    this.command.defineCommand("imPublishToRoom", { numberOfKeys: 4, lua: PUBLISH_TO_ROOM });
     // ioredis subscribes again by itself on a reconnect, but says nothing once that is done: this
     // SUBSCRIBE of ours (a repeat is harmless) is answered once the channel is listened to again
     this.subscriber.on("ready", () => {
@@ -118,10 +127,13 @@ export class RedisBroker implements Broker {
       k.roomSeq(roomId),
       k.roomLog(roomId),
       k.roomNodes(roomId),
+      k.roomClosed(roomId),
       String(roomId),
       k.nodeChannelPrefix(),
       String(ROOM_LOG_ENTRIES),
       String(ROOM_LOG_TTL_S),
+      String(CLOSED_ROOM_LOG_TTL_S),
+      entries.some((e) => e.msg.closesRoom === true) ? "1" : "0",
       ...args,
     );
   }
