@@ -38,6 +38,12 @@ import { RoomLog } from "./router/room-log";
 import { RoomNodes } from "./router/room-nodes";
 import { Router } from "./router/router";
 
+/**
+ * At drain, how long the sessions get to take their last answers and LOGOUT before the node goes
+ * on without them: well inside fly.toml's kill_timeout, after DRAIN_MS.
+ */
+const SESSIONS_CLOSE_GRACE_MS = 3000;
+
 export interface RunningNode {
   config: Config;
   log: Logger;
@@ -190,7 +196,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       tcp?.stop(false);
       await registry.refresh().catch((err) => log.warn({ err }, "could not mark this node as draining"));
       if (config.gateway.drainMs > 0) await Bun.sleep(config.gateway.drainMs);
-      await gateway.shutdown(3000);
+      await gateway.shutdown(SESSIONS_CLOSE_GRACE_MS);
       // messages accepted from the closed connections still in an intake batch go to im-biz first
       await intake.idle();
       await broker.unsubscribe();

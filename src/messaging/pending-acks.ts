@@ -242,13 +242,13 @@ export class PendingAcks {
   async ackedKept<M extends Recipient>(messages: M[]): Promise<M[]> {
     if (messages.length === 0) return [];
     const { appId, userId } = messages[0];
-    const noted = await this.redis.hmget(this.keys.pending(appId, userId), ...messages.map((m) => `a:${m.msgId}`));
+    const noted = await this.redis.hmget(this.keys.pending(appId, userId), ...messages.map((m) => ackNoteField(m.msgId)));
     return messages.filter((_, i) => noted[i] !== null);
   }
 
   /** An ACKed kept message's row is deleted: its ACK need not be noted any longer. */
   async forgetAcked(message: Recipient): Promise<void> {
-    await this.redis.hdel(this.keys.pending(message.appId, message.userId), `a:${message.msgId}`);
+    await this.redis.hdel(this.keys.pending(message.appId, message.userId), ackNoteField(message.msgId));
   }
 
   /** The records of these messages, in order (null: ACKed, or never tracked). */
@@ -291,4 +291,9 @@ interface PendingScripts {
   imReadAcks(...args: Array<string | number>): Promise<string[]>;
   imWriteAcks(...args: Array<string | number>): Promise<number>;
   imAdvanceAcks(...args: Array<string | number>): Promise<number[]>;
+}
+
+/** The field that notes a kept message's ACK in its recipient's pending hash (SETTLE writes it as 'a:' .. msgId). */
+function ackNoteField(msgId: string): string {
+  return `a:${msgId}`;
 }

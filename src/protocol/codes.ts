@@ -15,6 +15,9 @@ export const BizCode = {
   ROOM_CLOSED: 5557,
 } as const;
 
+/** Live-room types (seed living_room.type): 1 normal, 2 PK. */
+export const ROOM_TYPES = [1, 2] as const;
+
 export const MAGIC = 18673;
 export const HEADER_BYTES = 10;
 export const DEFAULT_APP_ID = 10001;

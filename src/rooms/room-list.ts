@@ -3,11 +3,11 @@
 // old one, so a reader sees the old list or the new one, never a half-built one.
 import type Redis from "ioredis";
 import type { Logger } from "../log";
+import { ROOM_TYPES } from "../protocol/codes";
 import type { Keys } from "../redis/keys";
 import type { LivingRooms, Room } from "./living-rooms";
 import type { RoomMembership } from "./membership";
 
-const ROOM_TYPES = [1, 2] as const;
 const PERIOD_MS = 1000;
 /** The lock outlives a few periods, so a builder that dies hands over within seconds. */
 const LOCK_MS = 3000;

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { id } from "../../protocol/bodies";
+import { ROOM_TYPES } from "../../protocol/codes";
 import { requireUser, type AuthEnv } from "../auth";
 import type { LivingRooms } from "../../rooms/living-rooms";
 import type { RoomList } from "../../rooms/room-list";
@@ -17,7 +18,7 @@ export interface LivingDeps {
   closing: RoomClosing;
 }
 
-const roomType = z.union([z.literal(1), z.literal(2)]);
+const roomType = z.union(ROOM_TYPES.map((t) => z.literal(t)));
 const StartBody = z.object({
   type: roomType.default(1),
   roomName: z.string().max(60).optional(),
