@@ -9,18 +9,12 @@ import { OutFrame as Frame } from "./connection";
 import type { Gateway } from "./gateway";
 import { handlerFor } from "./handlers/registry";
 import { TokenBucket } from "./limits";
+import { ReplayHold } from "./replay-hold";
 
 type Inbound =
   /** `limited`: over the rate limit when it arrived, so refused in its turn. */
   | { kind: "frame"; code: number; body: ParsedBody; form: WireForm; limited: boolean; bytes: number }
   | { kind: "task"; run: () => Promise<void> };
-
-/** A frame held back while a login replays what the client missed. */
-interface Held {
-  frame: OutFrame;
-  /** Set for room messages: dropped on release when the replay already covered it. */
-  roomSeq?: number;
-}
 
 /**
  * BIZ frames of one connection whose queueing may overlap (see Session.pipeline). Bounds what a
@@ -49,12 +43,6 @@ const MAX_UNORDERED = 1000;
 const UNORDERED_PER_SEC = 10_000;
 
 const TOO_FAST = "too many frames on this connection; slow down";
-/**
- * Live deliveries held back during a login replay, in bytes (of their JSON). A client that does not
- * read its replay holds the replay up, and everything sent to it meanwhile (the resends of the
- * replayed messages too) would pile up here, out of sight of the transports' own bounds.
- */
-const MAX_HELD_BYTES = 8 * 1024 * 1024;
 /**
  * How long closeAfterAnswers() waits for the answers due before it closes anyway: a handler stuck on
  * an unreachable Redis must not keep a kicked or drained connection open.
@@ -86,8 +74,8 @@ export class Session {
   private pumping = false;
   /** The unfinished rests of BIZ frames (see pipeline), oldest first; null when none. */
   private pipelined: Promise<void>[] | null = null;
-  private held: Held[] | null = null;
-  private heldBytes = 0;
+  /** Set while a login replays what the client missed. */
+  private replayHold: ReplayHold | null = null;
   /** Made at the first rate-limited frame (a new bucket is full, so making it late changes nothing). */
   private bucket: TokenBucket | null = null;
   /** Unordered frames being applied (see FrameHandler.unordered). */
@@ -205,29 +193,24 @@ export class Session {
 
   /**
    * A live delivery (reliable, or room when `roomSeq` is given). Held back while a login replay is
-   * running, up to MAX_HELD_BYTES; past that a reliable delivery is dropped (its ACK check resends
+   * running, up to ReplayHold's bound; past that a reliable delivery is dropped (its ACK check resends
    * it, or keeps it for the next login) and a room message closes the connection (the client gets
    * it back with roomSeq). False when it was dropped. Room messages may wait a few ms to share a
    * socket write (Connection.write).
    */
   deliver(frame: OutFrame, roomSeq?: number): boolean {
     if (this.closed) return false;
-    if (!this.held) {
+    if (!this.replayHold) {
       this.write(frame, roomSeq !== undefined);
       return true;
     }
-    const bytes = frame.json.length;
-    if (this.heldBytes + bytes > MAX_HELD_BYTES) {
-      if (roomSeq === undefined) return false;
-      this.gateway.log.warn({ connId: this.id, heldBytes: this.heldBytes }, "too much held for a client that does not read its replay; closing");
-      this.held = [];
-      this.heldBytes = 0;
+    if (this.replayHold.add({ frame, roomSeq })) return true;
+    if (roomSeq !== undefined) {
+      this.gateway.log.warn({ connId: this.id, heldBytes: this.replayHold.heldBytes }, "too much held for a client that does not read its replay; closing");
+      this.replayHold.take();
       this.close();
-      return false;
     }
-    this.heldBytes += bytes;
-    this.held.push({ frame, roomSeq });
-    return true;
+    return false;
   }
 
   /** Write straight to the client, bypassing the hold (the replay itself). */
@@ -239,14 +222,13 @@ export class Session {
 
   /** Hold live deliveries until release(). */
   hold(): void {
-    this.held ??= [];
+    this.replayHold ??= new ReplayHold();
   }
 
   /** Write what was held, dropping the room messages `covered` says the client has (or got replayed). */
   release(covered: (roomSeq: number) => boolean): void {
-    const held = this.held ?? [];
-    this.held = null;
-    this.heldBytes = 0;
+    const held = this.replayHold?.take() ?? [];
+    this.replayHold = null;
     for (const h of held) {
       if (h.roomSeq !== undefined && covered(h.roomSeq)) continue;
       this.write(h.frame, h.roomSeq !== undefined);
