@@ -374,6 +374,33 @@ describe("refused BIZ", () => {
     expect(u.events.reconnecting).toEqual([]);
     expect(client.status).toBe("online");
   });
+
+  test("room chat to a live room the connection is not in gets ERROR not_in_room, not an ACK, and reaches none of the room's members", async () => {
+    const roomId = await openRoom(A);
+    const otherRoom = await openRoom(A);
+    const inRoom = async (node: TestNode, room?: number) => {
+      const userId = newUserId();
+      return RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId), room);
+    };
+    const viewer = await inRoom(B, roomId);
+    const member = await inRoom(A, roomId);
+    // a connection in no room, and one in another live room
+    const outsiders = [await inRoom(A), await inRoom(B, otherRoom)];
+    try {
+      for (const [i, outsider] of outsiders.entries()) {
+        outsider.send(Code.BIZ, { bizCode: 5555, clientMsgId: `out-${i}`, data: { roomId, content: `from outside ${i}` } });
+        const answer = await outsider.next((f) => f.body.clientMsgId === `out-${i}`, 3000, "the answer to a message for a room it is not in");
+        expect(answer).toMatchObject({ code: Code.ERROR, body: { error: "not_in_room", clientMsgId: `out-${i}` } });
+      }
+      // sent after those answers: an outsider's message taken all the same would have its seq before
+      // this one, and come first
+      member.send(Code.BIZ, { bizCode: 5555, clientMsgId: "in", data: { roomId, content: "from a member" } });
+      await viewer.next((f) => f.code === Code.BIZ, 3000, "the member's message");
+      expect(viewer.frames.filter((f) => f.code === Code.BIZ).map((f) => JSON.parse(f.body.data).content)).toEqual(["from a member"]);
+    } finally {
+      for (const conn of [viewer, member, ...outsiders]) conn.close();
+    }
+  });
 });
 
 describe("BIZ frames of one connection", () => {
