@@ -577,6 +577,17 @@ describe("heartbeat and presence", () => {
     expect(await onlineStatus(suite.cluster, B, userId)).toEqual({ online: false });
   });
 
+  test("LOGOUT is answered with appId, userId and data \"true\", then the server closes the connection", async () => {
+    const { conn, userId } = await suite.rawLogin(A);
+    // beating on: only the LOGOUT can be what closes it, not the idle close
+    conn.keepAlive(300);
+    conn.send(Code.LOGOUT);
+    const answer = await conn.next((f) => f.code === Code.LOGOUT, 3000, "the LOGOUT answer");
+    expect(answer.body).toEqual({ appId: APP_ID, userId, data: "true" });
+    await conn.closedWithin(3000, "the server's close after the LOGOUT answer");
+    expect(conn.frames.at(-1)).toBe(answer);
+  });
+
   test("a login on the other node kicks the older session, which does not come back; online follows", async () => {
     const userId = newUserId();
     const old = await clients.online(A, { userId, transport: "tcp" });
