@@ -9,6 +9,7 @@ import mysql from "mysql2/promise";
 import { Code } from "../src/protocol/codes";
 import { QueueName } from "../src/queues/names";
 import { createKeys } from "../src/redis/keys";
+import { ackChecksRun, markerDelivered } from "./support/ack-checks";
 import { api, APP_ID, connectTestRedis, imToken, newUserId } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { DEFAULT_SETTINGS } from "./support/test-cluster";
@@ -103,8 +104,9 @@ describe("a retried im-biz job", () => {
     const later = await RawTcp.loggedIn(cluster.nodes[0].tcp, offlineId, await imToken(cluster.nodes[0], offlineId));
     raws.push(later);
     await later.next(isIt, 3000, "the kept push at the offline recipient's login");
-    // observe past the next retry time (a protocol bound): the ACKed push never comes again
-    await Bun.sleep(2 * DEFAULT_SETTINGS.ackTimeoutMs + 300);
+    // the check of its delivery, which would resend it, has run: the ACKed push never comes again
+    await ackChecksRun(redis, cluster, msgId, 1, DEFAULT_SETTINGS.ackTimeoutMs + 5000);
+    await markerDelivered(cluster, cluster.nodes[0], online.conn, online.userId);
     expect(online.conn.frames.filter(isIt)).toHaveLength(1);
   });
 
@@ -113,8 +115,9 @@ describe("a retried im-biz job", () => {
     await restoreMysqlAndWaitForTheJob();
     const { ackTimeoutMs, ackMaxAttempts } = DEFAULT_SETTINGS;
     await waitFor(async () => (await redis.hget(online.pending, msgId)) === "0k", (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "the push to be kept after its last attempt");
-    // observe past the next retry time (a protocol bound): no delivery beyond the count
-    await Bun.sleep(2 * ackTimeoutMs + 300);
+    // its last check has run: no delivery beyond the count
+    await ackChecksRun(redis, cluster, msgId, ackMaxAttempts, ackTimeoutMs + 5000);
+    await markerDelivered(cluster, cluster.nodes[0], online.conn, online.userId);
     expect(online.conn.frames.filter(isIt)).toHaveLength(ackMaxAttempts);
   });
 });

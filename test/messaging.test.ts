@@ -8,6 +8,7 @@ import type { ImClient } from "../src/client";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
 import { QueueName } from "../src/queues/names";
+import { ackChecksRun, markerDelivered } from "./support/ack-checks";
 import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom } from "./support/http-api";
 import type { Clients } from "./support/clients";
 import type { ProcessNode } from "./support/node-processes";
@@ -75,8 +76,9 @@ describe("private chat (5556)", () => {
     expect(again.body).toEqual(first.body);
     raw.send(Code.ACK, { msgId });
     await waitFor(async () => (await db.hexists(pending, msgId)) === 0, 2000, "the server to record the ACK");
-    // observe past the next retry time (a protocol bound): an ACKed message is never sent again
-    await Bun.sleep(2 * ackTimeout + 300);
+    // the check of the second delivery, which would resend it, has run: an ACKed message is never sent again
+    await ackChecksRun(db, suite.cluster, msgId, 2, 2 * ackTimeout + 5000);
+    await markerDelivered(suite.cluster, A, raw, recipientId);
     expect(raw.frames.filter(isIt)).toHaveLength(2);
   });
 
@@ -90,8 +92,9 @@ describe("private chat (5556)", () => {
     // "0k": kept in MySQL, no delivery pending (messaging/pending-acks.ts)
     const bothKept = async () => (await db.hmget(pending, msgId, pushId)).every((v) => v === "0k");
     await waitFor(bothKept, (ackMaxAttempts + 2) * ackTimeoutMs + 3000, "the message and the push to be kept");
-    // observe past the next retry time (a protocol bound): the same session gets nothing more
-    await Bun.sleep(2 * ackTimeoutMs + 300);
+    // the last checks have run: the same session gets nothing more
+    for (const id of [msgId, pushId]) await ackChecksRun(db, suite.cluster, id, ackMaxAttempts, ackTimeoutMs + 5000);
+    await markerDelivered(suite.cluster, A, raw, recipientId);
     expect(raw.frames.filter(isIt)).toHaveLength(ackMaxAttempts);
     expect(raw.frames.filter(isPush)).toHaveLength(ackMaxAttempts);
     raw.close();
