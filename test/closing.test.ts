@@ -8,7 +8,7 @@ import net from "node:net";
 import { Code } from "../src/protocol/codes";
 import { FrameDecoder, parseBody } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
-import { APP_ID, bindingKey, imToken, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
+import { APP_ID, bindingKey, imToken, metricValue, newUserId, openRoom, roomOnlineCount } from "./support/http-api";
 import { InProcessPair } from "./support/in-process-nodes";
 import { frame, RawTcp, type ServerFrame } from "./support/raw-tcp";
 import type { TestNode } from "./support/test-cluster";
@@ -31,10 +31,7 @@ function bizFrames(to: number, n: number): Uint8Array {
 }
 
 /** The node's count of frames received with `code` (/metrics). */
-async function framesIn(node: TestNode, code: number): Promise<number> {
-  const text = await (await fetch(`${node.http}/metrics`)).text();
-  return Number(new RegExp(`^im_frames_in_total\\{code="${code}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-}
+const framesIn = (node: TestNode, code: number) => metricValue(node, `im_frames_in_total{code="${code}"}`);
 
 const contentsOf = (frames: ServerFrame[]) => frames.filter((f) => f.code === Code.BIZ).map((f) => JSON.parse(f.body.data).content as string);
 const ackedIds = (frames: ServerFrame[]) => frames.filter((f) => f.code === Code.ACK).map((f) => f.body.clientMsgId as string);

@@ -9,7 +9,7 @@ import { Code } from "../src/protocol/codes";
 import { encodeFrame, scanFrames } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
 import { TOKENS_PER_MINUTE } from "../src/presence/tokens";
-import { api, APP_ID, bindingKey, devJwt, imToken, newUserId, onlineStatus } from "./support/http-api";
+import { api, APP_ID, bindingKey, devJwt, imToken, metricValue, newUserId, onlineStatus } from "./support/http-api";
 import { startInProcessNodes } from "./support/in-process-nodes";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
@@ -325,7 +325,6 @@ describe("MAX_CONNECTIONS", () => {
   test("a node serves MAX_CONNECTIONS connections and refuses more; refused ones take no place, so once the served ones leave, new ones are served", async () => {
     const cluster = await startInProcessNodes(1, {}, { MAX_CONNECTIONS: "2" });
     const [node] = cluster.nodes;
-    const tcpGauge = async () => /im_connections\{transport="tcp"\} (\d+)/.exec(await (await fetch(`${node.http}/metrics`)).text())?.[1];
     const open: RawTcp[] = [];
     const loggedIn = async () => {
       const userId = newUserId();
@@ -344,7 +343,7 @@ describe("MAX_CONNECTIONS", () => {
         await refused.closedWithin(3000);
       }
       for (const conn of served) conn.close();
-      await waitFor(async () => (await tcpGauge()) === "0", 5000, "no TCP connection counted once every client left");
+      await waitFor(async () => (await metricValue(node, 'im_connections{transport="tcp"}')) === 0, 5000, "no TCP connection counted once every client left");
       await loggedIn();
       await loggedIn();
     } finally {
@@ -623,10 +622,7 @@ describe("heartbeat and presence", () => {
 
 describe("TCP backpressure (partial writes)", () => {
   /** Node A's count of reliable deliveries written to (or queued for) its sockets. */
-  async function reliableDeliveries(): Promise<number> {
-    const text = await (await fetch(`${A.http}/metrics`)).text();
-    return Number(/^im_deliveries_total\{kind="reliable"\} (\d+)/m.exec(text)?.[1] ?? 0);
-  }
+  const reliableDeliveries = () => metricValue(A, 'im_deliveries_total{kind="reliable"}');
 
   /** Push `count` messages of ~50 KB to the user, one request each; resolves to their msgIds. */
   async function pushBig(userId: number, count: number): Promise<string[]> {

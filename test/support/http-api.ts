@@ -65,13 +65,14 @@ export async function onlineStatus(cluster: ClusterIdentity, node: TestNode, use
   return r.json;
 }
 
-/** The presence binding of a user in Redis (PROTOCOL: TTL of 2 heartbeat intervals). */
 /** The value of one series (e.g. `im_frames_in_total{code="1004"}`) of `node`'s /metrics; 0 while it has none. */
 export async function metricValue(node: TestNode, series: string): Promise<number> {
-  const text = await (await fetch(`${node.http}/metrics`)).text();
+  // bounded: it is polled inside waitFor, which cannot end a predicate that hangs
+  const text = await (await fetch(`${node.http}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   return Number(new RegExp(`^${series.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
 }
 
+/** The presence binding of a user in Redis (PROTOCOL: TTL of 2 heartbeat intervals). */
 export function bindingKey(cluster: ClusterIdentity, userId: number): string {
   return createKeys(cluster.prefix).binding(APP_ID, userId);
 }
