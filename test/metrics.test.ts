@@ -3,6 +3,7 @@
 // and the other ops routes of one node. Real Redis, MySQL and an in-process node.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
+import { sign } from "hono/jwt";
 import { loadConfig } from "../src/config";
 import { connectDatabase } from "../src/db/client";
 import { createLogger } from "../src/log";
@@ -98,6 +99,22 @@ describe("ops routes: /healthz, /metrics, the API key", () => {
       expect((await fetch(`${http}/api/im/online?userId=1`)).status).toBe(404);
     } finally {
       await gatewayOnly.stop();
+    }
+  });
+
+  test("a node in production has no dev login (404): a user JWT comes from the business backend only", async () => {
+    const identity = newClusterIdentity();
+    const production = await startInProcessNodes(1, {}, { NODE_ENV: "production", IM_JWT_SECRET: identity.jwtSecret, IM_API_KEY: identity.apiKey });
+    try {
+      const { http } = production.nodes[0];
+      const res = await fetch(`${http}/api/dev/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ userId: 1 }) });
+      expect(res.status).toBe(404);
+      // the rest of the user API is there, for a JWT the backend signed with IM_JWT_SECRET
+      const jwt = await sign({ sub: "42", exp: Math.floor(Date.now() / 1000) + 60 }, identity.jwtSecret, "HS256");
+      const config = await fetch(`${http}/api/im/config`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${jwt}` }, body: "{}" });
+      expect(config.status).toBe(200);
+    } finally {
+      await production.stop();
     }
   });
 
