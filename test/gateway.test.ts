@@ -64,6 +64,22 @@ describe("TCP login", () => {
     await otherApp.closedWithin(3000);
   });
 
+  test("an IM token lives 300 s; once it lapsed, a LOGIN with it gets ERROR unauthorized and a close", async () => {
+    const userId = newUserId();
+    const token = await imToken(A, userId);
+    const key = createKeys(suite.cluster.prefix).token(token);
+    const ttl = await db.pttl(key);
+    expect(ttl).toBeGreaterThan(290_000);
+    expect(ttl).toBeLessThanOrEqual(300_000);
+    // what 300 s do to it
+    await db.pexpire(key, 1);
+    await waitFor(async () => (await db.exists(key)) === 0, 1000, "the token to lapse");
+    const conn = await suite.raw(A);
+    conn.send(Code.LOGIN, { appId: APP_ID, userId, token });
+    await conn.next(isError("unauthorized"), 3000, "ERROR unauthorized for a lapsed token");
+    await conn.closedWithin(3000);
+  });
+
   test("a user JWT gets IM tokens for its own app only: the default app, or the one of its appId claim", async () => {
     const userId = newUserId();
     const config = async (jwt: string, appId: number) => (await api(A.http, "POST", "/api/im/config", { bearer: jwt, body: { appId } })).status;
