@@ -2,6 +2,7 @@
 // network: connections stay open, nothing moves) and resume. Not a stand-in for MySQL: every byte
 // goes to the real server.
 import net from "node:net";
+import { loadConfig } from "../../src/config";
 
 export class MysqlProxy {
   private paused = false;
@@ -12,7 +13,8 @@ export class MysqlProxy {
     readonly port: number,
   ) {}
 
-  static async start(target = { host: "127.0.0.1", port: 3306 }): Promise<MysqlProxy> {
+  /** `target`: by default the MySQL server of DATABASE_URL, where ownDatabaseUrl() puts a test's database. */
+  static async start(target = mysqlServer()): Promise<MysqlProxy> {
     let proxy!: MysqlProxy;
     const server = net.createServer((client) => proxy.accept(client, target));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -71,4 +73,9 @@ export class MysqlProxy {
       upstream.pause();
     }
   }
+}
+
+function mysqlServer(): { host: string; port: number } {
+  const url = new URL(loadConfig({ ...process.env, NODE_ENV: "development" }).db.url);
+  return { host: url.hostname, port: Number(url.port || 3306) };
 }
