@@ -35,17 +35,21 @@ afterEach(async () => {
 async function nodeBehindProxy(env: Record<string, string> = {}) {
   const proxy = await MysqlProxy.start();
   const directUrl = ownDatabaseUrl(`out${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`);
+  // registered first, so run last, and also when the node fails to start: the cluster drops its
+  // own database, not this one, which its node made through the proxy
+  cleanups.push(async () => {
+    await proxy.close();
+    await dropOwnDatabase(directUrl);
+  });
   const cluster = await startInProcessNodes(1, {}, { DATABASE_URL: proxy.url(directUrl), MYSQL_TIMEOUT_MS: String(MYSQL_TIMEOUT_MS), ...env });
-  const direct = await mysql.createConnection(directUrl);
   const conns: RawTcp[] = [];
   cleanups.push(async () => {
     for (const c of conns) c.close();
     proxy.resume();
-    await direct.end();
     await cluster.stop();
-    await proxy.close();
-    await dropOwnDatabase(directUrl);
   });
+  const direct = await mysql.createConnection(directUrl);
+  cleanups.push(() => direct.end());
   const node = cluster.nodes[0];
   return {
     proxy,
