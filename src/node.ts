@@ -7,6 +7,7 @@ import { Gateway } from "./gateway/gateway";
 import { listenTcp } from "./gateway/tcp";
 import { WsTransport, type WsData } from "./gateway/ws";
 import { createApp } from "./http/app";
+import { withAbsoluteUrl } from "./http/request-url";
 import { createLogger, type Logger } from "./log";
 import { bizJobCompleted, bizProcessor } from "./messaging/biz/registry";
 import { QueueName } from "./queues/names";
@@ -134,8 +135,11 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   server = Bun.serve<WsData>({
     hostname: config.http.host,
     port: config.http.port,
-    fetch(req, srv) {
-      if (roles.has("gateway") && new URL(req.url).pathname === "/ws") return ws.upgrade(req, srv);
+    fetch(received, srv) {
+      const req = withAbsoluteUrl(received);
+      const url = new URL(req.url);
+      // the upgrade takes the request Bun.serve made (its socket, its client address)
+      if (roles.has("gateway") && url.pathname === "/ws") return ws.upgrade(received, url.searchParams, srv);
       return app.fetch(req, { server: srv });
     },
     websocket: ws.handlers(),

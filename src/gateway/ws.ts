@@ -130,14 +130,13 @@ export class WsTransport implements RoomBroadcaster {
 
   /**
    * Handle a request for /ws: an upgrade with ?token=&userId= is checked first (401 when bad);
-   * a plain upgrade must send LOGIN within the login timeout.
+   * a plain upgrade must send LOGIN within the login timeout. `q`: the query of the request's URL.
    */
-  async upgrade(req: Request, server: Server<WsData>): Promise<Response | undefined> {
+  async upgrade(req: Request, q: URLSearchParams, server: Server<WsData>): Promise<Response | undefined> {
     const trusted = this.gateway.settings.trustFlyClientIp ? req.headers.get("fly-client-ip") : null;
     const ip = trusted ?? server.requestIP(req)?.address ?? "unknown";
     const refusal = this.gateway.admission(ip);
     if (refusal) return this.refuse(refusal, `connection refused: ${refusal}`);
-    const q = new URL(req.url).searchParams;
     let login: LoginRequest | null = null;
     if (q.has("token")) {
       // an empty value is no number (Number("") would be 0)

@@ -1,0 +1,61 @@
+// HTTP requests that are not quite what a browser sends, found by fuzzing a running node: no Host
+// header (HTTP/1.0 health checks), a Host that is no host.
+// None is a server error: answered as any other request, and nothing logged at error level.
+// A real node process (its log is a file to read).
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { newUserId } from "./support/http-api";
+import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
+
+let cluster: ProcessCluster;
+let node: ProcessNode;
+
+beforeAll(async () => {
+  cluster = await startNodeProcesses(1);
+  node = cluster.nodes[0];
+});
+afterAll(() => cluster.stop());
+
+/** Send `request` as is on a new connection; resolves with the status and body of the answer, read until the close. */
+function rawRequest(request: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  const url = new URL(node.http);
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection({ host: url.hostname, port: Number(url.port) });
+    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`no whole answer to ${JSON.stringify(request.slice(0, 60))} in ${timeoutMs} ms`))), timeoutMs);
+    let text = "";
+    socket.on("connect", () => socket.write(request));
+    socket.on("data", (c) => (text += c.toString("utf8")));
+    socket.on("error", (e) => (clearTimeout(timer), reject(e)));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
+      resolve({ status, body: text.slice(text.indexOf("\r\n\r\n") + 4) });
+    });
+  });
+}
+
+function logRecords(): Array<Record<string, any>> {
+  return readFileSync(node.logPath, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l));
+}
+
+test("a request without a Host header (HTTP/1.0), or with a Host that is no host, is served like any other", async () => {
+  const healthz = await rawRequest("GET /healthz HTTP/1.0\r\n\r\n");
+  expect(healthz).toEqual({ status: 200, body: JSON.stringify({ ok: true, nodeId: node.nodeId }) });
+  // its query and body are read
+  expect((await rawRequest("GET /api/living/list?pageSize=101 HTTP/1.0\r\n\r\n")).status).toBe(400);
+  const body = JSON.stringify({ userId: newUserId() });
+  const login = await rawRequest(`POST /api/dev/login HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  expect(login.status).toBe(200);
+  expect(JSON.parse(login.body).token).toBeString();
+  // a path that looks like another host is a path here
+  expect((await rawRequest("GET //healthz HTTP/1.0\r\n\r\n")).status).toBe(404);
+  expect((await rawRequest("GET /healthz HTTP/1.1\r\nHost: x:99999\r\nConnection: close\r\n\r\n")).status).toBe(200);
+  // no upgrade without its headers: the error vocabulary's JSON
+  const ws = await rawRequest("GET /ws?token=x&userId=1 HTTP/1.0\r\n\r\n");
+  expect({ status: ws.status, body: JSON.parse(ws.body) }).toMatchObject({ status: 401, body: { error: { code: "unauthorized" } } });
+  expect(logRecords().filter((r) => r.level >= 50)).toEqual([]);
+});
