@@ -1,5 +1,5 @@
 // HTTP requests that are not quite what a browser sends, found by fuzzing a running node: no Host
-// header (HTTP/1.0 health checks), a Host that is no host.
+// header (HTTP/1.0 health checks), a Host that is no host, a body cut short by a client that goes.
 // None is a server error: answered as any other request, and nothing logged at error level.
 // A real node process (its log is a file to read).
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -7,13 +7,15 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import { newUserId } from "./support/http-api";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
+import { waitFor } from "./support/wait";
 
 let cluster: ProcessCluster;
 let node: ProcessNode;
 
 beforeAll(async () => {
-  cluster = await startNodeProcesses(1);
-  node = cluster.nodes[0];
+  cluster = await startNodeProcesses(0);
+  // debug: the line of a request whose client went is one to wait for
+  node = await cluster.addNode({ LOG_LEVEL: "debug" });
 });
 afterAll(() => cluster.stop());
 
@@ -57,5 +59,22 @@ test("a request without a Host header (HTTP/1.0), or with a Host that is no host
   // no upgrade without its headers: the error vocabulary's JSON
   const ws = await rawRequest("GET /ws?token=x&userId=1 HTTP/1.0\r\n\r\n");
   expect({ status: ws.status, body: JSON.parse(ws.body) }).toMatchObject({ status: 401, body: { error: { code: "unauthorized" } } });
+  expect(logRecords().filter((r) => r.level >= 50)).toEqual([]);
+});
+
+test("a client that goes before its request body arrived is no server error: nothing logged at error level", async () => {
+  const logged = logRecords().length;
+  const url = new URL(node.http);
+  const socket = net.createConnection({ host: url.hostname, port: Number(url.port) });
+  socket.on("error", () => {});
+  await new Promise((resolve) => socket.on("connect", resolve));
+  let answer = "";
+  socket.on("data", (c) => (answer += c.toString()));
+  socket.write('POST /api/dev/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n{"userId":');
+  // Bun.serve says "100 Continue" as it hands the request to the node, which then waits for the body: go
+  await waitFor(() => answer.startsWith("HTTP/1.1 100"), 5000, "100 Continue");
+  socket.resetAndDestroy();
+  const line = await waitFor(() => logRecords().slice(logged).find((r) => r.path === "/api/dev/login"), 5000, "the node's log line about the request cut short");
+  expect(line.level).toBeLessThan(50);
   expect(logRecords().filter((r) => r.level >= 50)).toEqual([]);
 });

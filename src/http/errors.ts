@@ -23,6 +23,12 @@ export function onHttpError(log: Logger) {
       const reason = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "bad_request";
       return errorResponse(c, reason, err.message || reason, status);
     }
+    // the client went (or stalled past Bun's idle timeout) before its body came: no failure of
+    // ours, and nobody reads the answer; at error level any client could flood the log
+    if (c.req.raw.signal.aborted && err instanceof DOMException && err.name === "AbortError") {
+      log.debug({ path: c.req.path }, "request cut short by its client");
+      return errorResponse(c, "bad_request", "the request ended before its body");
+    }
     log.error({ err, path: c.req.path }, "http handler failed");
     return errorResponse(c, "internal", "internal error");
   };
