@@ -34,6 +34,7 @@ import { sql } from "drizzle-orm";
 import { ADMIN_QUEUES_PATH, adminRoutes } from "./http/routes/admin";
 import { buildWebAssets, webRoutes } from "./http/routes/web";
 import { DEFAULT_APP_ID } from "./protocol/codes";
+import { ErrorReason, httpErrorBody } from "./protocol/errors";
 import { RedisBroker } from "./router/broker";
 import { RoomLog } from "./router/room-log";
 import { RoomNodes } from "./router/room-nodes";
@@ -141,6 +142,12 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       // the upgrade takes the request Bun.serve made (its socket, its client address)
       if (roles.has("gateway") && url.pathname === "/ws") return ws.upgrade(received, url.searchParams, srv);
       return app.fetch(req, { server: srv });
+    },
+    // the last resort for what escapes Hono's onError and the upgrade: the vocabulary's JSON, not
+    // Bun's own 500 page (which shows source lines in development)
+    error(err) {
+      log.error({ err }, "request failed");
+      return Response.json(httpErrorBody("internal", "internal error"), { status: ErrorReason.internal });
     },
     websocket: ws.handlers(),
   });

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import { newUserId } from "./support/http-api";
+import { createKeys } from "../src/redis/keys";
+import { connectTestRedis, newUserId } from "./support/http-api";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { waitFor } from "./support/wait";
 
@@ -77,4 +78,19 @@ test("a client that goes before its request body arrived is no server error: not
   const line = await waitFor(() => logRecords().slice(logged).find((r) => r.path === "/api/dev/login"), 5000, "the node's log line about the request cut short");
   expect(line.level).toBeLessThan(50);
   expect(logRecords().filter((r) => r.level >= 50)).toEqual([]);
+});
+
+test("a WebSocket upgrade whose token check fails in Redis gets 500 internal as JSON; the next upgrade is served", async () => {
+  const redis = connectTestRedis();
+  try {
+    // a real Redis failure: the token's key holds a hash, so its GET fails (WRONGTYPE)
+    await redis.hset(createKeys(cluster.prefix).token("broken"), "x", "1");
+    const failed = await rawRequest(
+      "GET /ws?token=broken&userId=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    expect({ status: failed.status, body: JSON.parse(failed.body) }).toMatchObject({ status: 500, body: { error: { code: "internal" } } });
+    expect((await rawRequest("GET /ws?token=x&userId=1 HTTP/1.0\r\n\r\n")).status).toBe(401);
+  } finally {
+    redis.disconnect();
+  }
 });

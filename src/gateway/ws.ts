@@ -11,6 +11,7 @@ import { RoomFlushClock, type Connection, type OutFrame, type RoomBroadcaster, t
 import type { Gateway } from "./gateway";
 import { UNAUTHORIZED, completeLogin, type LoginRequest } from "./handlers/login";
 import type { Session } from "./session";
+import type { TokenOwner } from "../presence/tokens";
 
 /**
  * Bun queues up to this much per socket; past it, a send() or a topic publish is dropped and
@@ -153,7 +154,14 @@ export class WsTransport implements RoomBroadcaster {
         roomSeq: num("roomSeq"),
       });
       if (!parsed.success) return this.refuse("bad_request", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
-      const owner = await this.gateway.deps.tokens.verify(parsed.data.token, parsed.data.userId, parsed.data.appId);
+      let owner: TokenOwner | null;
+      try {
+        owner = await this.gateway.deps.tokens.verify(parsed.data.token, parsed.data.userId, parsed.data.appId);
+      } catch (err) {
+        // Redis failed the read: the client may try again (a TCP LOGIN gets ERROR internal the same way)
+        this.gateway.log.error({ err }, "checking a WebSocket upgrade's token failed");
+        return this.refuse("internal", "the token could not be checked; try again");
+      }
       if (!owner) return this.refuse("unauthorized", UNAUTHORIZED);
       const { token: _token, ...rest } = parsed.data;
       login = { ...rest, nickName: owner.nickName, avatar: owner.avatar };
