@@ -1,14 +1,15 @@
 // Room membership when a node dies without a goodbye (SIGKILL): its members are removed by a live
 // node once the dead node's registry entry expires, so the online count and watchNum come down. A
-// node that only stalled that long puts its members back when it resumes.
+// node that only stalled that long puts its members back when it resumes. Liveness is timed by
+// Redis's clock, so a node whose clock runs ahead takes no one for dead.
 // Real node processes, Redis and MySQL.
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect, setSystemTime, test } from "bun:test";
 import type Redis from "ioredis";
 import { createLogger } from "../src/log";
 import { NodeRegistry } from "../src/presence/node-registry";
-import { bindingValue } from "../src/presence/presence";
+import { bindingValue, Presence } from "../src/presence/presence";
 import type { PresenceEvent } from "../src/queues/jobs";
-import { createKeys, type Keys } from "../src/redis/keys";
+import { createKeys, HEARTBEAT_SHARDS, type Keys } from "../src/redis/keys";
 import { RoomMembership } from "../src/rooms/membership";
 import { Clients } from "./support/clients";
 import { Code } from "../src/protocol/codes";
@@ -211,3 +212,42 @@ test("users of two apps with the same userId are two members of a room", async (
     redis.disconnect();
   }
 });
+
+test("liveness is timed by Redis's clock: a node whose own clock runs a minute ahead takes no live node for dead, and sees them live", () =>
+  withMembership("skew", async ({ redis, keys }) => {
+    const log = createLogger("membership-test", "silent");
+    const registry = (nodeId: string) => new NodeRegistry(redis, keys, log, 1000, () => ({ nodeId, region: "test", wsUrl: "", tcpAddress: "", connections: 0, accepting: true }));
+    const live = registry("node-live");
+    await live.refresh();
+    const ahead = registry("node-ahead");
+    const reaped: string[] = [];
+    ahead.onNodeDead(async (nodeId) => void reaped.push(nodeId));
+    setSystemTime(new Date(Date.now() + 60_000));
+    try {
+      await ahead.refresh();
+      await ahead.reapDead();
+      expect((await ahead.live()).map((n) => n.nodeId).sort()).toEqual(["node-ahead", "node-live"]);
+    } finally {
+      setSystemTime();
+    }
+    expect(reaped).toEqual([]);
+    expect(await redis.zscore(keys.nodes(), "node-live")).not.toBeNull();
+    // and the node that runs ahead is live to the others
+    expect((await live.live()).map((n) => n.nodeId).sort()).toEqual(["node-ahead", "node-live"]);
+  }));
+
+test("heartbeat scores are Redis's clock too: a node whose clock runs a minute ahead drops no other user's beat from the shard", () =>
+  withMembership("skew-hb", async ({ redis, keys }) => {
+    const presence = new Presence(redis, keys, "node-x", 10_000);
+    const early = newUserId();
+    const sameShard = early + HEARTBEAT_SHARDS;
+    await presence.bind(APP_ID, early, "c1");
+    setSystemTime(new Date(Date.now() + 60_000));
+    try {
+      await presence.bind(APP_ID, sameShard, "c2");
+      expect(await presence.refresh(APP_ID, sameShard, "c2")).toBe("refreshed");
+    } finally {
+      setSystemTime();
+    }
+    expect(await redis.zscore(keys.heartbeats(APP_ID, early), String(early))).not.toBeNull();
+  }));

@@ -3,8 +3,11 @@
 // that only it would have cleaned up (room members, …): whichever live node first finds a dead
 // entry runs the cleanups registered with onNodeDead, then drops the entry. A node that was only
 // stalled (a long GC pause, a frozen VM, Redis out of reach) learns at its next refresh that it was
-// cleaned up after, and puts its state back (onRevived).
+// cleaned up after, and puts its state back (onRevived). Entries are timed by Redis's clock, never a
+// node's: nodes in several regions do not share one, and one running ahead would take all the
+// others for dead.
 import type Redis from "ioredis";
+import { LUA_REDIS_NOW_MS } from "../redis/clock";
 import type { Keys } from "../redis/keys";
 import type { Logger } from "../log";
 
@@ -35,15 +38,37 @@ const REAPED_MARK_MS = 24 * 3600 * 1000;
 /** An entry not refreshed for this many periods is dead (its info expires then too). */
 const DEAD_AFTER_PERIODS = 3;
 
-// Drop a dead node's entry unless it came back meanwhile. KEYS: nodes zset. ARGV: nodeId, cutoff ms.
+// This node's entry, timed now, and its info; then whether it was cleaned up after (the marks go).
+// KEYS: nodes zset, info, reaped mark, reap lock. ARGV: nodeId, info JSON, info TTL ms.
+const REGISTER = `
+${LUA_REDIS_NOW_MS}
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+local reaped = redis.call('GETDEL', KEYS[3])
+local locked = redis.call('GETDEL', KEYS[4])
+if reaped or locked then return 1 end
+return 0
+`;
+
+// The nodes whose entry is ARGV[1] ms old or older (ARGV[2] "dead"), or younger ("live"). KEYS: nodes zset.
+const NODES_BY_AGE = `
+${LUA_REDIS_NOW_MS}
+if ARGV[2] == 'live' then return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - ARGV[1]), '+inf') end
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ARGV[1])
+`;
+
+// Drop a dead node's entry unless it came back meanwhile. KEYS: nodes zset. ARGV: nodeId, age ms of the dead.
 const FORGET = `
+${LUA_REDIS_NOW_MS}
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if s and tonumber(s) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+if s and tonumber(s) <= now - tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 0
 `;
 
 interface RegistryScripts {
-  imForgetNode(nodes: string, nodeId: string, cutoff: number): Promise<number>;
+  imRegisterNode(nodes: string, info: string, reaped: string, reapLock: string, nodeId: string, infoJson: string, ttlMs: number): Promise<number>;
+  imNodesByAge(nodes: string, ageMs: number, which: "live" | "dead"): Promise<string[]>;
+  imForgetNode(nodes: string, nodeId: string, deadAgeMs: number): Promise<number>;
 }
 
 export class NodeRegistry {
@@ -59,6 +84,8 @@ export class NodeRegistry {
     private readonly periodMs: number,
     private readonly describe: () => Omit<NodeInfo, "updatedAt">,
   ) {
+    redis.defineCommand("imRegisterNode", { numberOfKeys: 4, lua: REGISTER });
+    redis.defineCommand("imNodesByAge", { numberOfKeys: 1, lua: NODES_BY_AGE });
     redis.defineCommand("imForgetNode", { numberOfKeys: 1, lua: FORGET });
     this.scripts = redis as unknown as RegistryScripts;
   }
@@ -92,20 +119,19 @@ export class NodeRegistry {
    */
   async refresh(): Promise<void> {
     const info: NodeInfo = { ...this.describe(), updatedAt: Date.now() };
-    const results = await this.redis
-      .multi()
-      .zadd(this.keys.nodes(), info.updatedAt, info.nodeId)
-      .set(this.keys.nodeInfo(info.nodeId), JSON.stringify(info), "PX", DEAD_AFTER_PERIODS * this.periodMs)
-      .getdel(this.keys.nodeReaped(info.nodeId))
-      // alive: room membership takes this node's members again (membership.ts, JOIN). A cleanup of
-      // it that another node runs now, or that failed midway, may have removed some: put back too
-      .getdel(this.keys.nodeReapLock(info.nodeId))
-      .exec();
-    const present = (i: number) => {
-      const v = results?.[i]?.[1];
-      return v !== null && v !== undefined;
-    };
-    if (!present(2) && !present(3)) return;
+    // the reap lock goes too: alive, room membership takes this node's members again (membership.ts,
+    // JOIN), and a cleanup of it that another node runs now, or that failed midway, may have
+    // removed some: put back too
+    const cleanedUp = await this.scripts.imRegisterNode(
+      this.keys.nodes(),
+      this.keys.nodeInfo(info.nodeId),
+      this.keys.nodeReaped(info.nodeId),
+      this.keys.nodeReapLock(info.nodeId),
+      info.nodeId,
+      JSON.stringify(info),
+      DEAD_AFTER_PERIODS * this.periodMs,
+    );
+    if (cleanedUp === 0) return;
     this.log.warn("this node was taken for dead and cleaned up after; restoring its state");
     try {
       for (const restore of this.revivals) await restore();
@@ -118,8 +144,7 @@ export class NodeRegistry {
 
   /** Clean up after every dead node that no other live node is cleaning up; resolves when done. */
   async reapDead(): Promise<void> {
-    const cutoff = Date.now() - DEAD_AFTER_PERIODS * this.periodMs;
-    const dead = await this.redis.zrangebyscore(this.keys.nodes(), "-inf", cutoff);
+    const dead = await this.scripts.imNodesByAge(this.keys.nodes(), DEAD_AFTER_PERIODS * this.periodMs, "dead");
     for (const nodeId of dead) {
       const claimed = await this.redis.set(this.keys.nodeReapLock(nodeId), "1", "PX", REAP_LOCK_MS, "NX");
       if (claimed !== "OK") continue;
@@ -127,7 +152,7 @@ export class NodeRegistry {
         for (const cleanup of this.cleanups) await cleanup(nodeId);
         // after the cleanups: a node that reads the mark finds nothing of the cleanup still to come
         await this.redis.set(this.keys.nodeReaped(nodeId), "1", "PX", REAPED_MARK_MS);
-        await this.scripts.imForgetNode(this.keys.nodes(), nodeId, cutoff);
+        await this.scripts.imForgetNode(this.keys.nodes(), nodeId, DEAD_AFTER_PERIODS * this.periodMs);
         this.log.warn({ deadNodeId: nodeId }, "cleaned up after a node that stopped without a goodbye");
       } catch (err) {
         this.log.error({ err, deadNodeId: nodeId }, `cleanup after a dead node failed; retried in ${REAP_LOCK_MS} ms`);
@@ -137,7 +162,7 @@ export class NodeRegistry {
 
   /** Every live node's info. */
   async live(): Promise<NodeInfo[]> {
-    const ids = await this.redis.zrangebyscore(this.keys.nodes(), Date.now() - DEAD_AFTER_PERIODS * this.periodMs, "+inf");
+    const ids = await this.scripts.imNodesByAge(this.keys.nodes(), DEAD_AFTER_PERIODS * this.periodMs, "live");
     if (ids.length === 0) return [];
     const rows = await this.redis.mget(ids.map((id) => this.keys.nodeInfo(id)));
     return rows.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as NodeInfo);

@@ -2,6 +2,7 @@
 // The binding appId:userId → "nodeId|connId" lives in Redis with a TTL of 2 heartbeat intervals,
 // so a dead node's users go offline by themselves.
 import type Redis from "ioredis";
+import { LUA_REDIS_NOW_MS } from "../redis/clock";
 import type { Keys } from "../redis/keys";
 
 export interface Binding {
@@ -13,9 +14,10 @@ export interface Binding {
 // up): by then every member in it is stale. Without that, the members of sessions that were never
 // unbound (their node was killed) stayed for good in any shard where nobody else beat again.
 
-// KEYS: binding, heartbeat zset. ARGV: value, ttl ms, now ms, userId.
+// KEYS: binding, heartbeat zset. ARGV: value, ttl ms, userId.
 // 1 = refreshed, 2 = re-created after it expired, 0 = it belongs to another session now.
 const REFRESH = `
+${LUA_REDIS_NOW_MS}
 local v = redis.call('GET', KEYS[1])
 local r = 0
 if v == ARGV[1] then
@@ -24,18 +26,19 @@ elseif not v then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); r = 2
 end
 if r > 0 then
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('ZADD', KEYS[2], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3] - ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ARGV[2])
 return r
 `;
 
-// KEYS: binding, heartbeat zset. ARGV: value, ttl ms, now ms, userId. Returns the replaced value.
+// KEYS: binding, heartbeat zset. ARGV: value, ttl ms, userId. Returns the replaced value.
 // One script, not MULTI + SET + ZADD + EXEC: a login is mostly Redis round trips and commands.
 const BIND = `
+${LUA_REDIS_NOW_MS}
 local old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[2], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return old
 `;
@@ -51,8 +54,8 @@ return 0
 `;
 
 interface PresenceScripts {
-  imBind(binding: string, hb: string, value: string, ttl: number, now: number, userId: number): Promise<string | null>;
-  imRefreshBinding(binding: string, hb: string, value: string, ttl: number, now: number, userId: number): Promise<number>;
+  imBind(binding: string, hb: string, value: string, ttl: number, userId: number): Promise<string | null>;
+  imRefreshBinding(binding: string, hb: string, value: string, ttl: number, userId: number): Promise<number>;
   imUnbind(binding: string, hb: string, value: string, userId: number): Promise<number>;
 }
 
@@ -81,7 +84,7 @@ export class Presence {
    * Returns the binding it replaced (another session that must be kicked), if any.
    */
   async bind(appId: number, userId: number, connId: string): Promise<Binding | null> {
-    const old = await this.scripts.imBind(this.keys.binding(appId, userId), this.keys.heartbeats(appId, userId), this.value(connId), this.ttlMs, Date.now(), userId);
+    const old = await this.scripts.imBind(this.keys.binding(appId, userId), this.keys.heartbeats(appId, userId), this.value(connId), this.ttlMs, userId);
     return old === null ? null : parseBinding(old);
   }
 
@@ -96,7 +99,6 @@ export class Presence {
       this.keys.heartbeats(appId, userId),
       this.value(connId),
       this.ttlMs,
-      Date.now(),
       userId,
     );
     return r === 1 ? "refreshed" : r === 2 ? "recreated" : "taken";
