@@ -40,6 +40,8 @@ const Env = z.object({
   ACK_MAX_ATTEMPTS: int(1).default(3),
   /** How long intake holds the first BIZ of a batch for others: latency traded for fewer im-biz jobs. */
   INTAKE_LINGER_MS: int(0).default(20),
+  /** Kept (offline) messages older than this many days are deleted undelivered; 0 keeps them until delivered. */
+  KEPT_RETENTION_DAYS: int(0).default(0),
   MAX_BODY_BYTES: int(64).default(65536),
   LOGIN_TIMEOUT_MS: int(100).default(10_000),
   /** Comma-separated roles this node runs: gateway (TCP + WS), http, workers. */
@@ -98,7 +100,7 @@ export interface Config {
     trustFlyClientIp: boolean;
     drainMs: number;
   };
-  delivery: { ackTimeoutMs: number; maxAttempts: number; intakeLingerMs: number };
+  delivery: { ackTimeoutMs: number; maxAttempts: number; intakeLingerMs: number; keptRetentionDays: number };
   redis: { url: string; prefix: string };
   db: { url: string; timeoutMs: number };
   roles: Set<Role>;
@@ -164,7 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       trustFlyClientIp: e.TRUST_FLY_CLIENT_IP,
       drainMs: e.DRAIN_MS,
     },
-    delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS, intakeLingerMs: e.INTAKE_LINGER_MS },
+    delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS, intakeLingerMs: e.INTAKE_LINGER_MS, keptRetentionDays: e.KEPT_RETENTION_DAYS },
     redis: { url: e.REDIS_URL, prefix: e.KEY_PREFIX },
     db: { url: e.DATABASE_URL, timeoutMs: e.MYSQL_TIMEOUT_MS },
     roles,

@@ -13,6 +13,7 @@ import { bizJobCompleted, bizProcessor } from "./messaging/biz/registry";
 import { QueueName } from "./queues/names";
 import { BizIntake } from "./messaging/intake";
 import { KeptMarks } from "./messaging/kept-marks";
+import { KeptRetention } from "./messaging/kept-retention";
 import { KeptStore } from "./messaging/kept-store";
 import { PendingAcks } from "./messaging/pending-acks";
 import { ReliableDelivery } from "./messaging/reliable-delivery";
@@ -78,6 +79,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const queues = createQueues(redis.bullmq, keys.bullPrefix(), log);
   const intake = new BizIntake(sequencer, queues, log, config.delivery.intakeLingerMs);
   const kept = new KeptStore(database.db, new KeptMarks(redis.command, keys), log);
+  const keptRetention = new KeptRetention(kept, redis.command, keys, config.delivery.keptRetentionDays, log);
   // not awaited: on a large table the scan may outlast a query's deadline, and a node must start anyway
   kept.rebuildMarks();
   const router = new Router(presence, broker, log);
@@ -190,6 +192,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   }
   await registry.start();
   if (api) roomList.start();
+  if (roles.has("workers")) keptRetention.start();
   gateway.startIdleSweep();
   metrics.startLagProbe();
   log.info({ http: server.port, tcp: tcp?.port, roles: [...roles], region: config.region }, "node ready");
@@ -215,6 +218,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       // whatever offline events of this node's sessions no worker took yet
       await roomNodes.forgetNode(nodeId, await membership.removeNode(nodeId));
       roomList.stop();
+      keptRetention.stop();
       reliable.stop();
       metrics.stop();
       await registry.stop(nodeId);

@@ -20,7 +20,8 @@ export const imMessage = mysqlTable(
     /** Server time the message was accepted, ms. */
     ts: bigint("ts", { mode: "number" }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.appId, t.userId, t.msgId] })],
+  // by ts: the retention sweep (KEPT_RETENTION_DAYS) deletes the oldest rows
+  (t) => [primaryKey({ columns: [t.appId, t.userId, t.msgId] }), index("im_message_ts").on(t.ts)],
 );
 
 const roomColumns = {

@@ -1,7 +1,7 @@
 // Kept reliable messages in MySQL (table im_message): written when the recipient is offline or never
 // ACKed, deleted when the recipient ACKs a replay. Concurrent writes are batched into multi-row
 // statements. Kept marks in Redis (kept-marks.ts) spare a login the query when nothing is kept.
-import { and, asc, eq, gt, or } from "drizzle-orm";
+import { and, asc, eq, gt, lt, or } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { ER_LOCK_DEADLOCK, isMysqlError } from "../db/errors";
 import { imMessage } from "../db/schema";
@@ -17,6 +17,9 @@ const REPLAY_PAGE = 200;
  * at once, and waits for the client to read before the next (Gateway.replayKept).
  */
 const REPLAY_PAGE_BYTES = 256 * 1024;
+
+/** Rows one statement of the retention sweep deletes. */
+const RETENTION_CHUNK = 1000;
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
@@ -85,6 +88,20 @@ export class KeptStore {
       after = Number(page[page.length - 1].msgId);
     }
     if (!found && mark.kind === "marked") await this.marks.clear(appId, userId, mark.version);
+  }
+
+  /**
+   * Delete the kept messages accepted before `cutoffMs`, delivered or not (the retention sweep), a
+   * chunk at a time so that no statement locks the table for long. Resolves with how many went.
+   * The users' kept marks stay: a login that finds no row clears its own.
+   */
+  async deleteOlderThan(cutoffMs: number): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const [result] = await this.db.delete(imMessage).where(lt(imMessage.ts, cutoffMs)).limit(RETENTION_CHUNK);
+      deleted += result.affectedRows;
+      if (result.affectedRows < RETENTION_CHUNK) return deleted;
+    }
   }
 
   /**

@@ -50,6 +50,8 @@ export function createKeys(prefix: string) {
     roomClosed: (roomId: number) => `${p}:room:${roomId}:closed`,
     /** A user may have kept messages in MySQL: a token renewed after each insert (messaging/kept-marks.ts). */
     keptMark: (appId: number, userId: number) => `${p}:kept:${appId}:${userId}`,
+    /** Held (an hour, never released) by the node that ran the cluster's last retention sweep of kept messages. */
+    keptSweepLock: () => `${p}:kept:sweep-lock`,
     /** Present once the kept marks cover every kept row. */
     keptMarksReady: () => `${p}:kept:ready`,
     /** Reliable deliveries awaiting the recipient's ACK: hash msgId → "<attempt>" or "<attempt>k" (kept in MySQL). */

@@ -1,0 +1,1 @@
+CREATE INDEX `im_message_ts` ON `im_message` (`ts`);
