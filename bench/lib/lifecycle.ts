@@ -28,8 +28,8 @@ async function finish(code: number): Promise<never> {
   process.exit(code);
 }
 
-/** Run a benchmark's main with a hard time limit. */
-export function runMain(name: string, maxSeconds: number, main: () => Promise<void>): void {
+/** Run a benchmark's main with a hard time limit; a number it returns is the exit code (a check that found problems). */
+export function runMain(name: string, maxSeconds: number, main: () => Promise<void | number>): void {
   const watchdog = setTimeout(() => {
     console.error(`\n${name}: time limit of ${maxSeconds} s reached; stopping everything`);
     void finish(2);
@@ -41,9 +41,9 @@ export function runMain(name: string, maxSeconds: number, main: () => Promise<vo
     });
   }
   main().then(
-    () => {
+    (code) => {
       clearTimeout(watchdog);
-      void finish(0);
+      void finish(code ?? 0);
     },
     (err) => {
       clearTimeout(watchdog);

@@ -106,6 +106,11 @@ export class RawTcp {
     return JSON.stringify(this.frames.map((f) => [f.code, f.body]));
   }
 
+  /** Half-close: our FIN goes out, what the server still sends is read. */
+  end(): void {
+    this.socket.end();
+  }
+
   close(): void {
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
     this.socket.destroy();
@@ -125,25 +130,39 @@ export class RawTcp {
 }
 
 /** The HTTP status of a WebSocket upgrade request (101 when upgraded): the WebSocket API hides it. */
-export function upgradeStatus(http: string, pathAndQuery: string, timeoutMs = 5000): Promise<number> {
-  const url = new URL(http);
+export async function upgradeStatus(http: string, pathAndQuery: string, timeoutMs = 5000): Promise<number> {
+  const host = new URL(http).host;
   const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+  const request = `GET ${pathAndQuery} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  const status = await rawHttpStatus(http, request, timeoutMs);
+  if (status === null) throw new Error(`upgrade ${pathAndQuery}: connection closed without a status line`);
+  return status;
+}
+
+/**
+ * Write `request` to an HTTP port exactly as given (requests fetch() will not send: lying lengths,
+ * bad request lines, partial upgrades) and resolve with the status of the answer's status line, or
+ * null when the connection ends without one. `halfClose` ends our side once the request is written.
+ * Fails when neither happens within timeoutMs.
+ */
+export function rawHttpStatus(http: string, request: string, timeoutMs = 5000, halfClose = false): Promise<number | null> {
+  const url = new URL(http);
   return new Promise((resolve, reject) => {
     const socket = net.createConnection({ host: url.hostname, port: Number(url.port) });
-    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`upgrade ${pathAndQuery}: no status line in ${timeoutMs} ms`))), timeoutMs);
+    const settle = (status: number | null) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(status);
+    };
+    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`${JSON.stringify(request.slice(0, 80))}: no status line in ${timeoutMs} ms`))), timeoutMs);
     let head = "";
-    socket.on("connect", () =>
-      socket.write(`GET ${pathAndQuery} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`),
-    );
+    socket.on("connect", () => (halfClose ? socket.end(request) : socket.write(request)));
     socket.on("data", (chunk) => {
       head += chunk.toString("latin1");
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-      if (m) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(Number(m[1]));
-      }
+      if (m) settle(Number(m[1]));
     });
-    socket.on("error", (e) => (clearTimeout(timer), reject(e)));
+    socket.on("error", () => settle(null));
+    socket.on("close", () => settle(null));
   });
 }
