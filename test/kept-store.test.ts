@@ -75,3 +75,15 @@ test("the delete of a user's last ACKed kept row drops the user's mark; a delete
   // a mark has no TTL: left for the user's next login to clear, it stayed for good if none came
   expect(await redis.command.exists(mark)).toBe(0);
 });
+
+test("the retention sweep drops the marks of the users it left with no rows; a user with a younger row keeps it", async () => {
+  const [emptied, left] = [newUserId(), newUserId()];
+  const message = (user: number, msgId: number, ts: number): ReliableMessage => ({ appId: APP, userId: user, msgId: String(msgId), bizCode: 6001, data: "{}", ts, senderId: 0 });
+  const now = Date.now();
+  await store.keep([message(emptied, 7_000_001, now - 3_600_000), message(left, 7_000_002, now - 3_600_000), message(left, 7_000_003, now)]);
+  await store.deleteOlderThan(now - 60_000);
+  const keys = createKeys(prefix);
+  // the retention's users are those who never come back: a mark left for their next login stayed for good
+  expect(await redis.command.exists(keys.keptMark(APP, emptied))).toBe(0);
+  expect(await redis.command.exists(keys.keptMark(APP, left))).toBe(1);
+});

@@ -18,7 +18,7 @@ const REPLAY_PAGE = 200;
  */
 const REPLAY_PAGE_BYTES = 256 * 1024;
 
-/** Rows one statement of the retention sweep deletes. */
+/** Rows the retention sweep takes at a time (deleted as ACKed rows are: CHUNK_ROWS a statement). */
 const RETENTION_CHUNK = 1000;
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
@@ -92,24 +92,31 @@ export class KeptStore {
 
   /**
    * Delete the kept messages accepted before `cutoffMs`, delivered or not (the retention sweep), a
-   * chunk at a time so that no statement locks the table for long. Resolves with how many went.
-   * The users' kept marks stay: a login that finds no row clears its own.
+   * chunk at a time so that no statement locks the table for long. Resolves with how many went (an
+   * ACK may have deleted a few of them meanwhile). The rows go as ACKed ones do (forget), so the
+   * users left with none lose their marks too: the retention's users are mostly those who never
+   * log in again, whose marks no login would ever clear.
    */
   async deleteOlderThan(cutoffMs: number): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const [result] = await this.db.delete(imMessage).where(lt(imMessage.ts, cutoffMs)).limit(RETENTION_CHUNK);
-      deleted += result.affectedRows;
-      if (result.affectedRows < RETENTION_CHUNK) return deleted;
+      const rows = await this.db
+        .select({ appId: imMessage.appId, userId: imMessage.userId, msgId: imMessage.msgId })
+        .from(imMessage)
+        .where(lt(imMessage.ts, cutoffMs))
+        .limit(RETENTION_CHUNK);
+      await this.deletes.add(rows.map((r) => ({ ...r, msgId: String(r.msgId) })));
+      deleted += rows.length;
+      if (rows.length < RETENTION_CHUNK) return deleted;
     }
   }
 
   /**
-   * The users whose ACKed rows were just deleted lose their mark if they have no row left: a mark
-   * has no TTL (it must last as long as its rows), so one left for the next login's replay to
-   * clear stayed for good for a user who never came back. The mark is read before the table: a
-   * row committed after that raises it anew (keep() raises after its insert), and clear() then
-   * spares it. Best effort: a mark left behind costs only that next login a query.
+   * The users whose rows were just deleted (ACKed, or past the retention) lose their mark if they
+   * have no row left: a mark has no TTL (it must last as long as its rows), so one left for the next
+   * login's replay to clear stayed for good for a user who never came back. The mark is read before
+   * the table: a row committed after that raises it anew (keep() raises after its insert), and
+   * clear() then spares it. Best effort: a mark left behind costs only that next login a query.
    */
   private async unmarkEmptied(keys: AckKey[]): Promise<void> {
     const users = new Map(keys.map((k) => [`${k.appId}:${k.userId}`, k]));
