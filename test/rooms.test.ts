@@ -494,6 +494,33 @@ describe("room recovery (LOGIN roomSeq)", () => {
     }
   });
 
+  test("a room message published between the close notice and the closed mark leaves the closed room's history its hour, not a week", async () => {
+    const anchorId = newUserId();
+    const roomId = await startRoom(A, await devJwt(A, anchorId), "late publish during the close");
+    const log = createLogger("test", "silent");
+    const redis = connectRedis(loadConfig().redis.url, log);
+    const keys = createKeys(cluster.prefix);
+    const broker = new RedisBroker(redis.command, redis.subscriber, keys, log);
+    const sequencer = new Sequencer(redis.command, keys);
+    // a room message accepted before the close whose im-biz job publishes it right after the notice
+    const [{ msgId, seq }] = await sequencer.reserve([roomId]);
+    const late: RoomLogEntry = { seq: seq!, msg: { msgId, appId: APP_ID, bizCode: 5555, ts: Date.now(), data: { userId: 1, roomId, content: "late" } } };
+    const lateAfterNotice: Broker = Object.assign(Object.create(broker) as Broker, {
+      publishToRoom: async (id: number, entries: RoomLogEntry[]) => {
+        await broker.publishToRoom(id, entries);
+        if (entries.some((e) => e.msg.closesRoom)) await broker.publishToRoom(id, [late]);
+      },
+    });
+    const closing = new RoomClosing(new LivingRooms(database.db, redis.command, keys), new RoomMembership(redis.command, keys), lateAfterNotice, sequencer, APP_ID, log);
+    try {
+      await closing.close(anchorId, roomId);
+      const ttl = await redis.command.ttl(keys.roomLog(roomId));
+      expect(ttl > 0 && ttl <= 3600).toBe(true);
+    } finally {
+      await redis.close();
+    }
+  });
+
   test("a room that closes while a viewer's LOGIN reads its history: the viewer is told (no roomSeq, or the 5557 notice)", async () => {
     const anchorId = newUserId();
     const anchorJwt = await devJwt(A, anchorId);

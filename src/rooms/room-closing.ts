@@ -1,5 +1,5 @@
-// Closing a live room end to end: move it to the records, tell its connections (bizCode 5557, one
-// room message that also makes every node drop the room's members), and clear its membership.
+// Closing a live room end to end: move it to the records, clear its membership, and tell its
+// connections (bizCode 5557, one room message that also makes every node drop the room's members).
 import type { Logger } from "../log";
 import { BizCode } from "../protocol/codes";
 import type { Sequencer } from "../messaging/sequencer";
@@ -56,9 +56,12 @@ export class RoomClosing {
   }
 
   /**
-   * The room cached as closed, the 5557 notice to the room, then an empty membership that takes no
-   * one any more. A retry sends the same notice (same msgId and seq): one already in the room's
-   * history is not sent twice.
+   * The room cached as closed, an empty membership that takes no one any more (the closed mark),
+   * then the 5557 notice to the room. The mark comes first: every publish to the room from the
+   * notice on, a room message accepted before the close among them, then finds it and shortens the
+   * history's TTL (RedisBroker.publishToRoom); one published between the notice and the mark set
+   * the live room's week again. A retry sends the same notice (same msgId and seq): one already in
+   * the room's history is not sent twice.
    */
   private async announce(announcement: Announcement): Promise<void> {
     const { room } = announcement;
@@ -77,8 +80,8 @@ export class RoomClosing {
       };
       announcement.entry = { seq: seq!, msg };
     }
-    await this.broker.publishToRoom(room.id, [announcement.entry]);
     await this.membership.closeRoom(room.id);
+    await this.broker.publishToRoom(room.id, [announcement.entry]);
   }
 }
 

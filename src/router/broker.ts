@@ -48,16 +48,16 @@ const ROOM_LOG_TTL_S = 7 * 24 * 3600;
 const CLOSED_ROOM_LOG_TTL_S = 3600;
 
 // KEYS: seq, log, nodes, closed mark. ARGV: roomId, channel prefix (Keys.nodeChannelPrefix), min
-// entries, ttl, ttl once closed (the closed mark exists, or ARGV[6] is "1": these entries close the
-// room), then seq and message JSON of each entry. The payload is NodeMessage's "room" form, written out
-// here because the history append and the publishes are one atomic step. The log is a zset scored
-// by seq, so entries may arrive out of seq order. An entry already in the log is not published
-// again: a retried im-biz job repeats its room messages. (One trimmed from the log meanwhile is
-// published again: it cannot be told from one never published, and late beats lost; clients drop
-// repeats by msgId.)
+// entries, ttl, ttl once closed (the closed mark exists: a close sets it before its notice), then
+// seq and message JSON of each entry. The payload is NodeMessage's "room" form, written out here
+// because the history append and the publishes are one atomic step. The log is a zset scored by
+// seq, so entries may arrive out of seq order. An entry already in the log is not published again:
+// a retried im-biz job repeats its room messages. (One trimmed from the log meanwhile is published
+// again: it cannot be told from one never published, and late beats lost; clients drop repeats by
+// msgId.)
 const PUBLISH_TO_ROOM = `
 local nodes = redis.call('SMEMBERS', KEYS[3])
-for i = 7, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   if redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
     local payload = '{"t":"room","roomId":' .. ARGV[1] .. ',"seq":' .. ARGV[i] .. ',"msg":' .. ARGV[i + 1] .. '}'
     for _, node in ipairs(nodes) do
@@ -67,7 +67,7 @@ for i = 7, #ARGV, 2 do
 end
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
 local ttl = ARGV[4]
-if ARGV[6] == '1' or redis.call('EXISTS', KEYS[4]) == 1 then ttl = ARGV[5] end
+if redis.call('EXISTS', KEYS[4]) == 1 then ttl = ARGV[5] end
 redis.call('EXPIRE', KEYS[2], ttl)
 redis.call('EXPIRE', KEYS[1], ttl)
 `;
@@ -133,7 +133,6 @@ export class RedisBroker implements Broker {
       String(ROOM_LOG_ENTRIES),
       String(ROOM_LOG_TTL_S),
       String(CLOSED_ROOM_LOG_TTL_S),
-      entries.some((e) => e.msg.closesRoom === true) ? "1" : "0",
       ...args,
     );
   }
