@@ -22,6 +22,7 @@ const REPLAY_PAGE_BYTES = 256 * 1024;
 const RETENTION_CHUNK = 1000;
 
 type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
+type User = Pick<ReliableMessage, "appId" | "userId">;
 
 export class KeptStore {
   private readonly inserts: TickBatcher<ReliableMessage>;
@@ -114,23 +115,28 @@ export class KeptStore {
   /**
    * The users whose rows were just deleted (ACKed, or past the retention) lose their mark if they
    * have no row left: a mark has no TTL (it must last as long as its rows), so one left for the next
-   * login's replay to clear stayed for good for a user who never came back. The mark is read before
-   * the table: a row committed after that raises it anew (keep() raises after its insert), and
-   * clear() then spares it. Best effort: a mark left behind costs only that next login a query.
+   * login's replay to clear stayed for good for a user who never came back. The marks are read
+   * before the table: a row committed after that raises its mark anew (keep() raises after its
+   * insert), and clear() then spares it. The table is asked once per CHUNK_ROWS users, not once a
+   * user: a batch's queries would take every pooled connection, and hold up the node's other
+   * queries for seconds on a distant MySQL. Best effort: a mark left behind costs only that user's
+   * next login a query.
    */
   private async unmarkEmptied(keys: AckKey[]): Promise<void> {
-    const users = new Map(keys.map((k) => [`${k.appId}:${k.userId}`, k]));
-    await Promise.all(
-      [...users.values()].map(async ({ appId, userId }) => {
-        try {
-          const mark = await this.marks.read(appId, userId);
-          if (mark.kind !== "marked" || (await this.hasRows(appId, userId))) return;
-          await this.marks.clear(appId, userId, mark.version);
-        } catch (err) {
-          this.log.warn({ err, userId }, "could not drop the kept mark of a user with no kept rows left; the next login does");
-        }
-      }),
-    );
+    const users = [...new Map(keys.map((k) => [userKey(k), { appId: k.appId, userId: k.userId }])).values()];
+    try {
+      const marks = await Promise.all(users.map((u) => this.marks.read(u.appId, u.userId)));
+      const marked = users.flatMap((u, i) => {
+        const mark = marks[i];
+        return mark.kind === "marked" ? [{ ...u, version: mark.version }] : [];
+      });
+      for (const chunk of splitByWeight(marked, CHUNK_ROWS, () => 1)) {
+        const withRows = new Set((await this.usersWithRows(chunk)).map(userKey));
+        await Promise.all(chunk.filter((u) => !withRows.has(userKey(u))).map((u) => this.marks.clear(u.appId, u.userId, u.version)));
+      }
+    } catch (err) {
+      this.log.warn({ err, users: users.length }, "could not drop the kept marks of users with no kept rows left; their next logins do");
+    }
   }
 
   /**
@@ -151,13 +157,12 @@ export class KeptStore {
     this.log.info({ users: users.length }, "kept marks rebuilt from im_message");
   }
 
-  private async hasRows(appId: number, userId: number): Promise<boolean> {
-    const rows = await this.db
-      .select({ msgId: imMessage.msgId })
+  /** Which of `users` have rows: one statement, which reads a couple of index entries per user (a loose index scan). */
+  private async usersWithRows(users: User[]): Promise<User[]> {
+    return this.db
+      .selectDistinct({ appId: imMessage.appId, userId: imMessage.userId })
       .from(imMessage)
-      .where(and(eq(imMessage.appId, appId), eq(imMessage.userId, userId)))
-      .limit(1);
-    return rows.length > 0;
+      .where(or(...users.map((u) => and(eq(imMessage.appId, u.appId), eq(imMessage.userId, u.userId)))));
   }
 
   private async page(appId: number, userId: number, afterMsgId: number, limit: number): Promise<ReliableMessage[]> {
@@ -195,4 +200,8 @@ async function inChunks<T>(rows: T[], write: (chunk: T[]) => Promise<unknown>, b
       }
     }
   }
+}
+
+function userKey(u: User): string {
+  return `${u.appId}:${u.userId}`;
 }
