@@ -103,6 +103,14 @@ describe("TCP login", () => {
     expect(await mint(await devJwt(A, newUserId()))).toBe(200);
   });
 
+  test("a mint whose count fails in Redis is refused (500 internal), not made uncounted", async () => {
+    const userId = newUserId();
+    // a real Redis failure: the user's counter holds a hash, so its INCR fails (WRONGTYPE)
+    await db.hset(createKeys(suite.cluster.prefix).tokensMinted(APP_ID, userId), "x", "1");
+    const r = await api(A.http, "POST", "/api/im/config", { bearer: await devJwt(A, userId), body: { appId: APP_ID } });
+    expect({ status: r.status, code: r.json.error?.code }).toEqual({ status: 500, code: "internal" });
+  });
+
   test("a frame other than LOGIN before login gets ERROR not_logged_in, then close", async () => {
     const conn = await suite.raw(A);
     conn.send(Code.BIZ, { bizCode: 5556, data: { objectId: 1, content: "x" }, clientMsgId: "early" });

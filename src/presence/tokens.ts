@@ -28,8 +28,12 @@ export class ImTokens {
   /** A new token for `owner`; ImError `rate_limited` when the user minted TOKENS_PER_MINUTE this minute. */
   async create(owner: TokenOwner): Promise<string> {
     const counter = this.keys.tokensMinted(owner.appId, owner.userId);
-    // NX: the window starts at the minute's first mint and is not stretched by later ones
-    const [[, minted]] = (await this.redis.multi().incr(counter).expire(counter, 60, "NX").exec()) as [[null, number], unknown];
+    // NX: the window starts at the minute's first mint and is not stretched by later ones (a SET NX,
+    // not EXPIRE's NX option, which Redis has only from 7.0)
+    const results = (await this.redis.multi().set(counter, 0, "EX", 60, "NX").incr(counter).exec()) ?? [];
+    // exec() resolves even when a command failed: a count that failed would mint uncounted
+    for (const [err] of results) if (err) throw err;
+    const minted = results[1]?.[1] as number;
     if (minted > TOKENS_PER_MINUTE) {
       throw new ImError("rate_limited", `at most ${TOKENS_PER_MINUTE} IM tokens a minute per user: reuse a token (it serves several logins for ${IM_TOKEN_TTL_S} s)`);
     }
