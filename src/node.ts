@@ -218,7 +218,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       // whatever offline events of this node's sessions no worker took yet
       await roomNodes.forgetNode(nodeId, await membership.removeNode(nodeId));
       roomList.stop();
-      keptRetention.stop();
+      await keptRetention.stop();
       reliable.stop();
       metrics.stop();
       await registry.stop(nodeId);

@@ -2,9 +2,12 @@
 // each) are written in statements MySQL accepts, and replayed whole, in msgId order; a user's kept
 // mark lasts exactly as long as the user's rows.
 import { afterAll, expect, test } from "bun:test";
+import { count, lt } from "drizzle-orm";
+import { imMessage } from "../src/db/schema";
 import { loadConfig } from "../src/config";
 import { createLogger } from "../src/log";
 import { KeptMarks } from "../src/messaging/kept-marks";
+import { KeptRetention } from "../src/messaging/kept-retention";
 import { KeptStore } from "../src/messaging/kept-store";
 import type { ReliableMessage } from "../src/queues/jobs";
 import { connectRedis } from "../src/redis/connections";
@@ -86,4 +89,18 @@ test("the retention sweep drops the marks of the users it left with no rows; a u
   // the retention's users are those who never come back: a mark left for their next login stayed for good
   expect(await redis.command.exists(keys.keptMark(APP, emptied))).toBe(0);
   expect(await redis.command.exists(keys.keptMark(APP, left))).toBe(1);
+});
+
+test("a node that stops mid-sweep ends the retention sweep after its current chunk, and stop() waits for it", async () => {
+  const user = newUserId();
+  const old = Date.now() - 2 * 24 * 3600_000;
+  await store.keep(Array.from({ length: 2500 }, (_, i) => ({ appId: APP, userId: user, msgId: String(8_000_000 + i), bizCode: 6001, data: "{}", ts: old, senderId: 0 })));
+  const pastRetention = async () => (await database.db.select({ n: count() }).from(imMessage).where(lt(imMessage.ts, Date.now() - 24 * 3600_000)))[0].n;
+  const before = await pastRetention();
+  const retention = new KeptRetention(store, redis.command, createKeys(`${prefix}-stop`), 1, log);
+  retention.start();
+  await retention.stop();
+  // one chunk of 1,000 went; the rest waits for the next sweep
+  expect(before - (await pastRetention())).toBe(1000);
+  await removeClusterKeys(`${prefix}-stop`);
 });

@@ -12,6 +12,8 @@ const DAY_MS = 24 * 3600_000;
 
 export class KeptRetention {
   private timer: ReturnType<typeof setInterval> | null = null;
+  private sweeping: Promise<unknown> | null = null;
+  private stopped = false;
 
   constructor(
     private readonly store: KeptStore,
@@ -24,14 +26,21 @@ export class KeptRetention {
   /** Sweep now (if no node swept within the hour), then once an hour. Does nothing when the retention is 0. */
   start(): void {
     if (this.retentionDays === 0) return;
-    const tick = () => void this.sweep().catch((err) => this.log.error({ err }, "the retention sweep of kept messages failed; next try within the hour"));
+    const tick = () => {
+      this.sweeping ??= this.sweep()
+        .catch((err) => this.log.error({ err }, "the retention sweep of kept messages failed; next try within the hour"))
+        .finally(() => (this.sweeping = null));
+    };
     tick();
     this.timer = setInterval(tick, SWEEP_EVERY_MS);
   }
 
-  stop(): void {
+  /** No more sweeps; one under way ends after its current chunk. Resolves once it has. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.sweeping;
   }
 
   /** Delete the kept messages past the retention if this node takes the hour's lock; how many went (null: another node has the hour). */
@@ -41,7 +50,7 @@ export class KeptRetention {
       this.log.debug("the retention sweep of kept messages is another node's this hour");
       return null;
     }
-    const deleted = await this.store.deleteOlderThan(Date.now() - this.retentionDays * DAY_MS);
+    const deleted = await this.store.deleteOlderThan(Date.now() - this.retentionDays * DAY_MS, () => !this.stopped);
     this.log.info({ deleted, retentionDays: this.retentionDays }, "kept messages past their retention deleted");
     return deleted;
   }

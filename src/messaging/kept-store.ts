@@ -96,9 +96,10 @@ export class KeptStore {
    * chunk at a time so that no statement locks the table for long. Resolves with how many went (an
    * ACK may have deleted a few of them meanwhile). The rows go as ACKed ones do (forget), so the
    * users left with none lose their marks too: the retention's users are mostly those who never
-   * log in again, whose marks no login would ever clear.
+   * log in again, whose marks no login would ever clear. `goOn` is asked between chunks (a stopping
+   * node ends the sweep there).
    */
-  async deleteOlderThan(cutoffMs: number): Promise<number> {
+  async deleteOlderThan(cutoffMs: number, goOn: () => boolean = () => true): Promise<number> {
     let deleted = 0;
     for (;;) {
       const rows = await this.db
@@ -108,7 +109,7 @@ export class KeptStore {
         .limit(RETENTION_CHUNK);
       await this.deletes.add(rows.map((r) => ({ ...r, msgId: String(r.msgId) })));
       deleted += rows.length;
-      if (rows.length < RETENTION_CHUNK) return deleted;
+      if (rows.length < RETENTION_CHUNK || !goOn()) return deleted;
     }
   }
 
