@@ -1,6 +1,7 @@
 // HEARTBEAT: answer it and extend the user's presence binding (or make it again, if it lapsed).
 import { Code } from "../../protocol/codes";
 import { EmptyBody } from "../../protocol/bodies";
+import { kick } from "../local-sessions";
 import type { FrameHandler } from "./types";
 
 export const heartbeat: FrameHandler<typeof EmptyBody> = {
@@ -26,11 +27,8 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
         await gateway.replayKept(session);
         await gateway.presenceEvent("online", session);
       }
-      if (binding === "taken") {
-        // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
-        session.sendError("kicked", "logged in elsewhere");
-        session.close();
-      }
+      // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)
+      if (binding === "taken") kick(session);
     } finally {
       session.release(() => false);
     }
