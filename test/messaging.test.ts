@@ -325,6 +325,45 @@ describe("backend push", () => {
     }
   });
 
+  test("a push repeated with its Idempotency-Key (on either node, also at once) is accepted once: repeats get the first answer and take no msgId; the key with another push is 422, a malformed key 400", async () => {
+    const onB = await user(B, { transport: "tcp" });
+    const key = `order-${newUserId()}`;
+    const body = { appId: APP_ID, userIds: [onB.userId], bizCode: 6001, data: { order: key } };
+    const push = (node: TestNode, headerKey: string, pushBody: object = body) =>
+      api(node.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body: pushBody, headers: { "Idempotency-Key": headerKey } });
+    const first = await push(A, key);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("idempotent-replayed")).toBeNull();
+    const msgIdSeq = createKeys(suite.cluster.prefix).msgIdSeq();
+    const seqBefore = await db.get(msgIdSeq);
+    const repeats = await Promise.all([push(A, key), push(B, key), push(B, key)]);
+    for (const r of repeats) {
+      expect(r.status).toBe(200);
+      expect(r.json).toEqual(first.json);
+      expect(r.headers.get("idempotent-replayed")).toBe("true");
+    }
+    // nothing was queued again: not one msgId was taken by the repeats
+    expect(await db.get(msgIdSeq)).toBe(seqBefore);
+    const reused = await push(B, key, { ...body, data: { order: "another" } });
+    expect(reused.status).toBe(422);
+    expect(reused.json.error.code).toBe("idempotency_key_reused");
+    expect((await push(A, "has a space")).status).toBe(400);
+    expect((await push(A, "k".repeat(256))).status).toBe(400);
+    // the same key at once on both nodes: one is accepted, the others get its answer or are told to wait
+    const raceKey = `race-${newUserId()}`;
+    const seqBeforeRace = Number(await db.get(msgIdSeq));
+    const raced = await Promise.all([A, B, A, B].map((n) => push(n, raceKey, { ...body, data: { order: raceKey } })));
+    const accepted = raced.filter((r) => r.status === 200);
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(new Set(accepted.map((r) => r.json.msgId)).size).toBe(1);
+    expect(Number(await db.get(msgIdSeq))).toBe(seqBeforeRace + 1);
+    for (const r of raced.filter((r) => r.status !== 200)) expect(r.json.error.code).toBe("idempotency_conflict");
+    const pushesOf = (order: string) => onB.events.push.filter((p) => (p.data as { order?: string }).order === order);
+    await waitFor(() => pushesOf(key).length > 0 && pushesOf(raceKey).length > 0, 5000, "both pushes at the user");
+    expect(pushesOf(key).map((p) => p.msgId)).toEqual([first.json.msgId]);
+    expect(pushesOf(raceKey).map((p) => p.msgId)).toEqual([accepted[0].json.msgId]);
+  });
+
   test("a push that would not fit in one frame (MAX_BODY_BYTES), or too large in all, gets 413; one that fits reaches a TCP client; an appId or bizCode past 32 bits, a bizCode of the table (or 5557) or data nested too deep gets 400", async () => {
     const onA = await user(A, { transport: "tcp" });
     const push = (data: Record<string, unknown>, appId = APP_ID, bizCode = 6002) =>

@@ -1,6 +1,7 @@
 import type { Config } from "../config";
 import type { Logger } from "../log";
 import type { BizIntake } from "../messaging/intake";
+import type { PushOnce } from "../messaging/push-once";
 import type { NodeRegistry, NodeInfo } from "../presence/node-registry";
 import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
@@ -13,6 +14,7 @@ export interface HttpDeps {
   presence: Presence;
   registry: NodeRegistry;
   intake: BizIntake;
+  pushOnce: PushOnce;
   /** This node's own registry entry (im/config prefers it while it accepts clients). */
   self(): Omit<NodeInfo, "updatedAt">;
 }

@@ -15,6 +15,10 @@ export const ErrorReason = {
   not_in_room: 403,
   room_not_live: 409,
   kicked: 409,
+  /** HTTP only: a push with this Idempotency-Key is still being accepted. */
+  idempotency_conflict: 409,
+  /** HTTP only: an Idempotency-Key used again with another request. */
+  idempotency_key_reused: 422,
   rate_limited: 429,
   too_many_connections: 503,
   draining: 503,

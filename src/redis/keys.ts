@@ -70,6 +70,8 @@ export function createKeys(prefix: string) {
     livingListLock: () => `${p}:living:list-lock`,
     /** Present (with a short TTL) while the type's list was rebuilt lately: an absent list then means no rooms. */
     livingListFresh: (type: number) => `${p}:living:list:${type}:fresh`,
+    /** A push's Idempotency-Key: "claim:<fingerprint>:<token>" while accepted, then "done:<fingerprint>:<answer JSON>" (TTL an hour). */
+    pushOnce: (appId: number, key: string) => `${p}:push-once:${appId}:${key}`,
     /** The answer of one call of a script that must not act twice (redis/answered-once.ts; string, TTL). */
     scriptCall: (callId: string) => `${p}:call:${callId}`,
     /** BullMQ's own prefix, so queues share the cluster's prefix. */

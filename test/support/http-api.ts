@@ -15,15 +15,21 @@ export function newUserId(): number {
 export interface ApiResult {
   status: number;
   json: any;
+  headers: Headers;
 }
 
 /** One JSON request; any status is returned, never thrown. */
-export async function api(base: string, method: string, path: string, opts: { bearer?: string; body?: unknown } = {}): Promise<ApiResult> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  opts: { bearer?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<ApiResult> {
+  const headers: Record<string, string> = { "content-type": "application/json", ...opts.headers };
   if (opts.bearer !== undefined) headers.authorization = `Bearer ${opts.bearer}`;
   const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
   const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(10_000) });
-  return { status: res.status, json: await res.json().catch(() => null) };
+  return { status: res.status, json: await res.json().catch(() => null), headers: res.headers };
 }
 
 /** A user JWT from `node`'s POST /api/dev/login, with the profile shown alongside the user's room messages. */

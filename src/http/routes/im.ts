@@ -22,6 +22,9 @@ const PushBody = z.object({
 
 const PUSH_REFUSED_CODES = new Set<number>([BizCode.ROOM_CHAT, BizCode.PRIVATE_CHAT, BizCode.ROOM_CLOSED]);
 
+/** A push's Idempotency-Key (see messaging/push-once.ts): what a backend would use, a UUID or an order number. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
 /** The most one push may carry in all: its data's bytes times its recipients. */
 const PUSH_MAX_TOTAL_BYTES = 16 * 1024 * 1024;
 
@@ -65,9 +68,17 @@ export function imRoutes(deps: HttpDeps) {
       if (total > PUSH_MAX_TOTAL_BYTES) {
         throw new ImError("payload_too_large", `data × recipients is ${total} bytes, over ${PUSH_MAX_TOTAL_BYTES}: split the recipients over several pushes`);
       }
-      const { msgId } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
-      deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
-      return c.json({ accepted: userIds.length, msgId });
+      const accept = async () => {
+        const { msgId } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
+        deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
+        return { accepted: userIds.length, msgId };
+      };
+      const key = c.req.header("Idempotency-Key");
+      if (key === undefined) return c.json(await accept());
+      if (!IDEMPOTENCY_KEY.test(key)) throw new ImError("bad_request", "Idempotency-Key: 1 to 255 visible ASCII characters");
+      const { answer, replayed } = await deps.pushOnce.run(body.appId, key, body, accept);
+      if (replayed) c.header("Idempotent-Replayed", "true");
+      return c.json(answer);
     });
 }
 
