@@ -8,15 +8,15 @@ import { PushOnce } from "../src/messaging/push-once";
 import { findImError } from "../src/protocol/errors";
 import { createKeys } from "../src/redis/keys";
 import { APP_ID, connectTestRedis } from "./support/http-api";
+import { removeClusterKeys } from "./support/test-cluster";
 
 const redis = connectTestRedis();
 const keys = createKeys(`pushonce-test-${process.pid}-${Date.now()}`);
 const pushOnce = new PushOnce(redis, keys, createLogger("push-once-test", "silent"));
 
 afterAll(async () => {
-  const left = await redis.keys(`${keys.prefix}:*`);
-  if (left.length > 0) await redis.del(...left);
   await redis.quit();
+  await removeClusterKeys(keys.prefix);
 });
 
 const request = { appId: APP_ID, userIds: [1], bizCode: 6001, data: { order: 1 } };
