@@ -13,7 +13,8 @@ import { ReconnectSchedule } from "../src/client/reconnect-schedule";
 import { Code } from "../src/protocol/codes";
 import { createKeys } from "../src/redis/keys";
 import { Clients } from "./support/clients";
-import { APP_ID, connectTestRedis, newUserId, openRoom } from "./support/http-api";
+import { APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
+import { RawTcp } from "./support/raw-tcp";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
 import { record } from "./support/recorder";
 import { waitFor } from "./support/wait";
@@ -250,6 +251,36 @@ describe("against real nodes", () => {
     expect(seen.reconnecting).toEqual([]);
     expect(seen.login.length).toBe(1);
     expect(client.status).toBe("online");
+  });
+
+  test("a send the draining server never read rejects as not_connected (send again), not as connection_lost (maybe taken)", async () => {
+    // a long intake batch keeps the first message's ACK, and with it the LOGOUT, waiting
+    const leaving = await cluster.addNode({ INTAKE_LINGER_MS: "800" });
+    const probeId = newUserId();
+    const probe = await RawTcp.loggedIn(leaving.tcp, probeId, await imToken(leaving, probeId));
+    const recipientId = newUserId();
+    const got = record(await clients.online(B, { userId: recipientId }));
+    // beating at the server's 1 s: the ending session answers no HEARTBEAT while the batch waits,
+    // and the test default (400 ms) would give it up as silent first
+    const client = await clients.make([leaving, B], { transport: "tcp", heartbeatMs: 5000 });
+    expect((await client.connect()).nodeId).toBe(leaving.nodeId);
+    const taken = client.sendPrivate(recipientId, "read before the drain");
+    const stopped = cluster.stopNode(leaving);
+    try {
+      // the idle probe is logged out in the same step that stops every session reading
+      await probe.next((f) => f.code === Code.LOGOUT, 5000, "the probe's LOGOUT draining");
+      const unread = client.sendPrivate(recipientId, "sent after the node stopped reading");
+      const [first, second] = await Promise.all([taken.catch((e: ImClientError) => e), unread.catch((e: ImClientError) => e)]);
+      expect(first).toMatchObject({ msgId: expect.stringMatching(/^[1-9][0-9]*$/) });
+      expect(second).toMatchObject({ reason: "not_connected" });
+      await waitFor(() => client.status === "online", 8000, "the reconnect");
+      await client.sendPrivate(recipientId, "after the reconnect");
+      await waitFor(() => got.private.some((p) => p.data.content === "after the reconnect"), 5000, "the message after the reconnect");
+      expect(got.private.map((p) => p.data.content).sort()).toEqual(["after the reconnect", "read before the drain"]);
+    } finally {
+      probe.close();
+      await stopped;
+    }
   });
 
   test("a redelivery (its first ACK lost) is ACKed again but emitted once", async () => {

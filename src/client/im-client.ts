@@ -78,7 +78,8 @@ export class ImClient extends Emitter<ImClientEvents> {
 
   /**
    * Submit one BIZ. Resolves with {clientMsgId, msgId} once the server accepted it; rejects with the
-   * server's refusal (reason = its `error`), "not_connected" (nothing is queued while offline),
+   * server's refusal (reason = its `error`), "not_connected" (not taken, safe to send again: nothing
+   * is queued while offline, and a draining server's LOGOUT comes after the answers to all it read),
    * "connection_lost" (the answer never came: it may or may not have been taken), "closed" or "timeout".
    */
   send(bizCode: number, data: Record<string, unknown> | string): Promise<SendResult> {

@@ -143,8 +143,11 @@ export class Link {
         return this.onError(serverError(body), body.clientMsgId);
       case Code.LOGOUT:
         if (this.logoutWait) return this.logoutWait.resolve();
-        // the node is stopping (reason "draining"): drop now, so that the client reconnects elsewhere
-        return this.close(`logged out by the server (${String(body.reason ?? "no reason given")})`);
+        // the node is stopping (reason "draining"): drop now, so that the client reconnects elsewhere.
+        // The server answers every frame it read before it sends this LOGOUT and reads nothing after:
+        // a send still unanswered was never taken, so it rejects as not_connected (send it again),
+        // not connection_lost (which leaves the app to choose between a loss and a repeat)
+        return this.close(`logged out by the server (${String(body.reason ?? "no reason given")})`, "not_connected");
       // a HEARTBEAT answer only proves the server alive: heard() above
     }
   }
