@@ -2,8 +2,9 @@
 // none of them: its clients reconnect to the other node and get every message, by msgId.
 import { afterAll, expect, test } from "bun:test";
 import { ImClient, nativeConnectors } from "../src/client";
-import { Code } from "../src/protocol/codes";
-import { devJwt, imToken, newUserId } from "./support/http-api";
+import { BizCode, Code } from "../src/protocol/codes";
+import { createKeys } from "../src/redis/keys";
+import { APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom } from "./support/http-api";
 import { RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { waitFor } from "./support/wait";
@@ -87,5 +88,56 @@ test("during the drain wait (DRAIN_MS) the node is not ready and takes no new co
   } finally {
     conn.close();
     await single.stop();
+  }
+}, 30_000);
+
+test("room messages that reach a draining node out of order still reach its members in order, none skipped for their recovery", async () => {
+  // a long intake batch keeps the viewer's session open (answers due) while the node drains
+  const pair = await startInProcessNodes(2, {}, { INTAKE_LINGER_MS: "800" });
+  const [a, b] = pair.nodes;
+  const redis = connectTestRedis();
+  const keys = createKeys(pair.prefix);
+  const probeId = newUserId();
+  const probe = await RawTcp.loggedIn(a.tcp, probeId, await imToken(a, probeId));
+  const viewerId = newUserId();
+  const roomId = await openRoom(a);
+  // beating at the server's 1 s, so that the session waiting for its answer is not given up as silent
+  const viewer = await ImClient.fromConfig([a.http, b.http], await devJwt(a, viewerId), {
+    transport: "tcp",
+    connectors: nativeConnectors,
+    heartbeatMs: 5000,
+    reconnect: { initialMs: 50, maxMs: 500 },
+    roomId,
+  });
+  const seqs: number[] = [];
+  const logins: string[] = [];
+  viewer.on("room", (d) => seqs.push(d.data.seq));
+  viewer.on("login", (l) => logins.push(l.nodeId));
+  expect(await viewer.connect()).toMatchObject({ nodeId: a.nodeId, roomSeq: 0 });
+  // as a worker's publishToRoom does: into the room's history, and to the node holding the room
+  const publish = async (seq: number) => {
+    const msg = { msgId: String(9_000_000_000 + seq), appId: APP_ID, bizCode: BizCode.ROOM_CHAT, ts: Date.now(), data: { userId: probeId, roomId, content: `#${seq}` } };
+    await redis.zadd(keys.roomLog(roomId), seq, JSON.stringify(msg));
+    await redis.publish(keys.nodeChannel(a.nodeId), JSON.stringify({ t: "room", roomId, seq, msg }));
+  };
+  try {
+    const answered = viewer.sendPrivate(probeId, "keeps the session busy");
+    // seq 1 is still on its way from a slow worker: 2 waits for it on node A
+    await publish(2);
+    const stopped = a.running.stop();
+    await probe.next((f) => f.code === Code.LOGOUT, 5000, "the probe's LOGOUT draining");
+    await publish(3);
+    await publish(1);
+    await answered;
+    await waitFor(() => logins.length === 2, 8000, "the viewer's login on node B");
+    expect(logins[1]).toBe(b.nodeId);
+    await waitFor(() => seqs.length >= 3, 3000, `room messages 1 to 3 (got ${JSON.stringify(seqs)})`);
+    expect(seqs).toEqual([1, 2, 3]);
+    await stopped;
+  } finally {
+    viewer.close();
+    probe.close();
+    redis.disconnect();
+    await pair.stop();
   }
 }, 30_000);

@@ -323,7 +323,6 @@ export class Gateway {
   async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.roomOrder.clear();
     for (const s of this.sessions.all) {
       s.closeAfterAnswers(() => {
         if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "draining" });
@@ -331,6 +330,10 @@ export class Gateway {
     }
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(20);
+    // only now: a session waiting for its answers still gets room messages, and forgotten order
+    // would pass on one that came after a gap at once, its client's roomSeq then past the gap,
+    // which its recovery at the next login would never fill
+    this.roomOrder.clear();
     await Promise.allSettled([...this.cleanups]);
   }
 }
