@@ -40,12 +40,13 @@ export class ProcessCluster implements ClusterIdentity {
 
   /**
    * Start one more node of this cluster, with `env` over the cluster's (ROLES, a DATABASE_URL through
-   * a proxy...); resolves once it answers /healthz, fails with its log tail.
+   * a proxy...); resolves once it answers /healthz, fails with its log tail. `nodeId`: the id of a
+   * stopped node, to start it again as a restarted machine keeps its id (default: a new id).
    */
-  async addNode(env: Record<string, string> = {}): Promise<ProcessNode> {
+  async addNode(env: Record<string, string> = {}, nodeId = `${this.prefix}-n${this.procs.size}`): Promise<ProcessNode> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.spawn(`${this.prefix}-n${this.procs.size}`, env);
+        return await this.spawn(nodeId, env);
       } catch (err) {
         // a free port may be taken between our probe and the node's bind: try other ports
         if (!(err instanceof PortTaken) || attempt >= PORT_ATTEMPTS) throw err;
@@ -128,11 +129,14 @@ export class ProcessCluster implements ClusterIdentity {
   }
 }
 
-/** Start `count` node processes, one after the other (they take turns on the migrations lock anyway). */
-export async function startNodeProcesses(count: number, settings: Partial<ClusterSettings> = {}): Promise<ProcessCluster> {
+/**
+ * Start `count` node processes, one after the other (they take turns on the migrations lock anyway);
+ * `env` as for addNode.
+ */
+export async function startNodeProcesses(count: number, settings: Partial<ClusterSettings> = {}, env: Record<string, string> = {}): Promise<ProcessCluster> {
   const cluster = new ProcessCluster({ ...DEFAULT_SETTINGS, ...settings });
   try {
-    for (let i = 0; i < count; i++) await cluster.addNode();
+    for (let i = 0; i < count; i++) await cluster.addNode(env);
   } catch (err) {
     await cluster.stop();
     throw err;
