@@ -9,9 +9,11 @@ import { Code } from "../src/protocol/codes";
 import { encodeFrame, scanFrames } from "../src/protocol/frame";
 import { createKeys } from "../src/redis/keys";
 import { TOKENS_PER_MINUTE } from "../src/presence/tokens";
+import { readFileSync } from "node:fs";
 import { api, APP_ID, bindingKey, devJwt, imToken, metricValue, newUserId, onlineStatus } from "./support/http-api";
 import { startInProcessNodes } from "./support/in-process-nodes";
 import { startNodeProcesses, type ProcessCluster, type ProcessNode } from "./support/node-processes";
+import { PausedWebSocket } from "./support/paused-ws";
 import { frame, header, RawTcp, upgradeStatus } from "./support/raw-tcp";
 import { record } from "./support/recorder";
 import { TwoNodeSuite } from "./support/two-node-suite";
@@ -644,9 +646,17 @@ describe("heartbeat and presence", () => {
   });
 });
 
-describe("TCP backpressure (partial writes)", () => {
+describe("backpressure: clients that stop reading (TCP partial writes, WebSocket)", () => {
   /** Node A's count of reliable deliveries written to (or queued for) its sockets. */
   const reliableDeliveries = () => metricValue(A, 'im_deliveries_total{kind="reliable"}');
+  const slowClosed = (transport: string) => metricValue(A, `im_slow_clients_closed_total{transport="${transport}"}`);
+  /** Node A's log line for the user's connection closed as a client that does not read. */
+  const slowCloseLine = (userId: number) =>
+    readFileSync(A.logPath, "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l))
+      .find((r) => r.userId === userId && r.msg === "client does not read what it is sent: closing it");
 
   /** Push `count` messages of ~50 KB to the user, one request each; resolves to their msgIds. */
   async function pushBig(userId: number, count: number): Promise<string[]> {
@@ -681,12 +691,36 @@ describe("TCP backpressure (partial writes)", () => {
     expect(conn.closed).toBe(false);
   }, 30_000);
 
-  test("a client that never reads is cut once the server holds more than 8 MB for it", async () => {
+  test("a client that never reads is cut once the server holds more than 8 MB for it: logged, counted, gone offline", async () => {
     const { conn, userId } = await suite.rawLogin(A);
     conn.keepAlive(300);
     conn.pause();
+    const before = await slowClosed("tcp");
     await pushBig(userId, 200); // 10 MB
     await conn.closedWithin(10_000, "the server to cut the connection it cannot write to");
+    // no ERROR can reach it (it would wait behind the 8 MB): the log and /metrics say why it went
+    expect(slowCloseLine(userId)).toMatchObject({ level: 40, transport: "tcp", connId: expect.any(String) });
+    expect((await slowClosed("tcp")) - before).toBe(1);
+    // cleaned up like any other close
+    await waitFor(async () => !(await onlineStatus(suite.cluster, B, userId)).online, 5000, "the cut user to be offline");
   }, 30_000);
+
+  test("a WebSocket client that never reads is closed once Bun holds more than 4 MB for it: logged, counted, gone offline", async () => {
+    const userId = newUserId();
+    const ws = await PausedWebSocket.open(A.ws, `token=${await imToken(A, userId)}&userId=${userId}`);
+    ws.keepAlive(300);
+    try {
+      await waitFor(async () => (await onlineStatus(suite.cluster, B, userId)).online, 5000, "the WebSocket user online");
+      const before = await slowClosed("ws");
+      // 50 KB each, until it is closed: 4 MB in Bun, what the kernel buffers hold, and the resends
+      for (let i = 0; i < 300 && !ws.closed; i++) await pushBig(userId, 1);
+      await ws.closedWithin(10_000, "the server to close the WebSocket it cannot write to");
+      expect(slowCloseLine(userId)).toMatchObject({ level: 40, transport: "ws", connId: expect.any(String) });
+      expect((await slowClosed("ws")) - before).toBe(1);
+      await waitFor(async () => !(await onlineStatus(suite.cluster, B, userId)).online, 5000, "the closed user to be offline");
+    } finally {
+      ws.close();
+    }
+  }, 45_000);
 });
 

@@ -18,7 +18,7 @@ import type { RoomNodes } from "../router/room-nodes";
 import type { Metrics } from "../metrics/metrics";
 import type { ErrorReason } from "../protocol/errors";
 import { ConnectRateLimiter } from "./limits";
-import { OutFrame, type Connection, type RoomBroadcaster } from "./connection";
+import { OutFrame, type Connection, type RoomBroadcaster, type Transport } from "./connection";
 import { LocalSessions, kick } from "./local-sessions";
 import { RoomOrder } from "./room-order";
 import { Session } from "./session";
@@ -135,6 +135,20 @@ export class Gateway {
       })
       .finally(() => this.cleanups.delete(cleanup));
     this.cleanups.add(cleanup);
+  }
+
+  /**
+   * A connection is closed because its client does not read: more is unsent than its transport
+   * allows. No ERROR can tell the client (it would wait behind all the rest), and its close looks
+   * like any other, so this line and im_slow_clients_closed_total are what show it. Its cleanup
+   * (presence, room membership) runs when the transport reports the close, as for every close.
+   * (Bun closes a WebSocket room subscriber over its bound by itself, out of our sight: that close
+   * shows as code 1006, like a client that vanished.)
+   */
+  slowClientClosed(session: Session | null, transport: Transport, unsentBytes: number): void {
+    this.deps.metrics.slowClientsClosed.labels(transport).inc();
+    const u = session?.user;
+    this.log.warn({ connId: session?.id, userId: u?.userId, roomId: u?.roomId, transport, unsentBytes }, "client does not read what it is sent: closing it");
   }
 
   /** Queue this session's im-online / im-offline event (the events of 10 ms share one job). */

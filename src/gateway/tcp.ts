@@ -201,6 +201,7 @@ class TcpConnection implements Connection {
     (this.queue ??= []).push(bytes);
     this.queuedBytes += bytes.length;
     if (this.queuedBytes > MAX_QUEUED_BYTES) {
+      this.gateway.slowClientClosed(this.session, "tcp", this.queuedBytes);
       this.closing = true;
       this.gone();
       this.socket.terminate();

@@ -58,7 +58,7 @@ class WsConnection implements Connection {
     // closes it too; the close handler runs the cleanup)
     const r = this.form === "text" ? this.ws.send(frame.text) : this.ws.send(frame.binary);
     if (r === 0) {
-      this.owner.gateway.log.warn({ connId: this.session?.id }, "websocket send dropped; closing");
+      this.owner.gateway.slowClientClosed(this.session, "ws", this.ws.getBufferedAmount());
       this.close();
     }
   }

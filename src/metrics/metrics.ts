@@ -20,6 +20,12 @@ export class Metrics {
     help: "Reliable deliveries dropped for a client that does not read its login replay (past 8 MiB held): their ACK check resends or keeps them",
     registers: [this.registry],
   });
+  readonly slowClientsClosed = new Counter({
+    name: "im_slow_clients_closed_total",
+    help: "Connections closed because their client did not read what it was sent (more unsent than the transport allows: TCP 8 MiB, WebSocket 4 MiB), by transport. WebSocket: those found at a frame sent to the connection; Bun's own close of a room subscriber over the bound looks like any close",
+    labelNames: ["transport"],
+    registers: [this.registry],
+  });
   readonly retries = new Counter({ name: "im_delivery_retries_total", help: "Reliable deliveries resent after an ACK timeout", registers: [this.registry] });
   readonly keptOffline = new Counter({ name: "im_kept_offline_total", help: "Reliable deliveries left kept for the next login (offline or attempts used up)", registers: [this.registry] });
   readonly refused = new Counter({ name: "im_refused_total", help: "Refusals by reason: ERROR frames sent and WebSocket upgrades refused", labelNames: ["reason"], registers: [this.registry] });
