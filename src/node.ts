@@ -128,7 +128,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   // the http role is the API, Bull Board and the page; the ops routes (checks, metrics) are on every node
   const api = roles.has("http");
   const web = api ? await buildWebAssets() : null;
-  const app = createApp({ settings: config.http, log, tokens, presence, registry, intake, pushOnce: new PushOnce(redis.command, keys, log), self }, api, (app) => {
+  const app = createApp({ settings: config.http, log, tokens, presence, registry, intake, pushOnce: new PushOnce(redis.command, keys, log), isRoomLive, self }, api, (app) => {
     app.route("/", opsRoutes({ nodeId, metrics, ready }));
     if (!web) return;
     app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));

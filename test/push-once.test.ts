@@ -44,7 +44,7 @@ test("a push whose acceptance failed is accepted by a repeat with the same key",
 
 test("a repeat while the first is still being accepted is told to wait, then gets the first answer; keys are per app", async () => {
   let finish!: () => void;
-  const first = pushOnce.run(APP_ID, "k-slow", request, () => new Promise((resolve) => (finish = () => resolve({ accepted: 1, msgId: "8" }))));
+  const first = pushOnce.run(APP_ID, "k-slow", request, () => new Promise<{ accepted: number; msgId: string }>((resolve) => (finish = () => resolve({ accepted: 1, msgId: "8" }))));
   const runs: string[] = [];
   const other = { accepted: 1, msgId: "9" };
   expect(await refusal(pushOnce.run(APP_ID, "k-slow", request, async () => (runs.push("repeat"), other)))).toBe("idempotency_conflict");

@@ -307,6 +307,81 @@ describe("live rooms", () => {
   });
 });
 
+describe("room push (POST /api/living/:roomId/push)", () => {
+  const roomPush = (node: TestNode, roomId: number | string, body: object, opts: { key?: string; bearer?: string } = {}) =>
+    api(node.http, "POST", `/api/living/${roomId}/push`, {
+      bearer: opts.bearer ?? cluster.apiKey,
+      body,
+      headers: opts.key === undefined ? {} : { "Idempotency-Key": opts.key },
+    });
+
+  test("reaches every member on both nodes, the anchor too, in the room's seq order; a viewer that missed it recovers it; repeats with its Idempotency-Key get its answer", async () => {
+    const anchorId = newUserId();
+    const anchorJwt = await devJwt(A, anchorId);
+    const roomId = await startRoom(A, anchorJwt, "room push");
+    const anchor = await viewer(A, anchorId, roomId);
+    const onB = await viewer(B, newUserId(), roomId);
+    const stayingOnB = await viewer(B, newUserId(), roomId);
+    const chat = await onB.client.sendRoom("before the gift");
+    expect(chat.msgId).toBeTruthy();
+    await waitFor(() => anchor.seen.length === 1, 5000, "the chat message at the anchor");
+    const chatSeq = anchor.seen[0].data.seq;
+    onB.client.close();
+
+    const key = `gift-${newUserId()}`;
+    const gift = { bizCode: 7001, data: { text: "Ann sent a rose", giftId: 3, from: { userId: 42 } } };
+    const r = await roomPush(B, roomId, gift, { key });
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ msgId: expect.stringMatching(/^[1-9][0-9]*$/), seq: chatSeq + 1 });
+    const repeat = await roomPush(A, roomId, gift, { key });
+    expect(repeat.json).toEqual(r.json);
+    expect(repeat.headers.get("idempotent-replayed")).toBe("true");
+
+    const [got] = await waitFor(() => anchor.seen.length === 2 && anchor.seen.slice(1), 5000, "the room push at the anchor");
+    await waitFor(() => stayingOnB.seen.length === 2, 5000, "the room push at the viewer on B");
+    expect(stayingOnB.seen[1].msgId).toBe(r.json.msgId);
+    expect(got.msgId).toBe(r.json.msgId);
+    expect(got.bizCode).toBe(7001);
+    expect(got.data).toEqual({ text: "Ann sent a rose", giftId: 3, from: { userId: 42 }, userId: 0, roomId, seq: chatSeq + 1, createTime: expect.any(Number) });
+    // the viewer on B was away: its recovery replays the push, once (the repeat was not published)
+    const back = await viewer(B, onB.login.userId, roomId, chatSeq);
+    expect(back.login.recovered).toBe(true);
+    await anchor.client.sendRoom("after the gift");
+    await waitFor(() => back.seen.length === 2, 5000, "the push replayed, then the anchor's live message");
+    expect(back.seen.map((d) => [d.bizCode, d.data.seq])).toEqual([
+      [7001, chatSeq + 1],
+      [5555, chatSeq + 2],
+    ]);
+    expect(anchor.seen.length).toBe(2);
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+  });
+
+  test("refused: no server key 401; a room not live (unknown, closed) 409; data with a field the server sets, a bizCode of the table or a bad roomId 400; data over a frame 413", async () => {
+    const anchorJwt = await devJwt(A, newUserId());
+    const roomId = await startRoom(A, anchorJwt, "room push refusals");
+    const ok = { bizCode: 7002, data: { text: "flash sale" } };
+    expect((await roomPush(A, roomId, ok, { bearer: await devJwt(A, newUserId()) })).status).toBe(401);
+    for (const field of ["userId", "roomId", "seq", "createTime"]) {
+      const r = await roomPush(A, roomId, { bizCode: 7002, data: { [field]: 1 } });
+      expect(r.status).toBe(400);
+      expect(r.json.error.message).toContain("the server sets them");
+    }
+    for (const bizCode of [5555, 5556, 5557]) expect((await roomPush(A, roomId, { ...ok, bizCode })).status).toBe(400);
+    expect((await roomPush(A, "abc", ok)).status).toBe(400);
+    const tooLarge = await roomPush(A, roomId, { bizCode: 7002, data: { text: "x".repeat(65_500) } });
+    expect(tooLarge.status).toBe(413);
+    expect((await roomPush(A, roomId, ok)).status).toBe(200);
+    await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
+    // a refused push leaves its key free: the key with another room is refused for that room, not as reused
+    const key = `closed-${newUserId()}`;
+    for (const id of [roomId, 999_999_999]) {
+      const r = await roomPush(B, id, ok, { key });
+      expect(r.status).toBe(409);
+      expect(r.json.error.code).toBe("room_not_live");
+    }
+  });
+});
+
 describe("room recovery (LOGIN roomSeq)", () => {
   test("a viewer that misses 5 messages gets exactly those 5 at reconnect, in order, then live ones; never its own", async () => {
     const anchorJwt = await devJwt(A, newUserId());

@@ -61,6 +61,7 @@ export function httpPath(c: Case): string {
     () => `/api/living/list${q()}`,
     () => `/api/living/${rid()}`,
     () => `/api/living/${rid()}/online`,
+    () => `/api/living/${rid()}/push`,
     () => `/healthz${q()}`,
     () => "/readyz",
     () => "/metrics",
@@ -76,6 +77,7 @@ export function httpBody(c: Case, path: string): string | Uint8Array | null {
     if (path.startsWith("/api/im/config")) return { appId: DEFAULT_APP_ID };
     if (path.startsWith("/api/im/push")) return { appId: DEFAULT_APP_ID, userIds: [newUserId()], bizCode: 6001, data: { a: 1 } };
     if (path.startsWith("/api/living/start")) return { type: 1, roomName: "r" };
+    if (path.endsWith("/push")) return { appId: DEFAULT_APP_ID, bizCode: 7001, data: { text: "gift" } };
     // never the run's room: the watcher and the control pair need it open
     if (path.startsWith("/api/living/close")) return { roomId: c.run.room + 1 + rng.int(3) };
     return {};

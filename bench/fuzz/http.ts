@@ -31,6 +31,8 @@ export async function httpCase(c: Case): Promise<void> {
   if (auth !== undefined) headers.authorization = auth;
   const contentType = rng.pick(CONTENT_TYPES);
   if (contentType) headers["content-type"] = contentType;
+  // pushes: a key some cases share (repeats, reuse with another body), or a malformed one
+  if (path.endsWith("/push") && rng.chance(0.5)) headers["idempotency-key"] = rng.pick(["k1", "k2", `k-${rng.int(1_000_000)}`, "", " x", "\u00e9", "k".repeat(300)]);
   const body = method === "GET" || method === "HEAD" ? null : httpBody(c, path);
   c.inputs("http requests");
   const r = await request(node.http, method, path, { headers, body });

@@ -55,7 +55,11 @@ async function main(): Promise<void> {
     say(`* logged in as ${l.userId} on ${l.nodeId}${l.reconnected ? " (reconnected)" : ""}`);
     if (opts.roomId !== undefined && l.roomSeq === undefined) say(`* room ${opts.roomId} is not live: no room messages will come`);
   });
-  client.on("room", ({ data }) => say(`[room ${data.roomId} #${data.seq}] ${data.senderName ?? data.userId}: ${data.content ?? JSON.stringify(data)}`));
+  client.on("room", ({ bizCode, data }) => {
+    // userId 0: the server's own (a room push of the shop's backend, the room-closed notice)
+    if (data.userId === 0) return say(`[room ${data.roomId} #${data.seq}] notice ${bizCode}: ${JSON.stringify(data)}`);
+    say(`[room ${data.roomId} #${data.seq}] ${data.senderName ?? data.userId}: ${data.content ?? JSON.stringify(data)}`);
+  });
   client.on("private", ({ data }) => say(`[private] ${data.userId}: ${data.content}`));
   client.on("push", (p) => say(`[push ${p.bizCode}] ${JSON.stringify(p.data)}`));
   client.on("kicked", ({ message }) => say(`* kicked: ${message}`));

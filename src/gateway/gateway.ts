@@ -12,7 +12,7 @@ import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
 import type { Queues } from "../queues/queues";
 import type { Broker } from "../router/broker";
-import { deliveryBodyJson, dispatchNodeMessage, roomDataJson, sentBy, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
+import { deliveryBodyJson, dispatchNodeMessage, roomBodyJson, sentBy, type Delivery, type NodeMessage, type RoomMessage } from "../router/node-message";
 import type { RoomLog } from "../router/room-log";
 import type { RoomNodes } from "../router/room-nodes";
 import type { Metrics } from "../metrics/metrics";
@@ -252,8 +252,7 @@ export class Gateway {
   }
 
   roomFrame(seq: number, msg: RoomMessage): OutFrame {
-    const body = { msgId: msg.msgId, appId: msg.appId, bizCode: msg.bizCode, data: roomDataJson(msg, seq), ts: msg.ts };
-    return new OutFrame(Code.BIZ, JSON.stringify(body));
+    return new OutFrame(Code.BIZ, roomBodyJson(msg, seq));
   }
 
   /** This node's channel was not listened to for a while: pass on the room messages published meanwhile. */

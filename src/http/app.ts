@@ -1,5 +1,5 @@
 // The Hono app: every HTTP route of PROTOCOL.md section 6 but the WebSocket upgrade. The IM routes
-// (/api/dev, /api/im) are mounted here; node.ts adds the others (rooms, ops, Bull Board, the page),
+// (/api/dev, /api/im, and the pushes of /api/im and /api/living) are mounted here; node.ts adds the others (rooms, ops, Bull Board, the page),
 // whose dependencies live there, through `extra`.
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -7,6 +7,7 @@ import type { HttpDeps } from "./deps";
 import { errorResponse, onHttpError } from "./errors";
 import { devRoutes } from "./routes/dev";
 import { imRoutes } from "./routes/im";
+import { pushRoutes } from "./routes/push";
 
 /** `api`: false on a node without the http role (only what `extra` adds, e.g. the ops routes). */
 export function createApp(deps: HttpDeps, api: boolean, extra: (app: Hono) => void = () => {}): Hono {
@@ -22,6 +23,7 @@ export function createApp(deps: HttpDeps, api: boolean, extra: (app: Hono) => vo
   );
   if (api && deps.settings.devLogin) app.route("/api/dev", devRoutes(deps));
   if (api) app.route("/api/im", imRoutes(deps));
+  if (api) app.route("/api", pushRoutes(deps));
   extra(app);
   return app;
 }

@@ -15,6 +15,8 @@ export interface HttpDeps {
   registry: NodeRegistry;
   intake: BizIntake;
   pushOnce: PushOnce;
+  /** Whether a live room is live (cached; rejects when Redis, or MySQL on a miss, fails). */
+  isRoomLive(roomId: number): Promise<boolean>;
   /** This node's own registry entry (im/config prefers it while it accepts clients). */
   self(): Omit<NodeInfo, "updatedAt">;
 }

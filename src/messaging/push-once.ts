@@ -13,10 +13,8 @@ const ANSWER_TTL_S = 3600;
 /** How long a push being accepted holds its key; past it (a node died mid-way) a repeat may go on. */
 const CLAIM_TTL_MS = 60_000;
 
-export interface PushAnswer {
-  accepted: number;
-  msgId: string;
-}
+/** A push's answer (JSON), as remembered for its repeats. */
+type PushAnswer = { msgId: string };
 
 // Delete the claim only while it is still ours: after CLAIM_TTL_MS it may be another request's.
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -36,7 +34,7 @@ export class PushOnce {
    * accepted, and with `idempotency_key_reused` when the key came with another request. A failed
    * `accept()` frees the key for a repeat.
    */
-  async run(appId: number, key: string, request: unknown, accept: () => Promise<PushAnswer>): Promise<{ answer: PushAnswer; replayed: boolean }> {
+  async run<A extends PushAnswer>(appId: number, key: string, request: unknown, accept: () => Promise<A>): Promise<{ answer: A; replayed: boolean }> {
     const k = this.keys.pushOnce(appId, key);
     const fingerprint = createHash("sha256").update(JSON.stringify(request)).digest("base64url");
     // two tries: a claim that lapsed between our SET and GET leaves the key free again
@@ -50,13 +48,13 @@ export class PushOnce {
       const [kind, seenFingerprint] = seen.split(":", 2);
       if (seenFingerprint !== fingerprint) throw new ImError("idempotency_key_reused", "this Idempotency-Key came with another push: use a new key for a new push");
       if (kind === "claim") throw new ImError("idempotency_conflict", "a push with this Idempotency-Key is still being accepted: repeat it in a moment");
-      return { answer: JSON.parse(seen.slice(kind.length + seenFingerprint.length + 2)) as PushAnswer, replayed: true };
+      return { answer: JSON.parse(seen.slice(kind.length + seenFingerprint.length + 2)) as A, replayed: true };
     }
     throw new ImError("idempotency_conflict", "a push with this Idempotency-Key is still being accepted: repeat it in a moment");
   }
 
-  private async acceptOnce(k: string, claim: string, fingerprint: string, accept: () => Promise<PushAnswer>): Promise<PushAnswer> {
-    let answer: PushAnswer;
+  private async acceptOnce<A extends PushAnswer>(k: string, claim: string, fingerprint: string, accept: () => Promise<A>): Promise<A> {
+    let answer: A;
     try {
       answer = await accept();
     } catch (err) {

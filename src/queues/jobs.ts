@@ -13,6 +13,8 @@ export interface BizMessage {
   data: Record<string, unknown>;
   /** Recipients of a push; unused for client biz codes (the handler derives them). */
   userIds?: number[];
+  /** The live room of a backend's room push (POST /api/living/:roomId/push). */
+  toRoom?: number;
   /** The room's seq, given at intake with the msgId, for a message to a room. */
   seq?: number;
   ts: number;

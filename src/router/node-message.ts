@@ -57,8 +57,13 @@ export function sentBy(msg: RoomMessage, appId: number, userId: number): boolean
 }
 
 /** The delivered `data` string of a room message: its data with its seq. */
-export function roomDataJson(msg: RoomMessage, seq: number): string {
+function roomDataJson(msg: RoomMessage, seq: number): string {
   return JSON.stringify({ ...msg.data, seq });
+}
+
+/** The BIZ frame body every member of the room gets for a room message. */
+export function roomBodyJson(msg: RoomMessage, seq: number): string {
+  return JSON.stringify({ msgId: msg.msgId, appId: msg.appId, bizCode: msg.bizCode, data: roomDataJson(msg, seq), ts: msg.ts });
 }
 
 /** The BIZ frame body a recipient gets for a reliable delivery. */

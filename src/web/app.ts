@@ -222,6 +222,8 @@ function onRoomMessage(d: Delivered<RoomData>): void {
   }
   const who = d.data.senderName ?? `user ${d.data.userId}`;
   if (d.bizCode === BizCode.ROOM_CHAT) roomLines.add("theirs", String(d.data.content ?? ""), `${who} · ${clock(d.data.createTime ?? d.ts)}`);
+  // userId 0: the shop's backend (POST /api/living/:roomId/push), a gift or an order banner; its `text`, if any, is shown
+  else if (d.data.userId === 0) roomLines.add("notice", typeof d.data.text === "string" ? d.data.text : `Shop notice ${d.bizCode}`);
   else roomLines.add("notice", `${who}: room message ${d.bizCode}`);
 }
 

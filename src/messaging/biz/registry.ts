@@ -1,12 +1,12 @@
 // bizCode → handler, and the im-biz processor. A bizCode clients may send is listed here; anything
-// else from a client is refused at intake, and a backend may push any bizCode (push.ts).
+// else from a client is refused at intake, and a backend may push any other bizCode (push.ts).
 import type { Job } from "bullmq";
 import type { Logger } from "../../log";
 import type { BizBatchJob, BizMessage, ReliableMessage } from "../../queues/jobs";
 import type { Broker, RoomLogEntry } from "../../router/broker";
 import type { ReliableDelivery } from "../reliable-delivery";
 import { privateChat } from "./private-chat";
-import { routePush } from "./push";
+import { routePush, routeRoomPush } from "./push";
 import { roomChat } from "./room-chat";
 import type { BizHandler, Route } from "./types";
 
@@ -27,6 +27,7 @@ export interface BizDeps {
 
 function routeOf(m: BizMessage): Route {
   if (m.userIds !== undefined) return routePush(m);
+  if (m.toRoom !== undefined) return routeRoomPush(m);
   const handler = handlers.get(m.bizCode);
   if (!handler) throw new Error(`no handler for bizCode ${m.bizCode}`);
   return handler.route(m);
