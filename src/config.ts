@@ -61,6 +61,11 @@ const Env = z.object({
   HTTP_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
   /** How long a draining node stays up, not ready, before it tells its clients to go (lets the load balancer notice). */
   DRAIN_MS: int(0).default(0),
+  /**
+   * Over how long a draining node then tells its clients to go, evenly: their reconnects to the
+   * other nodes come spread out instead of all within the SDK's first backoff (a quarter second).
+   */
+  DRAIN_SPREAD_MS: int(0).default(0),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
@@ -99,6 +104,7 @@ export interface Config {
     proxyProtocol: boolean;
     trustFlyClientIp: boolean;
     drainMs: number;
+    drainSpreadMs: number;
   };
   delivery: { ackTimeoutMs: number; maxAttempts: number; intakeLingerMs: number; keptRetentionDays: number };
   redis: { url: string; prefix: string };
@@ -165,6 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       proxyProtocol: e.PROXY_PROTOCOL,
       trustFlyClientIp: e.TRUST_FLY_CLIENT_IP,
       drainMs: e.DRAIN_MS,
+      drainSpreadMs: e.DRAIN_SPREAD_MS,
     },
     delivery: { ackTimeoutMs: e.ACK_TIMEOUT_MS, maxAttempts: e.ACK_MAX_ATTEMPTS, intakeLingerMs: e.INTAKE_LINGER_MS, keptRetentionDays: e.KEPT_RETENTION_DAYS },
     redis: { url: e.REDIS_URL, prefix: e.KEY_PREFIX },

@@ -13,11 +13,11 @@ try {
   const node = await startNode(config, log);
   const shutdown = (signal: string) => {
     log.info({ signal }, "stopping");
-    // the drain wait (DRAIN_MS) is deliberate; what follows it gets 10 s before we give up
+    // the drain wait and spread (DRAIN_MS, DRAIN_SPREAD_MS) are deliberate; what follows gets 10 s before we give up
     const force = setTimeout(() => {
       log.error("graceful stop took too long; exiting");
       process.exit(1);
-    }, config.gateway.drainMs + STOP_AFTER_DRAIN_MS);
+    }, config.gateway.drainMs + config.gateway.drainSpreadMs + STOP_AFTER_DRAIN_MS);
     node.stop().then(
       () => {
         clearTimeout(force);

@@ -91,6 +91,32 @@ test("during the drain wait (DRAIN_MS) the node is not ready and takes no new co
   }
 }, 30_000);
 
+test("DRAIN_SPREAD_MS: the clients are told to go one after another, and those not told yet are served meanwhile", async () => {
+  const single = await startInProcessNodes(1, {}, { DRAIN_SPREAD_MS: "3000" });
+  const [node] = single.nodes;
+  const conns: RawTcp[] = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      const userId = newUserId();
+      // no keep-alive: the only HEARTBEAT answer is the one to the frame sent below
+      conns.push(await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId)));
+    }
+    const stopped = node.running.stop();
+    const loggedOut = conns.map((c, i) => c.next((f) => f.code === Code.LOGOUT, 8000, `LOGOUT draining at client ${i}`));
+    const first = await Promise.race(loggedOut.map((p, i) => p.then(() => i)));
+    // told at 5/6 of the spread at the latest (2.5 s after the first): still answered now
+    const last = conns.find((_, i) => i !== first)!;
+    last.send(Code.HEARTBEAT);
+    const answer = await last.next((f) => f.code === Code.HEARTBEAT || f.code === Code.LOGOUT, 2000, "an answer to a HEARTBEAT of a client not told yet");
+    expect(answer.code).toBe(Code.HEARTBEAT);
+    await Promise.all(loggedOut);
+    await stopped;
+  } finally {
+    for (const c of conns) c.close();
+    await single.stop();
+  }
+}, 30_000);
+
 test("room messages that reach a draining node out of order still reach its members in order, none skipped for their recovery", async () => {
   // a long intake batch keeps the viewer's session open (answers due) while the node drains
   const pair = await startInProcessNodes(2, {}, { INTAKE_LINGER_MS: "800" });

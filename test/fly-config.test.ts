@@ -52,8 +52,10 @@ describe("fly.toml", () => {
     expect(fly.kill_signal).toBe("SIGTERM");
     const main = await Bun.file(new URL("../src/main.ts", import.meta.url)).text();
     expect(main).toContain('process.on("SIGTERM"');
-    // the drain wait, then main.ts's 10 s for the rest of the stop, must fit
-    expect(seconds(fly.kill_timeout) * 1000).toBeGreaterThanOrEqual(config.gateway.drainMs + 10_000);
+    // the clients of a machine reconnect to the others spread out, not all at once
+    expect(config.gateway.drainSpreadMs).toBeGreaterThan(0);
+    // the drain wait and spread, then main.ts's 10 s for the rest of the stop, must fit
+    expect(seconds(fly.kill_timeout) * 1000).toBeGreaterThanOrEqual(config.gateway.drainMs + config.gateway.drainSpreadMs + 10_000);
     // the drain wait outlasts one /readyz check period, so fly has seen the node unready before its clients leave
     const [ready] = fly.http_service.checks;
     expect(config.gateway.drainMs).toBeGreaterThan((seconds(ready.interval) + seconds(ready.timeout)) * 1000);

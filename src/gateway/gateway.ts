@@ -328,15 +328,22 @@ export class Gateway {
   }
 
   /**
-   * Refuse new connections, answer the frames each client sent so far (its accepted messages get
-   * their ACKs), tell it to reconnect elsewhere (LOGOUT with reason "draining") and close it; wait
-   * up to `graceMs` for the transports to report the closes and for the cleanups (presence, offline
+   * Refuse new connections; to each client, in turn over DRAIN_SPREAD_MS: answer the frames it
+   * sent so far (its accepted messages get their ACKs), tell it to reconnect elsewhere (LOGOUT with
+   * reason "draining") and close it. The clients not told yet are served as before. Then wait up to
+   * `graceMs` for the transports to report the closes and for the cleanups (presence, offline
    * events) to finish.
    */
   async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const s of this.sessions.all) {
+    const all = [...this.sessions.all];
+    const started = Date.now();
+    for (let i = 0; i < all.length; i++) {
+      // session i's turn is i/n of the spread in; short waits are left to batch with the next ones
+      const wait = started + (this.settings.drainSpreadMs * i) / all.length - Date.now();
+      if (wait >= 5) await Bun.sleep(wait);
+      const s = all[i];
       s.closeAfterAnswers(() => {
         if (s.user) s.send(Code.LOGOUT, { ...s.okBody(), reason: "draining" });
       });
