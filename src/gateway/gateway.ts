@@ -233,8 +233,14 @@ export class Gateway {
     return true;
   }
 
-  /** Refresh the session's binding if due; false when a newer login holds it (the session is kicked). */
+  /**
+   * Refresh the session's binding if due; false when a newer login holds it (the session is kicked).
+   * A binding the login made less than a quarter interval ago is fresh (it has its whole TTL): a
+   * login's replay does not refresh it before its first page or room message, a round trip to Redis
+   * for nothing. (A HEARTBEAT still refreshes at once: bindingRefreshDue alone decides for it.)
+   */
   private async keepBound(session: Session): Promise<boolean> {
+    if (Date.now() - session.boundAt < this.settings.heartbeatMs / 4) return true;
     if (!this.bindingRefreshDue(session)) return true;
     const { appId, userId } = session.user!;
     if ((await this.deps.presence.refresh(appId, userId, session.id)) !== "taken") return true;

@@ -59,6 +59,8 @@ export class Session {
   lastInboundAt = Date.now();
   /** When the presence binding was last refreshed (Gateway.bindingRefreshDue). */
   bindingRefreshedAt = 0;
+  /** When the login's bind was sent (Gateway.keepBound). */
+  boundAt = 0;
   /** Set once logged in. */
   user: Sender | null = null;
   closed = false;

@@ -58,6 +58,7 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   const { deps } = gateway;
   // one session per user in the cluster: this one replaces any other, here or on another node
   gateway.sessions.claim(session);
+  session.boundAt = Date.now();
   const previous = await deps.presence.bind(req.appId, req.userId, session.id);
   if (previous && previous.nodeId !== gateway.nodeId) {
     await deps.broker.publishToNode(previous.nodeId, { t: "kick", appId: req.appId, userId: req.userId, connId: previous.connId });

@@ -1,0 +1,80 @@
+// Round trips to Redis on user-visible paths, counted through a delaying proxy (a node in a far
+// region, where each one costs tens of ms): what can go in one round trip does, in the order its
+// guarantees need (Redis runs one connection's commands in the order sent). Nothing here is timed:
+// the proxy notes, for each command, how many replies its connection had got when it was sent.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Code } from "../src/protocol/codes";
+import { createKeys, type Keys } from "../src/redis/keys";
+import { DelayProxy, type SeenCommand } from "./support/delay-proxy";
+import { api, APP_ID, connectTestRedis, imToken, newUserId } from "./support/http-api";
+import { startInProcessNodes, type InProcessCluster, type InProcessNode } from "./support/in-process-nodes";
+import { RawTcp } from "./support/raw-tcp";
+import { waitFor } from "./support/wait";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+/** Enough for a reply to come well after the commands sent with its command. */
+const DELAY_MS = 5;
+
+let proxy: DelayProxy;
+let cluster: InProcessCluster;
+let node: InProcessNode;
+let keys: Keys;
+const redis = connectTestRedis();
+const conns: RawTcp[] = [];
+
+beforeAll(async () => {
+  const u = new URL(REDIS_URL);
+  proxy = await DelayProxy.start({ host: u.hostname, port: Number(u.port || 6379) }, "redis", DELAY_MS);
+  // a long heartbeat: no refresh of a binding is due during a test
+  cluster = await startInProcessNodes(1, { heartbeatSeconds: 30 }, { REDIS_URL: proxy.url(REDIS_URL) });
+  node = cluster.nodes[0];
+  keys = createKeys(cluster.prefix);
+  // every script loaded once (a first EVALSHA is refused, then sent again as EVAL)
+  await loginWithKept(2);
+});
+
+afterAll(async () => {
+  for (const c of conns) c.close();
+  await cluster?.stop();
+  await proxy?.close();
+  redis.disconnect();
+});
+
+/** A script call (EVALSHA, or EVAL) whose first key is `key`. */
+function scriptOn(key: string): (c: SeenCommand) => boolean {
+  return (c) => c.args[0].startsWith("EVAL") && c.args[3] === key;
+}
+
+/** `count` pushes kept for a new offline user; resolves once they are. */
+async function keptFor(count: number): Promise<number> {
+  const userId = newUserId();
+  for (let i = 0; i < count; i++) {
+    const r = await api(node.http, "POST", "/api/im/push", { bearer: cluster.apiKey, body: { appId: APP_ID, userIds: [userId], bizCode: 6001, data: { i } } });
+    expect(r.status).toBe(200);
+  }
+  await waitFor(async () => (await redis.exists(keys.keptMark(APP_ID, userId))) === 1, 10_000, "the pushes kept");
+  return userId;
+}
+
+/** A login that gets `count` kept messages replayed and ACKs them; resolves with the commands sent meanwhile. */
+async function loginWithKept(count: number): Promise<{ userId: number; commands: SeenCommand[] }> {
+  const userId = await keptFor(count);
+  const token = await imToken(node, userId);
+  const from = proxy.commands.length;
+  const conn = await RawTcp.loggedIn(node.tcp, userId, token);
+  conns.push(conn);
+  for (let i = 0; i < count; i++) {
+    const f = await conn.next((x) => x.code === Code.BIZ, 5000, "a replayed message");
+    conn.send(Code.ACK, { msgId: f.body.msgId });
+  }
+  const pending = keys.pending(APP_ID, userId);
+  await waitFor(async () => (await redis.hlen(pending)) === 0 || (await redis.hkeys(pending)).every((f) => f.startsWith("a:")), 5000, "the replay ACKed");
+  return { userId, commands: proxy.since(from) };
+}
+
+test("a login that replays kept messages does not refresh the binding it has just made", async () => {
+  const { userId, commands } = await loginWithKept(2);
+  // the bind, and nothing more: the replay's first keep-alive found the binding fresh (a
+  // delivery's lookup of the user may read it too)
+  expect(commands.filter(scriptOn(keys.binding(APP_ID, userId))).map((c) => c.args[0])).toEqual(["EVALSHA"]);
+});
