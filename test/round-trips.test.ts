@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Code } from "../src/protocol/codes";
 import { createKeys, type Keys } from "../src/redis/keys";
-import { DelayProxy, type SeenCommand } from "./support/delay-proxy";
-import { api, APP_ID, connectTestRedis, imToken, newUserId } from "./support/http-api";
+import { DelayProxy, sentAfterReplyTo, type SeenCommand } from "./support/delay-proxy";
+import { api, APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster, type InProcessNode } from "./support/in-process-nodes";
 import { RawTcp } from "./support/raw-tcp";
 import { waitFor } from "./support/wait";
@@ -77,4 +77,37 @@ test("a login that replays kept messages does not refresh the binding it has jus
   // the bind, and nothing more: the replay's first keep-alive found the binding fresh (a
   // delivery's lookup of the user may read it too)
   expect(commands.filter(scriptOn(keys.binding(APP_ID, userId))).map((c) => c.args[0])).toEqual(["EVALSHA"]);
+});
+
+/** The one command of `commands` that `match` keeps, after `after` if given; fails when there is none. */
+function one(commands: SeenCommand[], what: string, match: (c: SeenCommand) => boolean, after?: SeenCommand): SeenCommand {
+  const found = commands.filter((c) => match(c) && (after === undefined || (c.conn === after.conn && c.index > after.index)));
+  if (found.length === 0) throw new Error(`no ${what} among ${JSON.stringify(commands.map((c) => c.args.slice(0, 3)))}`);
+  return found[0];
+}
+
+test("a LOGIN into a room holds it, looks again whether it is live and reads its history in one round trip, in that order", async () => {
+  const roomId = await openRoom(node);
+  for (const [joiner, roomSeq] of [["first", undefined], ["second", 0]] as const) {
+    const userId = newUserId();
+    const token = await imToken(node, userId);
+    const from = proxy.commands.length;
+    const conn = await RawTcp.connect(node.tcp);
+    conns.push(conn);
+    conn.send(Code.LOGIN, { appId: APP_ID, userId, token, roomId, roomSeq });
+    expect((await conn.next((f) => f.code === Code.LOGIN, 5000, "LOGIN answer")).body.roomSeq).toBe(0);
+    const commands = proxy.since(from);
+    const bind = one(commands, "bind", scriptOn(keys.binding(APP_ID, userId)));
+    const look = one(commands, "second look", (c) => c.args[0] === "GET" && c.args[1] === keys.livingRoom(roomId), bind);
+    const history = one(commands, "history read", (c) => c.args[0].startsWith("ZR") && c.args[1] === keys.roomLog(roomId), bind);
+    expect(history.index).toBeGreaterThan(look.index);
+    if (joiner === "first") {
+      // this node did not hold the room yet: the hold goes first, the rest with it
+      const hold = one(commands, "hold", (c) => c.args[0] === "SADD" && c.args[1] === keys.roomNodes(roomId), bind);
+      expect(look.index).toBeGreaterThan(hold.index);
+      expect(sentAfterReplyTo(look, hold)).toBe(false);
+      expect(sentAfterReplyTo(history, hold)).toBe(false);
+    }
+    expect(sentAfterReplyTo(history, look)).toBe(false);
+  }
 });
