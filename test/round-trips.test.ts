@@ -111,3 +111,22 @@ test("a LOGIN into a room holds it, looks again whether it is live and reads its
     expect(sentAfterReplyTo(history, look)).toBe(false);
   }
 });
+
+test("a LOGIN reads the user's kept mark in its bind's script, not in a round trip of its own after it", async () => {
+  for (const kept of [0, 2]) {
+    const userId = kept === 0 ? newUserId() : await keptFor(kept);
+    const token = await imToken(node, userId);
+    const from = proxy.commands.length;
+    const conn = await RawTcp.loggedIn(node.tcp, userId, token);
+    conns.push(conn);
+    for (let i = 0; i < kept; i++) await conn.next((f) => f.code === Code.BIZ, 5000, "a replayed message");
+    // a HEARTBEAT is answered once the login's replay is done
+    conn.send(Code.HEARTBEAT);
+    await conn.next((f) => f.code === Code.HEARTBEAT, 5000, "the HEARTBEAT answer");
+    const mark = keys.keptMark(APP_ID, userId);
+    const reads = proxy.since(from, (c) => c.args.includes(mark) && c.args[0] !== "SET");
+    // a mark found empty is cleared by a script of its own (KeptMarks.clear), which names it first
+    expect(reads.filter((c) => !(c.args[0].startsWith("EVAL") && c.args[3] === mark)).map((c) => c.args[0])).toEqual(["EVALSHA"]);
+    expect(reads[0].args[3]).toBe(keys.binding(APP_ID, userId));
+  }
+});

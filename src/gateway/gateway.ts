@@ -5,6 +5,7 @@ import type { Logger } from "../log";
 import { Code } from "../protocol/codes";
 import type { BizIntake } from "../messaging/intake";
 import type { KeptStore } from "../messaging/kept-store";
+import type { MarkState } from "../messaging/kept-marks";
 import type { ReliableDelivery } from "../messaging/reliable-delivery";
 import { TickBatcher } from "../batching/tick-batcher";
 import type { PresenceEvent } from "../queues/jobs";
@@ -177,12 +178,13 @@ export class Gateway {
    * Deliver a user's kept messages, in msgId order, each ACK-tracked again. A page is written only
    * once the client has read most of the one before: a backlog written at once could pass the
    * transport's bound for a slow reader, and the cut connection would replay it all again at every
-   * login, never getting through.
+   * login, never getting through. `mark`: the user's kept mark, read once the binding was made (a
+   * login's bind reads it: KeptStore.markKeys); read here if not given.
    */
-  async replayKept(session: Session): Promise<void> {
+  async replayKept(session: Session, mark?: MarkState): Promise<void> {
     const { appId, userId } = session.user!;
     const checks: Array<Promise<void>> = [];
-    for await (const page of this.deps.kept.replay(appId, userId)) {
+    for await (const page of this.deps.kept.replay(appId, userId, mark)) {
       if (!(await this.clientReading(session))) break;
       const { checked } = await this.deps.reliable.replay(page, (replayed) => {
         for (const d of replayed) session.write(deliveryFrame(d));

@@ -34,9 +34,18 @@ export class KeptMarks {
   }
 
   async read(appId: number, userId: number): Promise<MarkState> {
-    const [ready, version] = await this.redis.mget(this.keys.keptMarksReady(), this.keys.keptMark(appId, userId));
-    if (version !== null) return { kind: "marked", version };
-    return ready !== null ? { kind: "none" } : { kind: "unknown" };
+    return this.fromValues(await this.redis.mget(this.keysOf(appId, userId)));
+  }
+
+  /** The keys read() reads, for reading them in one step with other commands (see fromValues). */
+  keysOf(appId: number, userId: number): string[] {
+    return [this.keys.keptMarksReady(), this.keys.keptMark(appId, userId)];
+  }
+
+  /** The mark state, from the values of keysOf()'s keys, in order. */
+  fromValues([ready, version]: Array<string | null>): MarkState {
+    if (version !== null && version !== undefined) return { kind: "marked", version };
+    return ready !== null && ready !== undefined ? { kind: "none" } : { kind: "unknown" };
   }
 
   /** True while the marks cover every kept row. */

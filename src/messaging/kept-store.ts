@@ -7,7 +7,7 @@ import { ER_LOCK_DEADLOCK, isMysqlError } from "../db/errors";
 import { imMessage } from "../db/schema";
 import type { Logger } from "../log";
 import type { ReliableMessage } from "../queues/jobs";
-import type { KeptMarks } from "./kept-marks";
+import type { KeptMarks, MarkState } from "./kept-marks";
 import { splitByWeight, TickBatcher } from "../batching/tick-batcher";
 
 /** Kept messages are read in pages of this many... */
@@ -70,11 +70,25 @@ export class KeptStore {
   }
 
   /**
-   * The user's kept messages in msgId order, a page at a time (pages of at most REPLAY_PAGE_BYTES of
-   * data, but one message at least); no query when the marks say none.
+   * The keys that say whether a user may have kept messages (its kept mark): a login reads them in
+   * its bind's script, once the binding is made (a keeper that raises the mark after that read
+   * finds the binding when it looks the user up again), and hands their values to markFrom().
    */
-  async *replay(appId: number, userId: number): AsyncGenerator<ReliableMessage[]> {
-    const mark = await this.marks.read(appId, userId);
+  markKeys(appId: number, userId: number): string[] {
+    return this.marks.keysOf(appId, userId);
+  }
+
+  markFrom(values: Array<string | null>): MarkState {
+    return this.marks.fromValues(values);
+  }
+
+  /**
+   * The user's kept messages in msgId order, a page at a time (pages of at most REPLAY_PAGE_BYTES of
+   * data, but one message at least); no query when the marks say none. `known`: the user's mark as
+   * read after its binding was made (markKeys), else it is read now.
+   */
+  async *replay(appId: number, userId: number, known?: MarkState): AsyncGenerator<ReliableMessage[]> {
+    const mark = known ?? (await this.marks.read(appId, userId));
     if (mark.kind === "none") return;
     if (mark.kind === "unknown") this.rebuildMarks();
     let after = 0;

@@ -33,14 +33,17 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ARGV[2])
 return r
 `;
 
-// KEYS: binding, heartbeat zset. ARGV: value, ttl ms, userId. Returns the replaced value.
+// KEYS: binding, heartbeat zset, then keys to read once the binding is made. ARGV: value, ttl ms,
+// userId. Returns the replaced value (false: none), then the value of each key read.
 // One script, not MULTI + SET + ZADD + EXEC: a login is mostly Redis round trips and commands.
 const BIND = `
 ${LUA_REDIS_NOW_MS}
 local old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
 redis.call('ZADD', KEYS[2], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return old
+local out = { old }
+for i = 3, #KEYS do out[i - 1] = redis.call('GET', KEYS[i]) end
+return out
 `;
 
 // KEYS: binding, heartbeat zset. ARGV: value, userId. Deletes only a binding that is still ours.
@@ -54,7 +57,7 @@ return 0
 `;
 
 interface PresenceScripts {
-  imBind(binding: string, hb: string, value: string, ttl: number, userId: number): Promise<string | null>;
+  imBind(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<string | null>>;
   imRefreshBinding(binding: string, hb: string, value: string, ttl: number, userId: number): Promise<number>;
   imUnbind(binding: string, hb: string, value: string, userId: number): Promise<number>;
 }
@@ -69,7 +72,7 @@ export class Presence {
     /** Binding TTL: 2 heartbeat intervals. */
     private readonly ttlMs: number,
   ) {
-    redis.defineCommand("imBind", { numberOfKeys: 2, lua: BIND });
+    redis.defineCommand("imBind", { lua: BIND });
     redis.defineCommand("imRefreshBinding", { numberOfKeys: 2, lua: REFRESH });
     redis.defineCommand("imUnbind", { numberOfKeys: 2, lua: UNBIND });
     this.scripts = redis as unknown as PresenceScripts;
@@ -80,12 +83,15 @@ export class Presence {
   }
 
   /**
-   * Bind the user to this node's connection, replacing any older binding atomically.
-   * Returns the binding it replaced (another session that must be kicked), if any.
+   * Bind the user to this node's connection, replacing any older binding atomically. Resolves to
+   * the binding it replaced (another session that must be kicked), if any, and the values of
+   * `readAfter`: keys read in the same step, once the binding is made (a login reads the user's kept
+   * mark so, in the bind's round trip).
    */
-  async bind(appId: number, userId: number, connId: string): Promise<Binding | null> {
-    const old = await this.scripts.imBind(this.keys.binding(appId, userId), this.keys.heartbeats(appId, userId), this.value(connId), this.ttlMs, userId);
-    return old === null ? null : parseBinding(old);
+  async bind(appId: number, userId: number, connId: string, readAfter: string[] = []): Promise<{ previous: Binding | null; read: Array<string | null> }> {
+    const keys = [this.keys.binding(appId, userId), this.keys.heartbeats(appId, userId), ...readAfter];
+    const [old, ...read] = await this.scripts.imBind(keys.length, ...keys, this.value(connId), this.ttlMs, userId);
+    return { previous: old === null ? null : parseBinding(old), read };
   }
 
   /**

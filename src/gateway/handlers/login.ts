@@ -59,7 +59,11 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   // one session per user in the cluster: this one replaces any other, here or on another node
   gateway.sessions.claim(session);
   session.boundAt = Date.now();
-  const previous = await deps.presence.bind(req.appId, req.userId, session.id);
+  // the login binds the user, then reads what was kept for it (reliable-delivery.ts): the kept mark
+  // is read in the bind's script, once the binding is made, instead of a round trip of its own
+  // after the answer, which the client's next frames would wait for
+  const { previous, read } = await deps.presence.bind(req.appId, req.userId, session.id, deps.kept.markKeys(req.appId, req.userId));
+  const keptMark = deps.kept.markFrom(read);
   if (previous && previous.nodeId !== gateway.nodeId) {
     await deps.broker.publishToNode(previous.nodeId, { t: "kick", appId: req.appId, userId: req.userId, connId: previous.connId });
   }
@@ -75,7 +79,7 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
 
   await gateway.replayRoom(session, (joined?.missed ?? []).map((entry) => gateway.roomFrame(entry.seq, entry.msg)));
-  await gateway.replayKept(session);
+  await gateway.replayKept(session, keptMark);
   // a room that closed meanwhile took the session out: everything held goes, its close notice too
   const stillInRoom = joined !== null && session.user!.roomId === roomId;
   session.release(stillInRoom ? joined.covered : () => false);
