@@ -130,3 +130,26 @@ test("a LOGIN reads the user's kept mark in its bind's script, not in a round tr
     expect(reads[0].args[3]).toBe(keys.binding(APP_ID, userId));
   }
 });
+
+test("the frames after a LOGIN do not wait for its online event to be queued", async () => {
+  const roomId = await openRoom(node);
+  const userId = newUserId();
+  const token = await imToken(node, userId);
+  const queues = proxy.connectionNamed(`live-im:${node.nodeId}:bullmq`);
+  if (queues === undefined) throw new Error("the node's BullMQ connection was not seen");
+  const conn = await RawTcp.connect(node.tcp);
+  conns.push(conn);
+  // the node's queue adds get no answer for now
+  proxy.holdReplies(queues);
+  try {
+    conn.send(Code.LOGIN, { appId: APP_ID, userId, token, roomId });
+    conn.send(Code.HEARTBEAT);
+    await conn.next((f) => f.code === Code.LOGIN, 5000, "the LOGIN answer");
+    await conn.next((f) => f.code === Code.HEARTBEAT, 5000, "the HEARTBEAT answer while the online event's add waits");
+  } finally {
+    proxy.releaseReplies(queues);
+  }
+  // the event still went: the room counts the user
+  await waitFor(async () => (await redis.hexists(keys.roomMembers(roomId), `${APP_ID}:${userId}`)) === 1, 5000, "the user a member of the room");
+  expect(conn.closed).toBe(false);
+});

@@ -38,6 +38,9 @@ const ARG_MAX = 200;
 export class DelayProxy {
   readonly commands: SeenCommand[] = [];
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  /** Connections whose replies are held (holdReplies). */
+  private readonly held = new Set<number>();
+  private readonly resumers = new Map<number, () => void>();
   private conns = 0;
 
   private constructor(
@@ -63,6 +66,24 @@ export class DelayProxy {
     return u.toString();
   }
 
+  /**
+   * The connection (its number) that named itself `name` (CLIENT SETNAME, as ioredis does with its
+   * connectionName), or undefined.
+   */
+  connectionNamed(name: string): number | undefined {
+    return this.commands.find((c) => c.args[0] === "CLIENT" && c.args[1]?.toUpperCase() === "SETNAME" && c.args[2] === name)?.conn;
+  }
+
+  /** Replies to connection `conn` stop reaching it (they wait in the proxy, in order) until releaseReplies. */
+  holdReplies(conn: number): void {
+    this.held.add(conn);
+  }
+
+  releaseReplies(conn: number): void {
+    this.held.delete(conn);
+    this.resumers.get(conn)?.();
+  }
+
   /** The commands seen since `from` (an index into `commands`) that `match` keeps. */
   since(from: number, match: (c: SeenCommand) => boolean = () => true): SeenCommand[] {
     return this.commands.slice(from).filter(match);
@@ -86,7 +107,8 @@ export class DelayProxy {
     let index = 0;
     let replied = 0;
     const toServer = delayed(upstream, () => this.delayMs);
-    const toClient = delayed(client, () => this.delayMs, (chunk) => (replied += countReplies(chunk)));
+    const toClient = delayed(client, () => this.delayMs, (chunk) => (replied += countReplies(chunk)), () => this.held.has(conn));
+    this.resumers.set(conn, toClient.resume);
     client.on("data", (chunk: Buffer) => {
       const at = performance.now();
       for (const args of parse(chunk)) this.commands.push({ at, conn, args, index: index++, replied });
@@ -103,13 +125,22 @@ export class DelayProxy {
   }
 }
 
-/** Writes each chunk to `to` `delay()` ms after it was given, in order; `written` sees each one as it goes. */
-function delayed(to: net.Socket, delay: () => number, written: (chunk: Buffer) => void = () => {}): (chunk: Buffer) => void {
+/**
+ * Writes each chunk to `to` `delay()` ms after it was given, in order; `written` sees each one as it
+ * goes. While `held()`, nothing goes: call resume() once it is not.
+ */
+function delayed(
+  to: net.Socket,
+  delay: () => number,
+  written: (chunk: Buffer) => void = () => {},
+  held: () => boolean = () => false,
+): ((chunk: Buffer) => void) & { resume: () => void } {
   const queue: Array<{ due: number; chunk: Buffer }> = [];
   let last = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
   const pump = () => {
     timer = null;
+    if (held()) return;
     const now = performance.now();
     while (queue.length > 0 && queue[0].due <= now + 0.5) {
       const { chunk } = queue.shift()!;
@@ -118,12 +149,17 @@ function delayed(to: net.Socket, delay: () => number, written: (chunk: Buffer) =
     }
     if (queue.length > 0) timer = setTimeout(pump, queue[0].due - now);
   };
-  return (chunk) => {
+  const send = (chunk: Buffer) => {
     // never before the chunk ahead of it, should the delay shrink meanwhile
     last = Math.max(last, performance.now() + delay());
     queue.push({ due: last, chunk });
-    if (timer === null) timer = setTimeout(pump, last - performance.now());
+    if (timer === null && !held()) timer = setTimeout(pump, last - performance.now());
   };
+  return Object.assign(send, {
+    resume: () => {
+      if (timer === null && queue.length > 0) timer = setTimeout(pump, Math.max(0, queue[0].due - performance.now()));
+    },
+  });
 }
 
 /** A parser of a client's RESP stream: each call takes the next chunk and returns the commands it completed. */

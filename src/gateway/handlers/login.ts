@@ -84,7 +84,15 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   const stillInRoom = joined !== null && session.user!.roomId === roomId;
   session.release(stillInRoom ? joined.covered : () => false);
   gateway.sessions.roomReady(session);
-  await gateway.presenceEvent("online", session);
+  // the online event (room membership) is queued while the client's next frames are handled: they
+  // need not wait the event's linger and queue add. A session whose event could not be queued is
+  // closed, as a login that failed (its room would not count it), once the answers due went out.
+  // A LOGOUT handled meanwhile is as a client that drops its connection while its login runs: the
+  // membership takes only a session that still holds the binding (rooms/membership.ts).
+  gateway.presenceEvent("online", session).catch((err: unknown) => {
+    gateway.log.error({ err, connId: session.id, appId: req.appId, userId: req.userId, roomId }, "the login's online event could not be queued; closing the session");
+    session.closeAfterAnswers(() => session.sendError(findImError(err)?.reason ?? "internal", "login failed; please reconnect"));
+  });
 }
 
 interface RoomJoin {
