@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Code } from "../src/protocol/codes";
 import { createKeys, type Keys } from "../src/redis/keys";
 import { DelayProxy, sentAfterReplyTo, type SeenCommand } from "./support/delay-proxy";
-import { api, APP_ID, connectTestRedis, imToken, newUserId, openRoom } from "./support/http-api";
+import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster, type InProcessNode } from "./support/in-process-nodes";
 import { RawTcp } from "./support/raw-tcp";
 import { waitFor } from "./support/wait";
@@ -152,4 +152,19 @@ test("the frames after a LOGIN do not wait for its online event to be queued", a
   // the event still went: the room counts the user
   await waitFor(async () => (await redis.hexists(keys.roomMembers(roomId), `${APP_ID}:${userId}`)) === 1, 5000, "the user a member of the room");
   expect(conn.closed).toBe(false);
+});
+
+test("POST /api/im/config counts the mint and stores the token in one round trip", async () => {
+  const userId = newUserId();
+  const jwt = await devJwt(node, userId);
+  const from = proxy.commands.length;
+  const r = await api(node.http, "POST", "/api/im/config", { bearer: jwt, body: { appId: APP_ID } });
+  expect(r.status).toBe(200);
+  const counter = keys.tokensMinted(APP_ID, userId);
+  const token = keys.token(r.json.token);
+  const sent = proxy.since(from, (c) => c.args.includes(counter) || c.args.includes(token));
+  // one command, naming both: the count and the token go together
+  expect(sent.length).toBe(1);
+  expect(sent[0].args).toContain(counter);
+  expect(sent[0].args).toContain(token);
 });
