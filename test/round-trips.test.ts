@@ -168,3 +168,16 @@ test("POST /api/im/config counts the mint and stores the token in one round trip
   expect(sent[0].args).toContain(counter);
   expect(sent[0].args).toContain(token);
 });
+
+test("GET /api/living/:roomId reads the room and its member count in one round trip", async () => {
+  const roomId = await openRoom(node);
+  const jwt = await devJwt(node, newUserId());
+  const from = proxy.commands.length;
+  const r = await api(node.http, "GET", `/api/living/${roomId}`, { bearer: jwt });
+  expect(r.json).toMatchObject({ roomId, watchNum: 0, isAnchor: false });
+  const commands = proxy.since(from);
+  const room = one(commands, "room read", (c) => c.args[0] === "GET" && c.args[1] === keys.livingRoom(roomId));
+  const count = one(commands, "count read", (c) => c.args[0] === "HLEN" && c.args[1] === keys.roomMembers(roomId));
+  expect(count.conn).toBe(room.conn);
+  expect(sentAfterReplyTo(count, room) || sentAfterReplyTo(room, count)).toBe(false);
+});

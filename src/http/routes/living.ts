@@ -54,10 +54,15 @@ export function livingRoutes(deps: LivingDeps) {
     })
     .get("/:roomId", user, async (c) => {
       const parsed = RoomParam.safeParse(c.req.param());
-      const room = parsed.success ? await deps.rooms.get(parsed.data.roomId) : null;
+      if (!parsed.success) return c.json({ roomId: -1, isAnchor: false });
+      // the count is read with the room, in the same round trip to Redis, and dropped (its failure
+      // too) for a room that is not live
+      const counting = deps.membership.count(parsed.data.roomId);
+      counting.catch(() => {});
+      const room = await deps.rooms.get(parsed.data.roomId);
       if (!room) return c.json({ roomId: -1, isAnchor: false });
       const { id: roomId, ...rest } = room;
-      const watchNum = await deps.membership.count(roomId);
+      const watchNum = await counting;
       return c.json({ roomId, ...rest, watchNum, isAnchor: room.anchorId === c.get("user").userId });
     });
 }
