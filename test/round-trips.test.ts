@@ -181,3 +181,29 @@ test("GET /api/living/:roomId reads the room and its member count in one round t
   expect(count.conn).toBe(room.conn);
   expect(sentAfterReplyTo(count, room) || sentAfterReplyTo(room, count)).toBe(false);
 });
+
+test("room messages sent together are checked together (whether the room is live), and still take their places in frame order", async () => {
+  const roomId = await openRoom(node);
+  const userId = newUserId();
+  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId), roomId);
+  conns.push(conn);
+  const from = proxy.commands.length;
+  for (let i = 0; i < 3; i++) conn.send(Code.BIZ, { bizCode: 5555, clientMsgId: `m${i}`, data: { roomId, content: `m${i}` } });
+  // one to a room the connection is not in, between them: refused in its turn
+  conn.send(Code.BIZ, { bizCode: 5555, clientMsgId: "elsewhere", data: { roomId: roomId + 1_000_000, content: "x" } });
+  conn.send(Code.BIZ, { bizCode: 5555, clientMsgId: "m3", data: { roomId, content: "m3" } });
+  const answers = [];
+  for (let i = 0; i < 5; i++) answers.push(await conn.next((f) => f.code === Code.ACK || f.code === Code.ERROR, 5000, `answer ${i}`));
+  expect(answers.map((f) => f.body.clientMsgId)).toEqual(["m0", "m1", "m2", "elsewhere", "m3"]);
+  expect(answers[3].code).toBe(Code.ERROR);
+  const acked = answers.filter((f) => f.code === Code.ACK).map((f) => BigInt(f.body.msgId));
+  expect(acked).toEqual([...acked].sort((a, b) => (a < b ? -1 : 1)));
+  // the room's history has them in seq order as sent
+  await waitFor(async () => (await redis.zcard(keys.roomLog(roomId))) === 4, 5000, "the 4 messages in the room's history");
+  const history = (await redis.zrange(keys.roomLog(roomId), "0", "-1")).map((m: string) => JSON.parse(m).data.content);
+  expect(history).toEqual(["m0", "m1", "m2", "m3"]);
+  // the looks at the room's liveness went out together: none waited for another's reply
+  const looks = proxy.since(from, (c) => c.args[0] === "GET" && c.args[1] === keys.livingRoom(roomId));
+  expect(looks.length).toBe(4);
+  for (const look of looks.slice(1)) expect(sentAfterReplyTo(look, looks[0])).toBe(false);
+});

@@ -76,6 +76,8 @@ export class Session {
   private pumping = false;
   /** The unfinished rests of BIZ frames (see pipeline), oldest first; null when none. */
   private pipelined: Promise<void>[] | null = null;
+  /** Settles once the last BIZ frame waiting for its intake checks took its place in line, or was refused (see inIntakeOrder). */
+  private intakeTurn: Promise<void> | null = null;
   /** Set while a login replays what the client missed. */
   private replayHold: ReplayHold | null = null;
   /** Made at the first rate-limited frame (a new bucket is full, so making it late changes nothing). */
@@ -149,6 +151,45 @@ export class Session {
         (err) => before.then(() => this.refuse(err, clientMsgId)),
       ),
     );
+  }
+
+  /**
+   * Submit a BIZ frame's message once `checked` (its intake checks: a room message asks Redis
+   * whether its room is live) passed, and only once every BIZ frame before it took its place in
+   * line or was refused: messages still take their places (msgIds, room seqs) in frame order, but a
+   * frame's checks no longer wait for those of the frames before it (on a node far from Redis, a
+   * round trip each). Resolves as `submit` does; rejects with the checks' refusal. Call it while
+   * the frame is handled, in frame order.
+   */
+  inIntakeOrder<T>(checked: void | Promise<void>, submit: () => Promise<T>): Promise<T> {
+    const before = this.intakeTurn;
+    if (before === null && !(checked instanceof Promise)) return submit();
+    let taken!: () => void;
+    const turn = new Promise<void>((resolve) => (taken = resolve));
+    this.intakeTurn = turn;
+    const done = () => {
+      if (this.intakeTurn === turn) this.intakeTurn = null;
+      taken();
+    };
+    return (async () => {
+      let refusal: { err: unknown } | null = null;
+      try {
+        await checked;
+      } catch (err) {
+        refusal = { err };
+      }
+      // never rejects; a refused frame too waits for the ones before it, or the one after it could
+      // take its place before them
+      await before;
+      if (refusal) {
+        done();
+        throw refusal.err;
+      }
+      // the place is taken by the call itself (BizIntake.submit): the next frame may go once it is made
+      const queued = submit();
+      done();
+      return queued;
+    })();
   }
 
   /**
