@@ -207,3 +207,19 @@ test("room messages sent together are checked together (whether the room is live
   expect(looks.length).toBe(4);
   for (const look of looks.slice(1)) expect(sentAfterReplyTo(look, looks[0])).toBe(false);
 });
+
+test("a LOGIN that takes over a session on another node kicks it in the same round trip as it joins its room", async () => {
+  const roomId = await openRoom(node);
+  const userId = newUserId();
+  const token = await imToken(node, userId);
+  // the user's session elsewhere: a binding to another node (no one listens on its channel)
+  const elsewhere = `${cluster.prefix}-elsewhere`;
+  await redis.set(keys.binding(APP_ID, userId), `${elsewhere}|c1`, "PX", 60_000);
+  const from = proxy.commands.length;
+  conns.push(await RawTcp.loggedIn(node.tcp, userId, token, roomId));
+  const commands = proxy.since(from);
+  const kick = one(commands, "kick", (c) => c.args[0] === "PUBLISH" && c.args[1] === keys.nodeChannel(elsewhere));
+  expect(JSON.parse(kick.args[2])).toMatchObject({ t: "kick", userId, connId: "c1" });
+  const look = one(commands, "second look", (c) => c.args[0] === "GET" && c.args[1] === keys.livingRoom(roomId), kick);
+  expect(sentAfterReplyTo(look, kick)).toBe(false);
+});

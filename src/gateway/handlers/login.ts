@@ -64,13 +64,19 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   // after the answer, which the client's next frames would wait for
   const { previous, read } = await deps.presence.bind(req.appId, req.userId, session.id, deps.kept.markKeys(req.appId, req.userId));
   const keptMark = deps.kept.markFrom(read);
-  if (previous && previous.nodeId !== gateway.nodeId) {
-    await deps.broker.publishToNode(previous.nodeId, { t: "kick", appId: req.appId, userId: req.userId, connId: previous.connId });
-  }
+  // the older session on another node is kicked before the answer; the room is joined meanwhile,
+  // in the same round trip to Redis (neither needs the other)
+  const kicking =
+    previous && previous.nodeId !== gateway.nodeId
+      ? deps.broker.publishToNode(previous.nodeId, { t: "kick", appId: req.appId, userId: req.userId, connId: previous.connId })
+      : null;
+  // awaited below; handled now, so that a failure while the join runs is no "unhandled" one
+  kicking?.catch(() => {});
   // the client may have gone while we awaited: undo what the close's cleanup could not yet see
   if (session.closed) return gateway.closed(session);
 
   const joined = roomId === undefined ? null : await joinRoom(session, roomId, req.roomSeq, gateway);
+  await kicking;
   if (session.closed) return gateway.closed(session);
   // heartbeatSeconds: a client that beats less often than this node expects would be closed as idle
   const answer: Record<string, unknown> = { ...session.okBody(), nodeId: gateway.nodeId, heartbeatSeconds: gateway.settings.heartbeatMs / 1000, ...joined?.answer };
