@@ -223,3 +223,13 @@ test("a LOGIN that takes over a session on another node kicks it in the same rou
   const look = one(commands, "second look", (c) => c.args[0] === "GET" && c.args[1] === keys.livingRoom(roomId), kick);
   expect(sentAfterReplyTo(look, kick)).toBe(false);
 });
+
+test("a login's replay reads the kept messages' ACK notes and records their deliveries in one round trip", async () => {
+  const { userId, commands } = await loginWithKept(2);
+  const pending = keys.pending(APP_ID, userId);
+  // before the replay's first write, nothing but the script that records the deliveries (and reads
+  // the notes) touches the user's pending hash: no read of its own ahead of it
+  const touching = commands.filter((c) => c.args.includes(pending));
+  expect(touching[0].args[0]).toStartWith("EVAL");
+  expect(touching.filter((c) => c.args[0] === "HMGET")).toEqual([]);
+});

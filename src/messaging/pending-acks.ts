@@ -4,7 +4,7 @@
 // also kept in MySQL, so its ACK must delete it there. Attempt 0 ("0k") is a kept message with no
 // delivery scheduled. A kept message's ACK leaves field "a:<msgId>" behind until shortly after its
 // row is deleted: a login's replay that read the row, or finds it because MySQL refused the
-// delete, still knows the message was ACKed (ackedKept).
+// delete, still knows the message was ACKed (recordUnlessAcked).
 import type Redis from "ioredis";
 import type { Keys } from "../redis/keys";
 import type { Queues } from "../queues/queues";
@@ -80,6 +80,23 @@ end
 return n
 `;
 
+// A login's replay: each kept message whose ACK is noted ('a:' .. msgId) is left alone, the others
+// are recorded. KEYS: the recipients' hashes, one per message. ARGV: one msgId per key, then the
+// value and the hashes' TTL in ms. Returns the (1-based) places of the messages left alone.
+const RECORD_UNLESS_ACKED = `
+local n = #KEYS
+local acked = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('HEXISTS', key, 'a:' .. ARGV[i]) == 1 then
+    acked[#acked + 1] = i
+  else
+    redis.call('HSET', key, ARGV[i], ARGV[n + 1])
+    redis.call('PEXPIRE', key, ARGV[n + 2])
+  end
+end
+return acked
+`;
+
 // Compare-and-set: each field moves to the new value only if it still holds the expected one (an ACK
 // or another delivery may have changed it since it was read). ARGV after the msgIds: expected value,
 // new value, the hashes' TTL in ms. Per field: 1 moved, 0 gone (ACKed), 2 holds another value.
@@ -145,6 +162,7 @@ export class PendingAcks {
     this.redis.defineCommand("imSettleAcks", { lua: answeredOnce(SETTLE, SETTLED_A_KEPT_ONE) });
     this.redis.defineCommand("imReadAcks", { lua: READ });
     this.redis.defineCommand("imWriteAcks", { lua: WRITE });
+    this.redis.defineCommand("imRecordUnlessAcked", { lua: RECORD_UNLESS_ACKED });
     this.redis.defineCommand("imAdvanceAcks", { lua: answeredOnce(ADVANCE, MOVED_ONE) });
     this.scripts = this.redis as unknown as PendingScripts;
     this.settling = new TickBatcher(async (acks) => {
@@ -238,12 +256,15 @@ export class PendingAcks {
     return state;
   }
 
-  /** Which of these kept messages (of one recipient) were ACKed, though their rows may still be there. */
-  async ackedKept<M extends Recipient>(messages: M[]): Promise<M[]> {
-    if (messages.length === 0) return [];
-    const { appId, userId } = messages[0];
-    const noted = await this.redis.hmget(this.keys.pending(appId, userId), ...messages.map((m) => ackNoteField(m.msgId)));
-    return messages.filter((_, i) => noted[i] !== null);
+  /**
+   * A login replays these kept messages: record each in `state` (as record() does), but not those
+   * ACKed already, though their rows may still be there (their ACK is noted); resolves to those.
+   * One step: the ACK notes are read and the records written in one round trip.
+   */
+  async recordUnlessAcked<M extends Recipient>(messages: M[], state: PendingState): Promise<{ acked: M[] }> {
+    if (messages.length === 0) return { acked: [] };
+    const places = await this.scripts.imRecordUnlessAcked(messages.length, ...this.hashes(messages), ...messages.map((m) => m.msgId), encode(state), PENDING_TTL_MS);
+    return { acked: places.map((p) => messages[p - 1]) };
   }
 
   /** An ACKed kept message's row is deleted: its ACK need not be noted any longer. */
@@ -291,6 +312,7 @@ interface PendingScripts {
   imReadAcks(...args: Array<string | number>): Promise<string[]>;
   imWriteAcks(...args: Array<string | number>): Promise<number>;
   imAdvanceAcks(...args: Array<string | number>): Promise<number[]>;
+  imRecordUnlessAcked(...args: Array<string | number>): Promise<number[]>;
 }
 
 /** The field that notes a kept message's ACK in its recipient's pending hash (SETTLE writes it as 'a:' .. msgId). */

@@ -96,10 +96,10 @@ export class ReliableDelivery {
    * login counts as done.
    */
   async replay(messages: ReliableMessage[], write: (messages: ReliableMessage[]) => void): Promise<{ checked: Promise<void> }> {
-    const acked = new Set(await this.pending.ackedKept(messages));
+    // the ACK notes are read and the others' records written in one step (one round trip)
+    const acked = new Set((await this.pending.recordUnlessAcked(messages, { attempt: 1, kept: true })).acked);
     for (const m of acked) void this.forgetKept(m);
     const replayed = messages.filter((m) => !acked.has(m));
-    await this.pending.record(replayed, { attempt: 1, kept: true });
     const checked = this.pending.scheduleCheck(replayed, 1);
     // awaited by the caller later: handled now, so that a failure meanwhile is not "unhandled"
     checked.catch(() => {});
