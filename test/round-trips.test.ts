@@ -233,3 +233,22 @@ test("a login's replay reads the kept messages' ACK notes and records their deli
   expect(touching[0].args[0]).toStartWith("EVAL");
   expect(touching.filter((c) => c.args[0] === "HMGET")).toEqual([]);
 });
+
+test("closing a room caches it as closed, reserves its notice's msgId and seq and reads the nodes in one round trip", async () => {
+  const anchor = await devJwt(node, newUserId());
+  const started = await api(node.http, "POST", "/api/living/start", { bearer: anchor, body: { type: 1 } });
+  const roomId: number = started.json.roomId;
+  const from = proxy.commands.length;
+  expect((await api(node.http, "POST", "/api/living/close", { bearer: anchor, body: { roomId } })).status).toBe(200);
+  const commands = proxy.since(from);
+  const cache = one(commands, "the cache write", (c) => c.args[0] === "SET" && c.args[1] === keys.livingRoom(roomId) && c.args[2] === "null");
+  const reserve = one(commands, "the reserve", (c) => c.args[0].startsWith("EVAL") && c.args.includes(keys.roomSeq(roomId)), cache);
+  const nodes = one(commands, "the nodes read", (c) => c.args[0] === "ZRANGE" && c.args[1] === keys.nodes());
+  expect(sentAfterReplyTo(reserve, cache)).toBe(false);
+  expect(nodes.conn).toBe(cache.conn);
+  expect(sentAfterReplyTo(nodes, cache) || sentAfterReplyTo(cache, nodes)).toBe(false);
+  // then the closed mark, then the notice (its publish names the room's seq key first)
+  const mark = one(commands, "the closed mark", (c) => c.args[0] === "SET" && c.args[1] === keys.roomClosed(roomId));
+  const notice = one(commands, "the notice", (c) => c.args[0].startsWith("EVAL") && c.args[3] === keys.roomSeq(roomId), mark);
+  expect(sentAfterReplyTo(notice, mark)).toBe(true);
+});

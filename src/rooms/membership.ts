@@ -99,6 +99,11 @@ export class RoomMembership {
     return rooms;
   }
 
+  /** Every node of the registry (presence/node-registry.ts), live or not yet found dead: whose room lists closeRoom cleans. */
+  async nodeIds(): Promise<string[]> {
+    return this.redis.zrange(this.keys.nodes(), "0", "-1");
+  }
+
   async count(roomId: number): Promise<number> {
     return this.redis.hlen(this.keys.roomMembers(roomId));
   }
@@ -117,9 +122,11 @@ export class RoomMembership {
   /**
    * The room closed: it has no members from now on, and takes none (see JOIN). It leaves the live
    * nodes' room lists too, which would otherwise keep every room a node ever had members in.
+   * `nodes`: the registry's nodes (nodeIds()), when the caller read them already (with other
+   * commands, in one round trip).
    */
-  async closeRoom(roomId: number): Promise<void> {
-    const nodes = await this.redis.zrange(this.keys.nodes(), "0", "-1");
+  async closeRoom(roomId: number, nodes?: string[]): Promise<void> {
+    nodes ??= await this.nodeIds();
     const tx = this.redis.multi().set(this.keys.roomClosed(roomId), "1", "EX", CLOSED_TTL_S).del(this.keys.roomMembers(roomId));
     for (const nodeId of nodes) tx.srem(this.keys.nodeRooms(nodeId), String(roomId));
     const results = await tx.exec();

@@ -65,23 +65,29 @@ export class RoomClosing {
    */
   private async announce(announcement: Announcement): Promise<void> {
     const { room } = announcement;
-    await this.rooms.cacheClosed(room.id);
-    if (announcement.entry === null) {
-      const now = Date.now();
-      const [{ msgId, seq }] = await this.sequencer.reserve([room.id]);
-      const msg = {
-        msgId,
-        appId: this.appId,
-        bizCode: BizCode.ROOM_CLOSED,
-        ts: now,
-        // userId 0: a notice from the system, so no connection is left out (not even the anchor's)
-        data: { userId: 0, roomId: room.id, anchorId: room.anchorId, createTime: now },
-        closesRoom: true,
-      };
-      announcement.entry = { seq: seq!, msg };
-    }
-    await this.membership.closeRoom(room.id);
-    await this.broker.publishToRoom(room.id, [announcement.entry]);
+    // the cache write, the notice's msgId and seq (at its first try) and the read of the nodes the
+    // closed mark needs go to Redis together: one round trip, where each awaited the one before
+    // (none needs another's answer); the mark and the notice follow, in that order
+    const [nodes] = await Promise.all([this.membership.nodeIds(), this.rooms.cacheClosed(room.id), announcement.entry === null ? this.makeNotice(announcement) : null]);
+    await this.membership.closeRoom(room.id, nodes);
+    await this.broker.publishToRoom(room.id, [announcement.entry!]);
+  }
+
+  /** The notice of the close, with its msgId and seq: kept once reserved, so a retry sends the same one. */
+  private async makeNotice(announcement: Announcement): Promise<void> {
+    const { room } = announcement;
+    const now = Date.now();
+    const [{ msgId, seq }] = await this.sequencer.reserve([room.id]);
+    const msg = {
+      msgId,
+      appId: this.appId,
+      bizCode: BizCode.ROOM_CLOSED,
+      ts: now,
+      // userId 0: a notice from the system, so no connection is left out (not even the anchor's)
+      data: { userId: 0, roomId: room.id, anchorId: room.anchorId, createTime: now },
+      closesRoom: true,
+    };
+    announcement.entry = { seq: seq!, msg };
   }
 }
 
