@@ -13,6 +13,7 @@ import { BizIntake } from "../src/messaging/intake";
 import { PendingAcks } from "../src/messaging/pending-acks";
 import { Sequencer } from "../src/messaging/sequencer";
 import { createQueues, type Queues } from "../src/queues/queues";
+import { connectRedis, type RedisConnections } from "../src/redis/connections";
 import { createKeys } from "../src/redis/keys";
 import { connectTestRedis } from "./support/http-api";
 import { removeClusterKeys } from "./support/test-cluster";
@@ -69,15 +70,16 @@ const redisUrl = new URL(loadConfig({ NODE_ENV: "development" }).redis.url);
 const proxy = new AnswerLosingProxy();
 const plain = connectTestRedis();
 const log = createLogger("resend-test", "silent");
+let connections: RedisConnections;
 let command: Redis;
 let bullmq: Redis;
 let queues: Queues;
 
 beforeAll(async () => {
   await proxy.start({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
-  // as redis/connections.ts makes the command and BullMQ connections
-  command = new Redis({ host: "127.0.0.1", port: proxy.port, maxRetriesPerRequest: 3, enableAutoPipelining: true });
-  bullmq = new Redis({ host: "127.0.0.1", port: proxy.port, maxRetriesPerRequest: null });
+  // the command and BullMQ connections of a node
+  connections = connectRedis(`redis://127.0.0.1:${proxy.port}`, log);
+  ({ command, bullmq } = connections);
   queues = createQueues(bullmq, keys.bullPrefix(), log);
 });
 
@@ -85,6 +87,7 @@ afterAll(async () => {
   await queues.close();
   command.disconnect();
   bullmq.disconnect();
+  connections.subscriber.disconnect();
   plain.disconnect();
   proxy.stop();
   await removeClusterKeys(prefix);

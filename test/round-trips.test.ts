@@ -252,3 +252,27 @@ test("closing a room caches it as closed, reserves its notice's msgId and seq an
   const notice = one(commands, "the notice", (c) => c.args[0].startsWith("EVAL") && c.args[3] === keys.roomSeq(roomId), mark);
   expect(sentAfterReplyTo(notice, mark)).toBe(true);
 });
+
+test("a command is sent while the node's earlier commands are unanswered, not after their replies", async () => {
+  const command = proxy.connectionNamed(`live-im:${node.nodeId}:command`);
+  if (command === undefined) throw new Error("the node's command connection was not seen");
+  const [first, second] = [newUserId(), newUserId()];
+  const binding = (u: number) => (c: SeenCommand) => c.conn === command && c.args[0] === "GET" && c.args[1] === keys.binding(APP_ID, u);
+  const online = (u: number) => api(node.http, "GET", `/api/im/online?userId=${u}&appId=${APP_ID}`, { bearer: cluster.apiKey });
+  const from = proxy.commands.length;
+  proxy.holdReplies(command);
+  let answers: Promise<unknown>[] = [];
+  try {
+    answers = [online(first)];
+    await waitFor(() => proxy.since(from, binding(first)).length === 1, 5000, "the first request's GET sent");
+    answers.push(online(second));
+    // the first GET is still unanswered: the second goes out anyway
+    await waitFor(() => proxy.since(from, binding(second)).length === 1, 5000, "the second request's GET sent while the first waits for its reply");
+  } finally {
+    proxy.releaseReplies(command);
+  }
+  expect(await Promise.all(answers)).toEqual([
+    { status: 200, json: { online: false } },
+    { status: 200, json: { online: false } },
+  ]);
+});
