@@ -276,3 +276,25 @@ test("a command is sent while the node's earlier commands are unanswered, not af
     { status: 200, json: { online: false } },
   ]);
 });
+
+test("a BIZ accepted while an earlier intake batch waits for its job to be stored gets its msgId meanwhile", async () => {
+  const queues = proxy.connectionNamed(`live-im:${node.nodeId}:bullmq`);
+  if (queues === undefined) throw new Error("the node's BullMQ connection was not seen");
+  const userId = newUserId();
+  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
+  conns.push(conn);
+  const reserve = (c: SeenCommand) => c.args[0].startsWith("EVAL") && c.args[3] === keys.msgIdSeq();
+  const from = proxy.commands.length;
+  proxy.holdReplies(queues);
+  try {
+    conn.send(Code.BIZ, { bizCode: 5556, clientMsgId: "a", data: { objectId: newUserId(), content: "a" } });
+    await waitFor(() => proxy.since(from, (c) => c.conn === queues && c.args.some((a) => a.includes(":bull:im-biz:"))).length > 0, 5000, "the first batch's job sent");
+    conn.send(Code.BIZ, { bizCode: 5556, clientMsgId: "b", data: { objectId: newUserId(), content: "b" } });
+    await waitFor(() => proxy.since(from, reserve).length === 2, 5000, "the second batch's reservation sent while the first's job is unanswered");
+  } finally {
+    proxy.releaseReplies(queues);
+  }
+  const acks = [await conn.next((f) => f.code === Code.ACK, 5000, "ACK a"), await conn.next((f) => f.code === Code.ACK, 5000, "ACK b")];
+  expect(acks.map((f) => f.body.clientMsgId)).toEqual(["a", "b"]);
+  expect(BigInt(acks[1].body.msgId)).toBeGreaterThan(BigInt(acks[0].body.msgId));
+});

@@ -37,6 +37,41 @@ describe("TickBatcher", () => {
     expect(flushes).toEqual([[1], [4, 5], [3], [20]]);
   });
 
+  test("maxInFlight 2: a second flush starts while the first runs, in item order; a third waits for one of them", async () => {
+    const flushes: number[][] = [];
+    const releases: Array<() => void> = [];
+    const batcher = new TickBatcher<number>(
+      async (items) => {
+        flushes.push(items);
+        await new Promise<void>((r) => releases.push(r));
+      },
+      10,
+      0,
+      () => 1,
+      2,
+    );
+    const first = batcher.add([1, 2]);
+    await waitFor(() => flushes.length === 1, 1000, "the first flush to start");
+    const second = batcher.add([3]);
+    await waitFor(() => flushes.length === 2, 1000, "the second flush to start while the first runs");
+    const third = batcher.add([4]);
+    const fourth = batcher.add([5]);
+    // a flush with linger 0 would start on the next turn of the event loop
+    await new Promise((r) => setImmediate(r));
+    expect(flushes).toEqual([[1, 2], [3]]);
+    let idle = false;
+    void batcher.idle().then(() => (idle = true));
+    releases[1]();
+    await second;
+    // a flight came free: what waited goes together
+    await waitFor(() => flushes.length === 3, 1000, "the third flush to start");
+    expect(flushes[2]).toEqual([4, 5]);
+    releases[0]();
+    releases[2]();
+    await Promise.all([first, third, fourth]);
+    await waitFor(() => idle, 1000, "idle once every flight ended");
+  });
+
   test("items that waited behind a flush for the linger time go as soon as it ends, without lingering again", async () => {
     const LINGER_MS = 600;
     const started: number[] = [];

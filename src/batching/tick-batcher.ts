@@ -2,7 +2,10 @@
 // by one call of `flush`, on the next tick or once its oldest item has waited `lingerMs`. At most one
 // flush is in flight, so two batches never contend for the same rows or keys, and batches grow by
 // themselves under load. Time spent waiting behind a flush counts as lingering: items that waited
-// that long already go as soon as it ends, instead of lingering again.
+// that long already go as soon as it ends, instead of lingering again. A batcher whose batches may
+// be in flight together (maxInFlight > 1) starts the next flush after its own linger instead, while
+// fewer than maxInFlight run: flushes start in the order of their items, and a flush that waits on
+// far round trips no longer holds every item after it for its whole length.
 // Each add() settles with its batch: it gets the results for its own items, in order, or the
 // batch's error.
 
@@ -17,7 +20,10 @@ interface Waiter<R> {
 export class TickBatcher<T, R = void> {
   private items: T[] = [];
   private waiters: Waiter<R>[] = [];
-  private busy = false;
+  /** Flushes running. */
+  private inFlight = 0;
+  /** A flush is scheduled (its items linger). */
+  private scheduled = false;
   /** When the oldest waiting item was added (performance.now()); meaningful while items wait. */
   private oldestAt = 0;
   /** Callers of idle(), told once nothing is waiting or in flight. */
@@ -30,12 +36,14 @@ export class TickBatcher<T, R = void> {
    * @param lingerMs how long the oldest waiting item may wait for others (0: the next tick). Each
    *   flush has a fixed cost (round trips, a queue job); waiting a little makes fewer, fuller flushes.
    * @param weigh what one item counts for against maxBatch (default 1).
+   * @param maxInFlight how many flushes may run at once (default 1; see above).
    */
   constructor(
     private readonly flush: (items: T[]) => Promise<R[] | void>,
     private readonly maxBatch = 1000,
     private readonly lingerMs = 0,
     private readonly weigh: (item: T) => number = () => 1,
+    private readonly maxInFlight = 1,
   ) {}
 
   /**
@@ -61,8 +69,12 @@ export class TickBatcher<T, R = void> {
 
   /** Resolves once no item waits and no flush runs (at once if that is so now). */
   idle(): Promise<void> {
-    if (!this.busy && this.items.length === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idlers.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.inFlight === 0 && !this.scheduled && this.items.length === 0;
   }
 
   private tellIdle(): void {
@@ -72,9 +84,11 @@ export class TickBatcher<T, R = void> {
   }
 
   private schedule(): void {
-    if (this.busy || this.items.length === 0) return;
-    this.busy = true;
+    if (this.scheduled || this.inFlight >= this.maxInFlight || this.items.length === 0) return;
+    this.scheduled = true;
     this.after(() => {
+      this.scheduled = false;
+      this.inFlight++;
       const { items, waiters } = this.take();
       this.flush(items)
         .then(
@@ -86,10 +100,12 @@ export class TickBatcher<T, R = void> {
           },
         )
         .finally(() => {
-          this.busy = false;
+          this.inFlight--;
           this.schedule();
-          if (!this.busy) this.tellIdle();
+          if (this.isIdle()) this.tellIdle();
         });
+      // with room for another flight, what is left (or comes next) gets its own linger
+      this.schedule();
     });
   }
 
