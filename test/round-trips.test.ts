@@ -271,7 +271,7 @@ test("a command is sent while the node's earlier commands are unanswered, not af
   } finally {
     proxy.releaseReplies(command);
   }
-  expect(await Promise.all(answers)).toEqual([
+  expect(await Promise.all(answers)).toMatchObject([
     { status: 200, json: { online: false } },
     { status: 200, json: { online: false } },
   ]);
