@@ -11,6 +11,7 @@ import { loadConfig } from "../src/config";
 import { createLogger } from "../src/log";
 import { BizIntake } from "../src/messaging/intake";
 import { PendingAcks } from "../src/messaging/pending-acks";
+import { PushOnce } from "../src/messaging/push-once";
 import { Sequencer } from "../src/messaging/sequencer";
 import { createQueues, type Queues } from "../src/queues/queues";
 import { connectRedis, type RedisConnections } from "../src/redis/connections";
@@ -123,4 +124,17 @@ test("an im-biz batch whose queueing is sent twice is one job", async () => {
   expect(proxy.lost).toBe(lostBefore + 1);
   const jobs = await queues.biz.getJobs(["wait", "active", "delayed", "prioritized"]);
   expect(jobs.map((j) => j.data.messages.map((msg) => msg.msgId))).toEqual([[accepted.msgId]]);
+});
+
+test("a push's Idempotency-Key claim sent twice is still its own: the push is accepted at once, not told to wait while nothing is being accepted", async () => {
+  const pushOnce = new PushOnce(command, keys, log);
+  const lostBefore = proxy.lost;
+  proxy.cutAfter("claim:");
+  let accepted = 0;
+  const first = await pushOnce.run(10001, "resent-claim", { userIds: [1] }, async () => ({ msgId: String(++accepted) }));
+  expect(proxy.lost).toBe(lostBefore + 1);
+  expect(first).toEqual({ answer: { msgId: "1" }, replayed: false });
+  // a repeat gets the answer, not a wait for a claim nobody holds
+  expect(await pushOnce.run(10001, "resent-claim", { userIds: [1] }, async () => ({ msgId: String(++accepted) }))).toEqual({ answer: { msgId: "1" }, replayed: true });
+  expect(accepted).toBe(1);
 });

@@ -45,6 +45,9 @@ export class PushOnce {
       }
       const seen = await this.redis.get(k);
       if (seen === null) continue;
+      // our own claim: the SET ran, its answer was lost with the connection, and ioredis sent it
+      // again (autoResendUnfulfilledCommands), which found the key taken by the first run
+      if (seen === claim) return { answer: await this.acceptOnce(k, claim, fingerprint, accept), replayed: false };
       const [kind, seenFingerprint] = seen.split(":", 2);
       if (seenFingerprint !== fingerprint) throw new ImError("idempotency_key_reused", "this Idempotency-Key came with another push: use a new key for a new push");
       if (kind === "claim") throw new ImError("idempotency_conflict", "a push with this Idempotency-Key is still being accepted: repeat it in a moment");
