@@ -364,6 +364,20 @@ describe("backend push", () => {
     expect(pushesOf(raceKey).map((p) => p.msgId)).toEqual([accepted[0].json.msgId]);
   });
 
+  test("a repeat with its Idempotency-Key whose JSON differs only in key order (the data's, nested too) or in its userIds' order is the same push: it gets the first answer", async () => {
+    const [u1, u2] = [newUserId(), newUserId()];
+    const key = `reordered-${newUserId()}`;
+    const push = (body: object) => api(B.http, "POST", "/api/im/push", { bearer: suite.cluster.apiKey, body, headers: { "Idempotency-Key": key } });
+    // what a backend's map serialises in another order after a restart (a Rust HashMap, say)
+    const first = await push({ appId: APP_ID, userIds: [u1, u2], bizCode: 6003, data: { order: key, amount: 5, item: { sku: "a", qty: 1 } } });
+    expect(first.status).toBe(200);
+    const repeat = await push({ data: { item: { qty: 1, sku: "a" }, amount: 5, order: key }, bizCode: 6003, userIds: [u2, u1, u2], appId: APP_ID });
+    expect({ status: repeat.status, json: repeat.json, replayed: repeat.headers.get("idempotent-replayed") }).toEqual({ status: 200, json: first.json, replayed: "true" });
+    // another value is another push
+    const other = await push({ appId: APP_ID, userIds: [u1, u2], bizCode: 6003, data: { order: key, amount: 6, item: { sku: "a", qty: 1 } } });
+    expect(other.status).toBe(422);
+  });
+
   test("a push that would not fit in one frame (MAX_BODY_BYTES), or too large in all, gets 413; one that fits reaches a TCP client; an appId or bizCode past 32 bits, a bizCode of the table (or 5557) or data nested too deep gets 400", async () => {
     const onA = await user(A, { transport: "tcp" });
     const push = (data: Record<string, unknown>, appId = APP_ID, bizCode = 6002) =>

@@ -36,7 +36,7 @@ export class PushOnce {
    */
   async run<A extends PushAnswer>(appId: number, key: string, request: unknown, accept: () => Promise<A>): Promise<{ answer: A; replayed: boolean }> {
     const k = this.keys.pushOnce(appId, key);
-    const fingerprint = createHash("sha256").update(JSON.stringify(request)).digest("base64url");
+    const fingerprint = createHash("sha256").update(canonicalJson(request)).digest("base64url");
     // two tries: a claim that lapsed between our SET and GET leaves the key free again
     for (let attempt = 0; attempt < 2; attempt++) {
       const claim = `claim:${fingerprint}:${randomBytes(9).toString("base64url")}`;
@@ -74,6 +74,17 @@ export class PushOnce {
     });
     return answer;
   }
+}
+
+/**
+ * `value` as JSON with every object's keys sorted: a JSON object's members have no order (RFC 8259),
+ * and a backend's repeat may list them in another (a hash map serialised after a restart), which is
+ * the same push, not another one for the key. Arrays keep their order.
+ */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 interface ReleaseScript {

@@ -69,7 +69,8 @@ export function pushRoutes(deps: HttpDeps) {
       if (total > PUSH_MAX_TOTAL_BYTES) {
         throw new ImError("payload_too_large", `data × recipients is ${total} bytes, over ${PUSH_MAX_TOTAL_BYTES}: split the recipients over several pushes`);
       }
-      return once(c, body.appId, body, async () => {
+      // the recipients are a set: a repeat that lists them in another order is the same push
+      return once(c, body.appId, { ...body, userIds: [...userIds].sort((a, b) => a - b) }, async () => {
         const { msgId } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, userIds, ts: Date.now() });
         deps.log.debug({ msgId, bizCode: body.bizCode, users: userIds.length }, "push accepted");
         return { accepted: userIds.length, msgId };
