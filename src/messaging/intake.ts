@@ -7,6 +7,7 @@ import type { Queues } from "../queues/queues";
 import type { BizMessage } from "../queues/jobs";
 import type { Sequencer } from "./sequencer";
 import { TickBatcher } from "../batching/tick-batcher";
+import { ImError } from "../protocol/errors";
 
 /** A message as submitted: everything but what intake assigns. */
 export type Submission = Omit<BizMessage, "msgId" | "seq"> & {
@@ -25,7 +26,7 @@ const MAX_BATCH = 2000;
 const MAX_BATCHES_IN_FLIGHT = 8;
 
 export class BizIntake {
-  private readonly batcher: TickBatcher<Submission, BizMessage>;
+  private readonly batcher: TickBatcher<Submission, BizMessage | null>;
 
   /**
    * @param lingerMs how long the first message of a batch waits for others (INTAKE_LINGER_MS): fewer,
@@ -43,12 +44,15 @@ export class BizIntake {
     // frames' order (Session.pipeline).
     this.batcher = new TickBatcher(async (submissions) => {
       const reserved = await sequencer.reserve(submissions.map((s) => s.roomId));
-      const messages = submissions.map(({ roomId: _room, ...s }, i) => ({ ...s, ...reserved[i] }));
+      // a room message whose room closed since its check took no seq: it is refused, not queued
+      const results = submissions.map(({ roomId: _room, ...s }, i) => (reserved[i].roomClosed ? null : { ...s, ...reserved[i] }));
+      const messages = results.filter((m) => m !== null);
+      if (messages.length === 0) return results;
       // a fixed id: an add that ioredis sends again after a reconnect (its answer lost) finds the
       // job there and adds no second one, which would deliver the batch again
       const job = await queues.biz.add("batch", { messages }, { jobId: `b${messages[0].msgId}` });
       if (log.isLevelEnabled("debug")) log.debug({ jobId: job.id, msgIds: messages.map((m) => m.msgId) }, "biz queued");
-      return messages;
+      return results;
     }, MAX_BATCH, lingerMs, (s) => s.userIds?.length ?? 1, MAX_BATCHES_IN_FLIGHT);
   }
 
@@ -56,9 +60,12 @@ export class BizIntake {
    * Reserve the message's msgId (and room seq) and queue it. Resolves once it is queued. The
    * message's place in line is taken by the call itself: messages submitted one after another get
    * increasing msgIds (and room seqs) in that order, whether or not the caller awaits in between.
+   * A room message whose room closed since the caller's check is refused (room_not_live).
    */
   async submit(submission: Submission): Promise<BizMessage> {
     const [message] = await this.batcher.add([submission]);
+    // its intake check saw the room live, but the room closed before the message took its place
+    if (message === null) throw new ImError("room_not_live", `room ${submission.roomId} is not live`);
     return message;
   }
 

@@ -28,7 +28,9 @@ export interface StartRoom {
 const ROOM_TTL_S = 600;
 /** A known miss is cached briefly: long enough to absorb a flood, short enough to be harmless. */
 const MISS_TTL_S = 10;
-const MISS = "null";
+/** The cached value of a room that is not live (closed, or never started); the sequencer looks for it too. */
+export const CACHED_NOT_LIVE = "null";
+const MISS = CACHED_NOT_LIVE;
 /** Select-then-insert rounds one start may take: a lost insert costs one more, a close of the winner racing it another. */
 const START_ATTEMPTS = 3;
 

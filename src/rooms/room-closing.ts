@@ -77,7 +77,8 @@ export class RoomClosing {
   private async makeNotice(announcement: Announcement): Promise<void> {
     const { room } = announcement;
     const now = Date.now();
-    const [{ msgId, seq }] = await this.sequencer.reserve([room.id]);
+    // the room is cached as closed by now (sent before this): its own notice still takes a seq
+    const [{ msgId, seq }] = await this.sequencer.reserve([room.id], { evenIfClosed: true });
     const msg = {
       msgId,
       appId: this.appId,

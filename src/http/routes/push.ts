@@ -84,8 +84,9 @@ export function pushRoutes(deps: HttpDeps) {
       const largest = { msgId: String(LARGEST_ID), appId: body.appId, bizCode: body.bizCode, ts: now, data: { ...body.data, userId: 0, roomId, createTime: now } };
       checkFrameSize(roomBodyJson(largest, LARGEST_ID));
       return once(c, body.appId, { roomId, ...body }, async () => {
-        // the room is live now; one that closes before the push is published still gets it, before
-        // its closing notice (messages accepted while it was live are published: messaging/biz/registry.ts)
+        // the room is live now; one that closes before the push takes its seq refuses it at intake
+        // (409 too), one that closes after still gets it, before its closing notice
+        // (messaging/sequencer.ts, messaging/biz/registry.ts)
         if (!(await deps.isRoomLive(roomId))) throw new ImError("room_not_live", `room ${roomId} is not live`);
         const { msgId, seq } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, toRoom: roomId, roomId, ts: Date.now() });
         deps.log.debug({ msgId, seq, bizCode: body.bizCode, roomId }, "room push accepted");
