@@ -22,8 +22,8 @@ const USERS = 30;
 const ROOM_MEMBERS = 12;
 /** One traffic step: a private message; every 2nd a room message; every 4th a push. */
 const TICK_MS = 10;
-/** Each stopping node serves its sessions for a second, not ready, before it logs them out. */
-const NODE_ENV_EXTRA = { DRAIN_MS: "1000" };
+/** Each stopping node serves its sessions for a second, not ready, then logs them out over half a second (fly.toml: 8 s and 5 s). */
+const NODE_ENV_EXTRA = { DRAIN_MS: "1000", DRAIN_SPREAD_MS: "500" };
 
 let cluster: ProcessCluster | null = null;
 let proxy: Server<undefined> | null = null;

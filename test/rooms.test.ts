@@ -368,8 +368,11 @@ describe("room push (POST /api/living/:roomId/push)", () => {
     }
     for (const bizCode of [5555, 5556, 5557]) expect((await roomPush(A, roomId, { ...ok, bizCode })).status).toBe(400);
     expect((await roomPush(A, "abc", ok)).status).toBe(400);
-    const tooLarge = await roomPush(A, roomId, { bizCode: 7002, data: { text: "x".repeat(65_500) } });
+    // each stays in the room's history and is replayed at recovery: 16 KB at most, well below a frame
+    const tooLarge = await roomPush(A, roomId, { bizCode: 7002, data: { text: "x".repeat(16_400) } });
     expect(tooLarge.status).toBe(413);
+    expect(tooLarge.json.error.message).toContain("at most 16384 bytes");
+    expect((await roomPush(A, roomId, { bizCode: 7002, data: { text: "x".repeat(16_000) } })).status).toBe(200);
     expect((await roomPush(A, roomId, ok)).status).toBe(200);
     await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } });
     // a refused push leaves its key free: the key with another room is refused for that room, not as reused

@@ -35,6 +35,12 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The most one push may carry in all: its data's bytes times its recipients. */
 const PUSH_MAX_TOTAL_BYTES = 16 * 1024 * 1024;
+/**
+ * The most a room push's data may hold: every room message stays in the room's history (the last
+ * 1,000) and is replayed to each viewer that recovers, so pushes of 64 KB (a frame's limit) would
+ * make that 64 MB per room. Twice what a chat message can carry (4,000 characters of content).
+ */
+const ROOM_PUSH_MAX_DATA_BYTES = 16 * 1024;
 /** For the size check: no msgId or seq is longer. */
 const LARGEST_ID = Number.MAX_SAFE_INTEGER;
 
@@ -79,7 +85,10 @@ export function pushRoutes(deps: HttpDeps) {
     .post("/living/:roomId/push", server, async (c) => {
       const { roomId } = params(c, RoomParam);
       const body = await jsonBody(c, RoomPushBody);
-      stringifyData(body.data);
+      const dataBytes = Buffer.byteLength(stringifyData(body.data));
+      if (dataBytes > ROOM_PUSH_MAX_DATA_BYTES) {
+        throw new ImError("payload_too_large", `a room push's data may be at most ${ROOM_PUSH_MAX_DATA_BYTES} bytes (it has ${dataBytes})`);
+      }
       const now = Date.now();
       const largest = { msgId: String(LARGEST_ID), appId: body.appId, bizCode: body.bizCode, ts: now, data: { ...body.data, userId: 0, roomId, createTime: now } };
       checkFrameSize(roomBodyJson(largest, LARGEST_ID));
