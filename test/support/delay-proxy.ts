@@ -5,7 +5,8 @@
 // time them: on Redis each command also notes how many replies its connection had been handed
 // when it came, so a test can tell a command sent with an earlier one (the same round trip) from
 // one sent only once the earlier one's reply was back (a round trip more).
-import net from "node:net";
+import type net from "node:net";
+import { TcpProxy, type Pair, type Target } from "./tcp-proxy";
 
 export type Wire = "redis" | "mysql";
 
@@ -35,35 +36,22 @@ export function sentAfterReplyTo(later: SeenCommand, earlier: SeenCommand): bool
 /** The longest argument kept in a SeenCommand (a message's JSON is cut). */
 const ARG_MAX = 200;
 
-export class DelayProxy {
+export class DelayProxy extends TcpProxy {
   readonly commands: SeenCommand[] = [];
-  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   /** Connections whose replies are held (holdReplies). */
   private readonly held = new Set<number>();
   private readonly resumers = new Map<number, () => void>();
   private conns = 0;
 
   private constructor(
-    private readonly server: net.Server,
-    readonly port: number,
     private readonly wire: Wire,
     public delayMs: number,
-  ) {}
-
-  static async start(target: { host: string; port: number }, wire: Wire, delayMs: number): Promise<DelayProxy> {
-    let proxy!: DelayProxy;
-    const server = net.createServer((client) => proxy.accept(client, target));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    proxy = new DelayProxy(server, (server.address() as net.AddressInfo).port, wire, delayMs);
-    return proxy;
+  ) {
+    super();
   }
 
-  /** `url` (redis:// or mysql://) with its host and port replaced by this proxy's. */
-  url(url: string): string {
-    const u = new URL(url);
-    u.hostname = "127.0.0.1";
-    u.port = String(this.port);
-    return u.toString();
+  static start(target: Target, wire: Wire, delayMs: number): Promise<DelayProxy> {
+    return new DelayProxy(wire, delayMs).listen(target);
   }
 
   /**
@@ -89,19 +77,8 @@ export class DelayProxy {
     return this.commands.slice(from).filter(match);
   }
 
-  async close(): Promise<void> {
-    for (const p of this.pairs) {
-      p.client.destroy();
-      p.upstream.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private accept(client: net.Socket, target: { host: string; port: number }): void {
+  protected accept({ client, upstream }: Pair): void {
     const conn = ++this.conns;
-    const upstream = net.createConnection(target);
-    const pair = { client, upstream };
-    this.pairs.add(pair);
     const parse = this.wire === "redis" ? respCommands() : mysqlCommands();
     const countReplies = this.wire === "redis" ? respReplies() : () => 0;
     let index = 0;
@@ -115,13 +92,6 @@ export class DelayProxy {
       toServer(chunk);
     });
     upstream.on("data", (chunk: Buffer) => toClient(chunk));
-    const end = () => {
-      this.pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("close", end).on("error", end);
-    upstream.on("close", end).on("error", end);
   }
 }
 
