@@ -305,30 +305,18 @@ runMain("far-node", args.maxSeconds, async () => {
     await onA.c.next(isCode(Code.BIZ), "delivery");
     return { start, end: f.at };
   });
-  await measure("BIZ private B→A delivery", async () => {
+  // from's private message to `to`, timed to its arrival; `to` ACKs it and `from` gets its ACK
+  const delivery = (from: typeof onA, to: typeof onA) => async () => {
     const start = performance.now();
-    onB.c.send(Code.BIZ, { bizCode: 5556, clientMsgId: `p${++n}`, data: { objectId: onA.userId, content: "hi" } });
-    const d = await onA.c.next(isCode(Code.BIZ), "delivery");
-    onA.c.send(Code.ACK, { msgId: d.body.msgId });
-    await onB.c.next(isCode(Code.ACK), "ACK");
+    from.c.send(Code.BIZ, { bizCode: 5556, clientMsgId: `p${++n}`, data: { objectId: to.userId, content: "hi" } });
+    const d = await to.c.next(isCode(Code.BIZ), "delivery");
+    to.c.send(Code.ACK, { msgId: d.body.msgId });
+    await from.c.next(isCode(Code.ACK), "ACK");
     return { start, end: d.at };
-  });
-  await measure("BIZ private B→B delivery", async () => {
-    const start = performance.now();
-    onB.c.send(Code.BIZ, { bizCode: 5556, clientMsgId: `p${++n}`, data: { objectId: onB2.userId, content: "hi" } });
-    const d = await onB2.c.next(isCode(Code.BIZ), "delivery");
-    onB2.c.send(Code.ACK, { msgId: d.body.msgId });
-    await onB.c.next(isCode(Code.ACK), "ACK");
-    return { start, end: d.at };
-  });
-  await measure("BIZ private A→B delivery", async () => {
-    const start = performance.now();
-    onA.c.send(Code.BIZ, { bizCode: 5556, clientMsgId: `p${++n}`, data: { objectId: onB.userId, content: "hi" } });
-    const d = await onB.c.next(isCode(Code.BIZ), "delivery");
-    onB.c.send(Code.ACK, { msgId: d.body.msgId });
-    await onA.c.next(isCode(Code.ACK), "ACK");
-    return { start, end: d.at };
-  });
+  };
+  await measure("BIZ private B→A delivery", delivery(onB, onA));
+  await measure("BIZ private B→B delivery", delivery(onB, onB2));
+  await measure("BIZ private A→B delivery", delivery(onA, onB));
   await measure("ACK on B → pending settled", async () => {
     onA.c.send(Code.BIZ, { bizCode: 5556, clientMsgId: `p${++n}`, data: { objectId: onB.userId, content: "hi" } });
     const d = await onB.c.next(isCode(Code.BIZ), "delivery");
