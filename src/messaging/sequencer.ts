@@ -3,8 +3,7 @@
 // seq order is its msgId order, which is the order the messages were accepted in: two messages of
 // one sender can never swap places, whichever workers process them later.
 import type Redis from "ioredis";
-import type { Keys } from "../redis/keys";
-import { CACHED_NOT_LIVE } from "../rooms/living-rooms";
+import { LIVING_ROOM_NOT_LIVE, type Keys } from "../redis/keys";
 
 export interface Reserved {
   msgId: string;
@@ -70,7 +69,7 @@ export class Sequencer {
       return roomKeys.length - 1;
     });
     const keys = [this.keys.msgIdSeq(), ...roomKeys];
-    const flat = await (this.redis as unknown as ReserveScript).imReserve(keys.length, ...keys, roomIds.length, ...slots, opts.evenIfClosed ? 0 : 1, CACHED_NOT_LIVE);
+    const flat = await (this.redis as unknown as ReserveScript).imReserve(keys.length, ...keys, roomIds.length, ...slots, opts.evenIfClosed ? 0 : 1, LIVING_ROOM_NOT_LIVE);
     return roomIds.map((roomId, i) => {
       const msgId = String(flat[2 * i]);
       if (roomId === undefined) return { msgId };

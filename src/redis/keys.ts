@@ -6,6 +6,9 @@ export type Keys = ReturnType<typeof createKeys>;
 /** Heartbeat zsets are sharded by userId % 10000 (ARCHITECTURE.md, "Where state lives"). */
 export const HEARTBEAT_SHARDS = 10_000;
 
+/** The value of Keys.livingRoom for a room known not to be live (closed, or never started); the sequencer looks for it too. */
+export const LIVING_ROOM_NOT_LIVE = "null";
+
 export function createKeys(prefix: string) {
   const p = prefix;
   return {
@@ -61,7 +64,7 @@ export function createKeys(prefix: string) {
      * each; string, deleted when the job completes): a retry of the job does not make them again.
      */
     bizJobRecords: (jobId: string) => `${p}:bizjob:${jobId}:recorded`,
-    /** Living-room object cache (JSON, or "null" for a known miss). */
+    /** Living-room object cache (JSON, or LIVING_ROOM_NOT_LIVE for a known miss). */
     livingRoom: (roomId: number) => `${p}:living:room:${roomId}`,
     /** Per-type list of live rooms (Redis list of JSON rows), rebuilt every second. */
     livingList: (type: number) => `${p}:living:list:${type}`,

@@ -6,7 +6,7 @@ import type { Db } from "../db/client";
 import { ER_DUP_ENTRY, isMysqlError } from "../db/errors";
 import { livingRoom, livingRoomRecord } from "../db/schema";
 import { ImError } from "../protocol/errors";
-import type { Keys } from "../redis/keys";
+import { LIVING_ROOM_NOT_LIVE, type Keys } from "../redis/keys";
 
 export interface Room {
   id: number;
@@ -28,9 +28,7 @@ export interface StartRoom {
 const ROOM_TTL_S = 600;
 /** A known miss is cached briefly: long enough to absorb a flood, short enough to be harmless. */
 const MISS_TTL_S = 10;
-/** The cached value of a room that is not live (closed, or never started); the sequencer looks for it too. */
-export const CACHED_NOT_LIVE = "null";
-const MISS = CACHED_NOT_LIVE;
+const MISS = LIVING_ROOM_NOT_LIVE;
 /** Select-then-insert rounds one start may take: a lost insert costs one more, a close of the winner racing it another. */
 const START_ATTEMPTS = 3;
 
