@@ -46,3 +46,13 @@ test("a change asked for by another site's form is refused (CSRF: the browser se
   // reading stays open to any GET with the key
   expect((await fetch(`${board}/api/queues`, { headers: { authorization: basic, "sec-fetch-site": "cross-site" } })).status).toBe(200);
 });
+
+test("a query parameter holding a NUL is refused as bad input (400), not a 500 of the board's", async () => {
+  const headers = { authorization: `Bearer ${cluster.apiKey}` };
+  for (const query of ["?status=%00", "?activeQueue=im-biz&status=latest%00"]) {
+    const res = await fetch(`${board}/api/queues${query}`, { headers });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe("bad_request");
+  }
+  expect((await fetch(`${board}/api/queues?activeQueue=im-biz&status=latest`, { headers })).status).toBe(200);
+});

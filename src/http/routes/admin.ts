@@ -62,6 +62,18 @@ function withoutGoogleFonts() {
   });
 }
 
+/**
+ * Bull Board answers 500 to a NUL in a query parameter (`?status=%00`): its validation joins a
+ * message and its options with NUL and splits them apart again, and the value's NUL breaks that
+ * split. No board parameter holds a NUL, so such a request is refused here as the bad input it is.
+ */
+function refuseNulInQuery() {
+  return createMiddleware(async (c, next) => {
+    if (!new URL(c.req.url).search.toLowerCase().includes("%00")) return next();
+    return errorResponse(c, "bad_request", "a query parameter holds a NUL character");
+  });
+}
+
 /** Mount the result at ADMIN_QUEUES_PATH: the board builds its links from that base path. */
 export function adminRoutes(apiKey: string, queues: Queue[]): Hono {
   const board = new HonoAdapter(serveStatic).setBasePath(ADMIN_QUEUES_PATH);
@@ -71,6 +83,7 @@ export function adminRoutes(apiKey: string, queues: Queue[]): Hono {
   // the board's entry is /admin/queues: a typed /admin/queues/ is redirected there, not a 404
   app.use("*", trimTrailingSlash());
   app.use("*", withoutGoogleFonts());
+  app.use("*", refuseNulInQuery());
   app.route("/", board.registerPlugin());
   return app;
 }
