@@ -277,9 +277,12 @@ describe("per-connection limits", () => {
     await other.next((f) => f.code === Code.HEARTBEAT, 3000, "a HEARTBEAT answer on another connection");
   }, 15_000);
 
-  test("a login replaying more kept messages than the inbox holds gets their ACKs as it goes: all arrive, the connection stays, none comes back", async () => {
+  /**
+   * `kept` pushes to a new user, all kept (it is offline); `login` logs it in on a raw connection,
+   * `rows` counts its kept rows. Close `database` after.
+   */
+  const keptBacklog = async (kept: number) => {
     const userId = newUserId();
-    const kept = 1200;
     for (let i = 0; i < kept; i += 100) {
       await Promise.all(
         Array.from({ length: Math.min(100, kept - i) }, (_, j) =>
@@ -289,15 +292,35 @@ describe("per-connection limits", () => {
     }
     const database = connectDatabase(suite.cluster.databaseUrl, { timeoutMs: 10_000 });
     const rows = async () => (await database.db.select({ n: count() }).from(imMessage).where(and(eq(imMessage.appId, APP_ID), eq(imMessage.userId, userId))))[0].n;
+    const login = async () => {
+      const conn = await suite.raw(A);
+      conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
+      return conn;
+    };
+    return { database, rows, login };
+  };
+
+  /** A HEARTBEAT answered: every frame `conn` sent before it was read and handled (ACKs applied or refused). */
+  const roundTrip = async (conn: RawTcp, what: string) => {
+    conn.send(Code.HEARTBEAT);
+    await conn.next((f) => f.code === Code.HEARTBEAT || f.code === Code.ERROR, 5000, what);
+  };
+
+  /** The next login replays nothing: every ACK counted. */
+  const nothingReplayed = async (login: () => Promise<RawTcp>) => {
+    const again = await login();
+    await again.next((f) => f.code === Code.LOGIN, 5000, "the second LOGIN answer");
+    await roundTrip(again, "a HEARTBEAT answer after the (empty) replay");
+    expect(again.frames.filter((f) => f.code === Code.BIZ)).toEqual([]);
+  };
+
+  test("a login replaying more kept messages than the inbox holds gets their ACKs as it goes: all arrive, the connection stays, none comes back", async () => {
+    const kept = 1200;
+    const { database, rows, login } = await keptBacklog(kept);
     try {
       // a push is accepted once queued and kept by a worker a moment later; one kept while the login
       // runs is both replayed and delivered live (clients drop the repeat): log in once all are kept
       await waitFor(async () => (await rows()) === kept, 10_000, `all ${kept} pushes kept`);
-      const login = async () => {
-        const conn = await suite.raw(A);
-        conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
-        return conn;
-      };
       const conn = await login();
       // ACK every delivery as it comes, while the LOGIN that replays them is still being handled
       let acked = 0;
@@ -310,20 +333,17 @@ describe("per-connection limits", () => {
         30_000,
         `${kept} kept messages`,
       );
-      expect(conn.closed).toBe(false);
-      expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
       const msgIds = conn.frames.filter((f) => f.code === Code.BIZ).map((f) => BigInt(f.body.msgId));
       expect(msgIds.length).toBe(kept);
       expect(msgIds).toEqual([...msgIds].sort((x, y) => (x < y ? -1 : 1)));
-      // every ACK counted (the last ones may still be on their way): the rows go, and the next login
-      // replays nothing
+      // the last ACKs were just sent: the connection stays once the server has read them
+      await roundTrip(conn, "a HEARTBEAT answer after the last ACKs");
+      expect(conn.closed).toBe(false);
+      expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
+      // every ACK counted: the rows go, and the next login replays nothing
       conn.close();
       await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
-      const again = await login();
-      await again.next((f) => f.code === Code.LOGIN, 5000, "the second LOGIN answer");
-      again.send(Code.HEARTBEAT);
-      await again.next((f) => f.code === Code.HEARTBEAT, 5000, "a HEARTBEAT answer after the (empty) replay");
-      expect(again.frames.filter((f) => f.code === Code.BIZ)).toEqual([]);
+      await nothingReplayed(login);
     } finally {
       await database.close();
     }
