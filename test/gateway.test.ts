@@ -349,6 +349,27 @@ describe("per-connection limits", () => {
     }
   }, 60_000);
 
+  test("a client that reads a long replay at once and ACKs it in one write (more ACKs than are applied at once) has every ACK counted; the connection stays", async () => {
+    const kept = 1200;
+    const { database, rows, login } = await keptBacklog(kept);
+    try {
+      await waitFor(async () => (await rows()) === kept, 10_000, `all ${kept} pushes kept`);
+      const conn = await login();
+      await waitFor(() => conn.frames.filter((f) => f.code === Code.BIZ).length >= kept || conn.closed, 30_000, `${kept} kept messages`);
+      // what a loaded server reads at once from a client that ACKs each delivery as it reads it
+      const acks = conn.frames.filter((f) => f.code === Code.BIZ).flatMap((f) => [...frame(Code.ACK, { msgId: f.body.msgId })]);
+      conn.write(new Uint8Array(acks));
+      await roundTrip(conn, "a HEARTBEAT answer after the ACKs");
+      expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
+      expect(conn.closed).toBe(false);
+      conn.close();
+      await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
+      await nothingReplayed(login);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
   test("frames over the rate limit are refused in their turn: the LOGIN answer first, then every answer in order", async () => {
     const userId = newUserId();
     const conn = await suite.raw(A);
