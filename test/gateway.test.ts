@@ -691,13 +691,24 @@ describe("backpressure: clients that stop reading (TCP partial writes, WebSocket
   /** Node A's count of reliable deliveries written to (or queued for) its sockets. */
   const reliableDeliveries = () => metricValue(A, 'im_deliveries_total{kind="reliable"}');
   const slowClosed = (transport: string) => metricValue(A, `im_slow_clients_closed_total{transport="${transport}"}`);
-  /** Node A's log line for the user's connection closed as a client that does not read. */
+  /**
+   * Node A's log line for the user's connection closed as a client that does not read. The node logs
+   * it before the close, but its logger writes to the file asynchronously: the line may land after
+   * the client saw the close, so it is waited for.
+   */
   const slowCloseLine = (userId: number) =>
-    readFileSync(A.logPath, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l))
-      .find((r) => r.userId === userId && r.msg === "client does not read what it is sent: closing it");
+    waitFor(
+      () =>
+        readFileSync(A.logPath, "utf8")
+          .split("\n")
+          // the last piece is a line still being written (or "")
+          .slice(0, -1)
+          .filter((l) => l.startsWith("{"))
+          .map((l) => JSON.parse(l))
+          .find((r) => r.userId === userId && r.msg === "client does not read what it is sent: closing it"),
+      5000,
+      `node A's log line for user ${userId} closed as a client that does not read`,
+    );
 
   /** Push `count` messages of ~50 KB to the user, one request each; resolves to their msgIds. */
   async function pushBig(userId: number, count: number): Promise<string[]> {
@@ -740,7 +751,7 @@ describe("backpressure: clients that stop reading (TCP partial writes, WebSocket
     await pushBig(userId, 200); // 10 MB
     await conn.closedWithin(10_000, "the server to cut the connection it cannot write to");
     // no ERROR can reach it (it would wait behind the 8 MB): the log and /metrics say why it went
-    expect(slowCloseLine(userId)).toMatchObject({ level: 40, transport: "tcp", connId: expect.any(String) });
+    expect(await slowCloseLine(userId)).toMatchObject({ level: 40, transport: "tcp", connId: expect.any(String) });
     expect((await slowClosed("tcp")) - before).toBe(1);
     // cleaned up like any other close
     await waitFor(async () => !(await onlineStatus(suite.cluster, B, userId)).online, 5000, "the cut user to be offline");
@@ -756,7 +767,7 @@ describe("backpressure: clients that stop reading (TCP partial writes, WebSocket
       // 50 KB each, until it is closed: 4 MB in Bun, what the kernel buffers hold, and the resends
       for (let i = 0; i < 300 && !ws.closed; i++) await pushBig(userId, 1);
       await ws.closedWithin(10_000, "the server to close the WebSocket it cannot write to");
-      expect(slowCloseLine(userId)).toMatchObject({ level: 40, transport: "ws", connId: expect.any(String) });
+      expect(await slowCloseLine(userId)).toMatchObject({ level: 40, transport: "ws", connId: expect.any(String) });
       expect((await slowClosed("ws")) - before).toBe(1);
       await waitFor(async () => !(await onlineStatus(suite.cluster, B, userId)).online, 5000, "the closed user to be offline");
     } finally {
