@@ -33,6 +33,17 @@ async function user(node: TestNode, opts: Parameters<Clients["online"]>[1] = {})
   return { userId, client, events: record(client) };
 }
 
+/** How many messages MySQL keeps for the user (of APP_ID). */
+async function keptCount(userId: number): Promise<number> {
+  const sql = await mysql.createConnection(suite.cluster.databaseUrl);
+  try {
+    const [rows] = await sql.query("SELECT COUNT(*) AS n FROM im_message WHERE app_id = ? AND user_id = ?", [APP_ID, userId]);
+    return Number((rows as Array<{ n: number }>)[0].n);
+  } finally {
+    await sql.end();
+  }
+}
+
 /**
  * A private message from a new user on A to a raw TCP session on B that never ACKs by itself.
  * `isIt` matches the message's deliveries among the raw session's frames.
@@ -109,6 +120,9 @@ describe("private chat (5556)", () => {
     const offlineId = newUserId();
     const sent: string[] = [];
     for (const content of ["one", "two", "three"]) sent.push((await sender.client.sendPrivate(offlineId, content)).msgId);
+    // a message is accepted once queued, and kept by a worker a moment later, each job on its own
+    // (on either node): one kept only after the login read the kept ones comes live, after them
+    await waitFor(async () => (await keptCount(offlineId)) === sent.length, 5000, "the 3 messages kept");
     const first = await user(B, { userId: offlineId });
     await waitFor(() => first.events.private.length >= 3, 3000, "3 kept messages at login");
     expect(first.events.private.map((p) => p.msgId)).toEqual(sent);
