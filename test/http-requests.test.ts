@@ -41,6 +41,8 @@ function rawRequest(request: string, timeoutMs = 5000): Promise<{ status: number
 function logRecords(): Array<Record<string, any>> {
   return readFileSync(node.logPath, "utf8")
     .split("\n")
+    // the last piece is a line the node may still be writing (or "")
+    .slice(0, -1)
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l));
 }
