@@ -50,6 +50,9 @@ async function nodeBehindProxy(env: Record<string, string> = {}) {
   });
   const direct = await mysql.createConnection(directUrl);
   cleanups.push(() => direct.end());
+  const redis = connectTestRedis();
+  cleanups.push(() => redis.disconnect());
+  const keys = createKeys(cluster.prefix);
   const node = cluster.nodes[0];
   return {
     proxy,
@@ -64,6 +67,10 @@ async function nodeBehindProxy(env: Record<string, string> = {}) {
     async keptRows(userId: number): Promise<number> {
       const [rows] = await direct.query("SELECT COUNT(*) AS n FROM im_message WHERE user_id = ?", [userId]);
       return Number((rows as Array<{ n: number }>)[0].n);
+    },
+    /** Whether the user's kept mark is raised: a worker raises it once the rows are in, and only then does a login read them. */
+    async keptMarked(userId: number): Promise<boolean> {
+      return (await redis.exists(keys.keptMark(APP_ID, userId))) === 1;
     },
     push: (userId: number) => api(node.http, "POST", "/api/im/push", { bearer: cluster.apiKey, body: { appId: APP_ID, userIds: [userId], bizCode: 6001, data: { to: userId } } }),
   };
@@ -105,10 +112,11 @@ test("room chat keeps flowing while MySQL stalls under pushes waiting to be kept
 });
 
 test("a login whose replay MySQL does not answer is told to retry (ERROR unavailable) and closed, not answered and left deaf", async () => {
-  const { proxy, node, keptRows, push } = await nodeBehindProxy();
+  const { proxy, node, keptRows, keptMarked, push } = await nodeBehindProxy();
   const userId = newUserId();
   expect((await push(userId)).status).toBe(200);
-  await waitFor(async () => (await keptRows(userId)) === 1, 10_000, "the push kept for the offline user");
+  // the row, then the mark (a round trip later): a login that read no mark would not look at MySQL
+  await waitFor(async () => (await keptRows(userId)) === 1 && (await keptMarked(userId)), 10_000, "the push kept for the offline user (its row and its mark)");
   const token = await imToken(node, userId);
   proxy.pause();
 
