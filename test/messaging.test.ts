@@ -121,8 +121,10 @@ describe("private chat (5556)", () => {
     const sent: string[] = [];
     for (const content of ["one", "two", "three"]) sent.push((await sender.client.sendPrivate(offlineId, content)).msgId);
     // a message is accepted once queued, and kept by a worker a moment later, each job on its own
-    // (on either node): one kept only after the login read the kept ones comes live, after them
-    await waitFor(async () => (await keptCount(offlineId)) === sent.length, 5000, "the 3 messages kept");
+    // (on either node): one kept only after the login read the kept ones comes live, after them.
+    // The user's kept mark is raised after a row is in: a login that reads none reads no row
+    const keptMark = createKeys(suite.cluster.prefix).keptMark(APP_ID, offlineId);
+    await waitFor(async () => (await keptCount(offlineId)) === sent.length && (await db.exists(keptMark)) === 1, 5000, "the 3 messages kept, and the mark raised");
     const first = await user(B, { userId: offlineId });
     await waitFor(() => first.events.private.length >= 3, 3000, "3 kept messages at login");
     expect(first.events.private.map((p) => p.msgId)).toEqual(sent);
