@@ -279,7 +279,8 @@ describe("per-connection limits", () => {
 
   /**
    * `kept` pushes to a new user, all kept (it is offline); `login` logs it in on a raw connection,
-   * `rows` counts its kept rows. Close `database` after.
+   * `rows` counts its kept rows, `allKept` says all are in and the user's kept mark raised (a round
+   * trip after a row: a login that reads no mark reads no row). Close `database` after.
    */
   const keptBacklog = async (kept: number) => {
     const userId = newUserId();
@@ -292,12 +293,14 @@ describe("per-connection limits", () => {
     }
     const database = connectDatabase(suite.cluster.databaseUrl, { timeoutMs: 10_000 });
     const rows = async () => (await database.db.select({ n: count() }).from(imMessage).where(and(eq(imMessage.appId, APP_ID), eq(imMessage.userId, userId))))[0].n;
+    const keptMark = createKeys(suite.cluster.prefix).keptMark(APP_ID, userId);
+    const allKept = async () => (await rows()) === kept && (await db.exists(keptMark)) === 1;
     const login = async () => {
       const conn = await suite.raw(A);
       conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
       return conn;
     };
-    return { database, rows, login };
+    return { database, rows, allKept, login };
   };
 
   /** A HEARTBEAT answered: every frame `conn` sent before it was read and handled (ACKs applied or refused). */
@@ -316,11 +319,11 @@ describe("per-connection limits", () => {
 
   test("a login replaying more kept messages than the inbox holds gets their ACKs as it goes: all arrive, the connection stays, none comes back", async () => {
     const kept = 1200;
-    const { database, rows, login } = await keptBacklog(kept);
+    const { database, rows, allKept, login } = await keptBacklog(kept);
     try {
       // a push is accepted once queued and kept by a worker a moment later; one kept while the login
       // runs is both replayed and delivered live (clients drop the repeat): log in once all are kept
-      await waitFor(async () => (await rows()) === kept, 10_000, `all ${kept} pushes kept`);
+      await waitFor(allKept, 10_000, `all ${kept} pushes kept`);
       const conn = await login();
       // ACK every delivery as it comes, while the LOGIN that replays them is still being handled
       let acked = 0;
@@ -351,9 +354,9 @@ describe("per-connection limits", () => {
 
   test("a client that reads a long replay at once and ACKs it in one write (more ACKs than are applied at once) has every ACK counted; the connection stays", async () => {
     const kept = 1200;
-    const { database, rows, login } = await keptBacklog(kept);
+    const { database, rows, allKept, login } = await keptBacklog(kept);
     try {
-      await waitFor(async () => (await rows()) === kept, 10_000, `all ${kept} pushes kept`);
+      await waitFor(allKept, 10_000, `all ${kept} pushes kept`);
       const conn = await login();
       await waitFor(() => conn.frames.filter((f) => f.code === Code.BIZ).length >= kept || conn.closed, 30_000, `${kept} kept messages`);
       // what a loaded server reads at once from a client that ACKs each delivery as it reads it
