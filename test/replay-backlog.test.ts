@@ -75,9 +75,9 @@ test(`${PUSHES} kept pushes of ${DATA_CHARS / 1000} KB (18 MB) reach a client th
 /**
  * A client that stops reading right after its LOGIN, with 8 MB kept for it (written straight into
  * MySQL, msgIds below any the cluster gives): its login's replay stalls, holding up the frames it
- * sends after the LOGIN and the live deliveries to it.
+ * sends after the LOGIN and the live deliveries to it. `keepAlive`: it sends a HEARTBEAT every 300 ms.
  */
-async function stalledLogin(node: TestNode): Promise<{ raw: RawTcp; userId: number }> {
+async function stalledLogin(node: TestNode, keepAlive = true): Promise<{ raw: RawTcp; userId: number }> {
   const userId = newUserId();
   const db = await mysql.createConnection(cluster.databaseUrl);
   try {
@@ -92,17 +92,25 @@ async function stalledLogin(node: TestNode): Promise<{ raw: RawTcp; userId: numb
   const raw = await RawTcp.connect(node.tcp);
   raw.pause();
   raw.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(node, userId) });
-  raw.keepAlive(300);
+  if (keepAlive) raw.keepAlive(300);
   return { raw, userId };
 }
 
 test("frames waiting behind a stalled replay are bounded in bytes, not only in count: past 4 MiB, ERROR rate_limited and the close", async () => {
   const node = cluster.nodes[0];
-  const { raw } = await stalledLogin(node);
+  // nothing sent after the frame that passes the bound: the node then closes with nothing of ours
+  // unread, which would reset the connection and take the ERROR not yet read with it
+  const { raw } = await stalledLogin(node, false);
+  const refusals = 'im_refused_total{reason="rate_limited"}';
+  const refusedBefore = await metricValue(node, refusals);
   try {
-    // 80 HEARTBEATs of 60 KB (never rate limited, far fewer than the 1,000 frames a connection may
-    // have waiting): 4.8 MB parsed in the node's memory for as long as the client likes
-    for (let i = 0; i < 80; i++) raw.send(Code.HEARTBEAT, { pad: "h".repeat(60_000) });
+    // 70 HEARTBEATs of 60 KB (never rate limited, far fewer than the 1,000 frames a connection may
+    // have waiting): 4.2 MB parsed in the node's memory for as long as the client likes, the 70th
+    // past the bound
+    for (let i = 0; i < 70; i++) raw.send(Code.HEARTBEAT, { pad: "h".repeat(60_000) });
+    // read only once the node refused them: a client reading again lets the replay go on, and its
+    // LOGIN could end before the node has read the HEARTBEATs, which would then wait for nothing
+    await waitFor(async () => (await metricValue(node, refusals)) > refusedBefore, 15_000, "the node to refuse the frames waiting behind the stalled replay");
     raw.resume();
     const refused = await raw.next((f) => f.code === Code.ERROR, 15_000, "ERROR for the frames waiting");
     expect(refused.body.error).toBe("rate_limited");
