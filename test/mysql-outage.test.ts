@@ -16,7 +16,7 @@ import { createKeys } from "../src/redis/keys";
 import type { LivingRooms } from "../src/rooms/living-rooms";
 import type { RoomMembership } from "../src/rooms/membership";
 import { RoomList } from "../src/rooms/room-list";
-import { api, APP_ID, connectTestRedis, devJwt, imToken, newUserId, openRoom } from "./support/http-api";
+import { api, APP_ID, connectTestRedis, devJwt, imToken, metricValue, newUserId, openRoom } from "./support/http-api";
 import { startInProcessNodes } from "./support/in-process-nodes";
 import { MysqlProxy } from "./support/mysql-proxy";
 import { RawTcp } from "./support/raw-tcp";
@@ -57,6 +57,7 @@ async function nodeBehindProxy(env: Record<string, string> = {}) {
   return {
     proxy,
     node,
+    directUrl,
     async login(userId: number, roomId?: number): Promise<RawTcp> {
       const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId), roomId);
       conn.keepAlive(300);
@@ -126,6 +127,30 @@ test("a login whose replay MySQL does not answer is told to retry (ERROR unavail
   const error = await conn.next((f) => f.code === Code.ERROR, 5000, "an ERROR for the login whose kept messages cannot be read");
   expect(error.body.error).toBe("unavailable");
   await conn.closedWithin(3000);
+});
+
+test("an ACKed kept message whose delete MySQL refused is deleted once MySQL lets it, without waiting for a login", async () => {
+  const { node, directUrl, login, keptRows, keptMarked, push } = await nodeBehindProxy();
+  const userId = newUserId();
+  expect((await push(userId)).status).toBe(200);
+  await waitFor(async () => (await keptRows(userId)) === 1 && (await keptMarked(userId)), 10_000, "the push kept for the offline user (its row and its mark)");
+  const conn = await login(userId);
+  const replayed = await conn.next((f) => f.code === Code.BIZ, 5000, "the kept push replayed at login");
+
+  // another transaction holds the row: the node's DELETE waits on the lock past MYSQL_TIMEOUT_MS and
+  // is ended on the server too, so it never applies later by itself
+  const holder = await mysql.createConnection(directUrl);
+  cleanups.push(() => holder.end());
+  await holder.query("BEGIN");
+  await holder.query("SELECT msg_id FROM im_message WHERE user_id = ? FOR UPDATE", [userId]);
+  const mysqlErrors = 'im_backend_errors_total{backend="mysql"}';
+  const errorsBefore = await metricValue(node, mysqlErrors);
+  conn.send(Code.ACK, { msgId: replayed.body.msgId });
+  await waitFor(async () => (await metricValue(node, mysqlErrors)) > errorsBefore, 5000, "the delete of the ACKed row to fail on the lock");
+  await holder.query("ROLLBACK");
+  expect(await keptRows(userId)).toBe(1);
+  // the user stays online and does not log in again: only the node's own new try can delete the row
+  await waitFor(async () => (await keptRows(userId)) === 0, 10_000, "the ACKed row deleted once the lock is gone");
 });
 
 test("the room list's rebuild starts no new MySQL query while the last one still waits", async () => {

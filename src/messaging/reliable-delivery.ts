@@ -24,6 +24,12 @@ type AckKey = Pick<ReliableMessage, "appId" | "userId" | "msgId">;
 
 /** How long a kept message's ACK stays noted after its row is deleted (see deleteAcked). */
 const NOTE_GRACE_MS = 30_000;
+/**
+ * The waits before each new try at deleting an ACKed kept row that MySQL refused (an outage): about
+ * an hour in all. Its noted ACK keeps a replay from sending it again only for PENDING_TTL_MS, and
+ * a user may come back later than that.
+ */
+const FORGET_RETRY_MS = [2_000, 10_000, 60_000, 600_000, 3_000_000];
 
 /** The im-biz job a send() belongs to. */
 export interface BizJobRun {
@@ -38,7 +44,9 @@ export interface CheckOutcome {
 }
 
 export class ReliableDelivery {
-  private readonly noteTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Pending timers: forgetting noted ACKs, and new tries at deleting kept rows. */
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private stopped = false;
 
   constructor(
     private readonly kept: KeptStore,
@@ -98,7 +106,7 @@ export class ReliableDelivery {
   async replay(messages: ReliableMessage[], write: (messages: ReliableMessage[]) => void): Promise<{ checked: Promise<void> }> {
     // the ACK notes are read and the others' records written in one step (one round trip)
     const acked = new Set((await this.pending.recordUnlessAcked(messages, { attempt: 1, kept: true })).acked);
-    for (const m of acked) void this.forgetKept(m);
+    for (const m of acked) this.forgetKept(m);
     const replayed = messages.filter((m) => !acked.has(m));
     const checked = this.pending.scheduleCheck(replayed, 1);
     // awaited by the caller later: handled now, so that a failure meanwhile is not "unhandled"
@@ -115,20 +123,36 @@ export class ReliableDelivery {
    */
   async ack(appId: number, userId: number, msgId: string): Promise<void> {
     const state = await this.pending.settle(appId, userId, msgId);
-    if (state?.kept) void this.forgetKept({ appId, userId, msgId });
+    if (state?.kept) this.forgetKept({ appId, userId, msgId });
   }
 
   /**
-   * Delete an ACKed kept message's row (see deleteAcked). Should MySQL refuse, the noted ACK stays
-   * (for PENDING_TTL_MS after the recipient's last record at least): the next login's replay skips
-   * the row and deletes it.
+   * Delete an ACKed kept message's row (see deleteAcked), in the background. Should MySQL refuse, it
+   * is tried again after each of FORGET_RETRY_MS; meanwhile the noted ACK stays (for PENDING_TTL_MS
+   * after the recipient's last record at least), so the next login's replay skips the row and
+   * deletes it.
    */
-  private async forgetKept(key: AckKey): Promise<void> {
-    try {
-      await this.deleteAcked(key);
-    } catch (err) {
-      this.log.error({ err, userId: key.userId, msgId: key.msgId }, "an ACKed kept message could not be deleted; the next login's replay skips it and deletes it");
-    }
+  private forgetKept(key: AckKey, tries = 0): void {
+    this.deleteAcked(key).catch((err: unknown) => {
+      const retryMs = FORGET_RETRY_MS[tries];
+      const context = { err, userId: key.userId, msgId: key.msgId, tries: tries + 1 };
+      if (retryMs === undefined) {
+        this.log.error(context, "an ACKed kept message could not be deleted, tried for an hour: only a login's replay within the ACK's note deletes it now");
+        return;
+      }
+      this.log.warn({ ...context, retryMs }, "an ACKed kept message could not be deleted; tried again later (a login's replay meanwhile skips it and deletes it)");
+      this.after(retryMs, () => this.forgetKept(key, tries + 1));
+    });
+  }
+
+  /** Run `fn` in `ms`, unless the node stops first. */
+  private after(ms: number, fn: () => void): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
   }
 
   /**
@@ -137,19 +161,21 @@ export class ReliableDelivery {
    */
   private async deleteAcked(key: AckKey): Promise<void> {
     await this.kept.forget(key);
-    const timer = setTimeout(() => {
-      this.noteTimers.delete(timer);
+    this.after(NOTE_GRACE_MS, () => {
       this.pending
         .forgetAcked(key)
         .catch((err: unknown) => this.log.warn({ err, userId: key.userId, msgId: key.msgId }, "a noted ACK could not be forgotten; it goes with its pending hash"));
-    }, NOTE_GRACE_MS);
-    this.noteTimers.add(timer);
+    });
   }
 
-  /** The node stops: notes not yet forgotten stay, to go with their pending hashes (PENDING_TTL_MS). */
+  /**
+   * The node stops: notes not yet forgotten stay, to go with their pending hashes (PENDING_TTL_MS);
+   * rows not yet deleted stay for a login's replay to skip and delete.
+   */
   stop(): void {
-    for (const timer of this.noteTimers) clearTimeout(timer);
-    this.noteTimers.clear();
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
   }
 
   /**
