@@ -49,7 +49,8 @@ interface User {
   /** Emitted deliveries, in arrival order. */
   privates: Array<{ msgId: string; from: number; content: string }>;
   pushes: Array<{ msgId: string }>;
-  room: Array<{ msgId: string; seq: number; from: number; content: string }>;
+  /** `login`: how many logins the client had when the message came (its connection). */
+  room: Array<{ msgId: string; seq: number; from: number; content: string; login: number }>;
   /** On the wire, before de-duplication: per connection, reliable msgIds delivered and ACKed. */
   wire: Array<{ delivered: string[]; acked: string[] }>;
 }
@@ -154,7 +155,7 @@ test("a rolling restart of every node, twice, loses, repeats and leaves nothing"
     client.on("kicked", () => u.kicked++);
     client.on("private", (d) => u.privates.push({ msgId: d.msgId, from: d.data.userId, content: d.data.content }));
     client.on("push", (d) => u.pushes.push({ msgId: d.msgId }));
-    client.on("room", (d) => u.room.push({ msgId: d.msgId, seq: d.data.seq, from: d.data.userId, content: String(d.data.content) }));
+    client.on("room", (d) => u.room.push({ msgId: d.msgId, seq: d.data.seq, from: d.data.userId, content: String(d.data.content), login: u.logins.length }));
     users.push(u);
   }
   await Promise.all(users.map((u) => u.client.connect()));
@@ -275,10 +276,11 @@ test("a rolling restart of every node, twice, loses, repeats and leaves nothing"
       const missing: number[] = [];
       for (let s = firstSeq + 1; s <= latestSeq; s++) if (senderOfSeq.get(s) !== u.userId && !seqs.includes(s)) missing.push(s);
       const dup = seqs.length - new Set(seqs).size;
-      const inversions = seqs.filter((s, i) => i > 0 && s < seqs[i - 1]).length;
+      // each as "seq@login" of the message before and the one that came after it
+      const inversions = u.room.flatMap((r, i) => (i > 0 && r.seq < u.room[i - 1].seq ? [`${u.room[i - 1].seq}@${u.room[i - 1].login} → ${r.seq}@${r.login}`] : []));
       const unrecovered = u.logins.filter((l) => l.recovered === false).length;
-      if (missing.length || dup || inversions || unrecovered) {
-        problems.push(`${u.userId}: missing ${JSON.stringify(missing)} (from ${firstSeq}), ${dup} repeated, ${inversions} out of order, ${unrecovered} logins not recovered; logins ${JSON.stringify(u.logins.map((l) => [l.nodeId, l.roomSeq]))}`);
+      if (missing.length || dup || inversions.length || unrecovered) {
+        problems.push(`${u.userId}: missing ${JSON.stringify(missing)} (from ${firstSeq}), ${dup} repeated, out of order ${JSON.stringify(inversions)}, ${unrecovered} logins not recovered; logins ${JSON.stringify(u.logins.map((l) => [l.nodeId, l.roomSeq]))}`);
       }
     }
     return problems;
