@@ -309,8 +309,16 @@ describe("per-connection limits", () => {
     await conn.next((f) => f.code === Code.HEARTBEAT || f.code === Code.ERROR, 5000, what);
   };
 
-  /** The next login replays nothing: every ACK counted. */
-  const nothingReplayed = async (login: () => Promise<RawTcp>) => {
+  /**
+   * `conn` just sent its last ACKs: it stays open with no ERROR once the server has read them, and
+   * once it is closed the ACKed rows go and the next login replays nothing.
+   */
+  const everyAckCounted = async (conn: RawTcp, rows: () => Promise<number>, login: () => Promise<RawTcp>) => {
+    await roundTrip(conn, "a HEARTBEAT answer after the last ACKs");
+    expect(conn.closed).toBe(false);
+    expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
+    conn.close();
+    await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
     const again = await login();
     await again.next((f) => f.code === Code.LOGIN, 5000, "the second LOGIN answer");
     await roundTrip(again, "a HEARTBEAT answer after the (empty) replay");
@@ -339,14 +347,7 @@ describe("per-connection limits", () => {
       const msgIds = conn.frames.filter((f) => f.code === Code.BIZ).map((f) => BigInt(f.body.msgId));
       expect(msgIds.length).toBe(kept);
       expect(msgIds).toEqual([...msgIds].sort((x, y) => (x < y ? -1 : 1)));
-      // the last ACKs were just sent: the connection stays once the server has read them
-      await roundTrip(conn, "a HEARTBEAT answer after the last ACKs");
-      expect(conn.closed).toBe(false);
-      expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
-      // every ACK counted: the rows go, and the next login replays nothing
-      conn.close();
-      await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
-      await nothingReplayed(login);
+      await everyAckCounted(conn, rows, login);
     } finally {
       await database.close();
     }
@@ -362,12 +363,7 @@ describe("per-connection limits", () => {
       // what a loaded server reads at once from a client that ACKs each delivery as it reads it
       const acks = conn.frames.filter((f) => f.code === Code.BIZ).flatMap((f) => [...frame(Code.ACK, { msgId: f.body.msgId })]);
       conn.write(new Uint8Array(acks));
-      await roundTrip(conn, "a HEARTBEAT answer after the ACKs");
-      expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
-      expect(conn.closed).toBe(false);
-      conn.close();
-      await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
-      await nothingReplayed(login);
+      await everyAckCounted(conn, rows, login);
     } finally {
       await database.close();
     }
