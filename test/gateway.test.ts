@@ -353,7 +353,7 @@ describe("per-connection limits", () => {
     }
   }, 60_000);
 
-  test("a client that reads a long replay at once and ACKs it in one write (more ACKs than are applied at once) has every ACK counted; the connection stays", async () => {
+  test("a client that reads a long replay at once and ACKs it in one write (1,200 ACKs read at once) has every ACK counted; the connection stays", async () => {
     const kept = 1200;
     const { database, rows, allKept, login } = await keptBacklog(kept);
     try {

@@ -34,20 +34,18 @@ const MAX_INBOX = 1000;
  * does not read takes as long as the client wants).
  */
 const MAX_INBOX_BYTES = 4 * 1024 * 1024;
-/** Unordered frames (ACKs) of one connection being applied at once; the next ones wait for them. */
-const MAX_UNORDERED = 1000;
 /**
  * Unordered frames applied at once per second (and burst). A login replays kept messages at up to
  * about 8,000/s, ACKed as fast; beyond this rate they wait in line like other frames.
  */
 const UNORDERED_PER_SEC = 10_000;
 /**
- * Unordered frames waiting for those being applied; past it the client is too fast. A client that
- * reads a long replay at once ACKs it at once, and the server reads those ACKs at once: a whole
- * burst the rate limit lets through waits here (cutting the client would drop its ACKs, and the
- * next login replay the messages again).
+ * Unordered frames (ACKs) of one connection being applied at once; past it the client is too fast.
+ * A whole burst: a client that reads a long replay at once ACKs it at once, and the server reads
+ * those ACKs at once (cutting the client would drop its ACKs, and the next login replay the
+ * messages again). Their Redis and MySQL work is batched (PendingAcks, KeptStore) all the same.
  */
-const MAX_UNORDERED_WAITING = UNORDERED_PER_SEC;
+const MAX_UNORDERED = UNORDERED_PER_SEC;
 
 const TOO_FAST = "too many frames on this connection; slow down";
 /**
@@ -91,11 +89,6 @@ export class Session {
   private bucket: TokenBucket | null = null;
   /** Unordered frames being applied (see FrameHandler.unordered). */
   private unorderedInFlight = 0;
-  /**
-   * Unordered frames read while MAX_UNORDERED were being applied, oldest first; null when none. They
-   * are applied even if the connection closes meanwhile, as those being applied are.
-   */
-  private unorderedWaiting: Array<() => Promise<void>> | null = null;
   /** Made at the first unordered frame, when rate limiting is on. */
   private unorderedBucket: TokenBucket | null = null;
 
@@ -310,33 +303,17 @@ export class Session {
     const checked = handler.schema.safeParse(value);
     if (!checked.success || !this.takeUnorderedToken()) return false;
     this.conn.useForm(form);
-    const apply = async () => handler.handle(this, checked.data, this.gateway);
-    if (this.unorderedInFlight < MAX_UNORDERED) {
-      this.applyUnordered(apply);
-      return true;
-    }
-    const waiting = (this.unorderedWaiting ??= []);
-    if (waiting.length >= MAX_UNORDERED_WAITING) {
-      this.sendError("rate_limited", `more than ${MAX_UNORDERED + MAX_UNORDERED_WAITING} confirmations waiting on this connection`);
+    if (this.unorderedInFlight >= MAX_UNORDERED) {
+      this.sendError("rate_limited", `more than ${MAX_UNORDERED} confirmations waiting on this connection`);
       this.close();
       return true;
     }
-    waiting.push(apply);
-    return true;
-  }
-
-  /** Apply one unordered frame; once done, the oldest one waiting (if any) takes its place. */
-  private applyUnordered(apply: () => Promise<void>): void {
     this.unorderedInFlight++;
     Promise.resolve()
-      .then(apply)
+      .then(() => handler.handle(this, checked.data, this.gateway))
       .catch((err: unknown) => this.enqueue(async () => this.refuse(err, undefined)))
-      .finally(() => {
-        this.unorderedInFlight--;
-        const next = this.unorderedWaiting?.shift();
-        if (this.unorderedWaiting?.length === 0) this.unorderedWaiting = null;
-        if (next) this.applyUnordered(next);
-      });
+      .finally(() => this.unorderedInFlight--);
+    return true;
   }
 
   private takeUnorderedToken(): boolean {
