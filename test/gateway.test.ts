@@ -277,12 +277,18 @@ describe("per-connection limits", () => {
     await other.next((f) => f.code === Code.HEARTBEAT, 3000, "a HEARTBEAT answer on another connection");
   }, 15_000);
 
+  /** A HEARTBEAT answered: every frame `conn` sent before it was read and handled (ACKs applied or refused). */
+  const roundTrip = async (conn: RawTcp, what: string) => {
+    conn.send(Code.HEARTBEAT);
+    await conn.next((f) => f.code === Code.HEARTBEAT || f.code === Code.ERROR, 5000, what);
+  };
+
   /**
-   * `kept` pushes to a new user, all kept (it is offline); `login` logs it in on a raw connection,
-   * `rows` counts its kept rows, `allKept` says all are in and the user's kept mark raised (a round
-   * trip after a row: a login that reads no mark reads no row). Close `database` after.
+   * `kept` pushes to a new user, all kept (it is offline), then its login on a raw connection, which
+   * `readAndAck` reads and ACKs. Then: the connection stays with no ERROR once the server has read
+   * the last ACKs, and once it is closed the ACKed rows go and the next login replays nothing.
    */
-  const keptBacklog = async (kept: number) => {
+  const keptReplayAcked = async (kept: number, readAndAck: (conn: RawTcp) => Promise<void>) => {
     const userId = newUserId();
     for (let i = 0; i < kept; i += 100) {
       await Promise.all(
@@ -294,45 +300,35 @@ describe("per-connection limits", () => {
     const database = connectDatabase(suite.cluster.databaseUrl, { timeoutMs: 10_000 });
     const rows = async () => (await database.db.select({ n: count() }).from(imMessage).where(and(eq(imMessage.appId, APP_ID), eq(imMessage.userId, userId))))[0].n;
     const keptMark = createKeys(suite.cluster.prefix).keptMark(APP_ID, userId);
-    const allKept = async () => (await rows()) === kept && (await db.exists(keptMark)) === 1;
     const login = async () => {
       const conn = await suite.raw(A);
       conn.send(Code.LOGIN, { appId: APP_ID, userId, token: await imToken(A, userId) });
       return conn;
     };
-    return { database, rows, allKept, login };
-  };
-
-  /** A HEARTBEAT answered: every frame `conn` sent before it was read and handled (ACKs applied or refused). */
-  const roundTrip = async (conn: RawTcp, what: string) => {
-    conn.send(Code.HEARTBEAT);
-    await conn.next((f) => f.code === Code.HEARTBEAT || f.code === Code.ERROR, 5000, what);
-  };
-
-  /**
-   * `conn` just sent its last ACKs: it stays open with no ERROR once the server has read them, and
-   * once it is closed the ACKed rows go and the next login replays nothing.
-   */
-  const everyAckCounted = async (conn: RawTcp, rows: () => Promise<number>, login: () => Promise<RawTcp>) => {
-    await roundTrip(conn, "a HEARTBEAT answer after the last ACKs");
-    expect(conn.closed).toBe(false);
-    expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
-    conn.close();
-    await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
-    const again = await login();
-    await again.next((f) => f.code === Code.LOGIN, 5000, "the second LOGIN answer");
-    await roundTrip(again, "a HEARTBEAT answer after the (empty) replay");
-    expect(again.frames.filter((f) => f.code === Code.BIZ)).toEqual([]);
+    try {
+      // a push is accepted once queued and kept by a worker a moment later; one kept while the login
+      // runs is both replayed and delivered live (clients drop the repeat): log in once all are kept,
+      // and the user's kept mark raised (a round trip after a row: a login that reads no mark reads no row)
+      await waitFor(async () => (await rows()) === kept && (await db.exists(keptMark)) === 1, 10_000, `all ${kept} pushes kept`);
+      const conn = await login();
+      await readAndAck(conn);
+      await roundTrip(conn, "a HEARTBEAT answer after the last ACKs");
+      expect(conn.closed).toBe(false);
+      expect(conn.frames.filter((f) => f.code === Code.ERROR)).toEqual([]);
+      conn.close();
+      await waitFor(async () => (await rows()) === 0, 5000, "the ACKed kept rows to be deleted");
+      const again = await login();
+      await again.next((f) => f.code === Code.LOGIN, 5000, "the second LOGIN answer");
+      await roundTrip(again, "a HEARTBEAT answer after the (empty) replay");
+      expect(again.frames.filter((f) => f.code === Code.BIZ)).toEqual([]);
+    } finally {
+      await database.close();
+    }
   };
 
   test("a login replaying more kept messages than the inbox holds gets their ACKs as it goes: all arrive, the connection stays, none comes back", async () => {
     const kept = 1200;
-    const { database, rows, allKept, login } = await keptBacklog(kept);
-    try {
-      // a push is accepted once queued and kept by a worker a moment later; one kept while the login
-      // runs is both replayed and delivered live (clients drop the repeat): log in once all are kept
-      await waitFor(allKept, 10_000, `all ${kept} pushes kept`);
-      const conn = await login();
+    await keptReplayAcked(kept, async (conn) => {
       // ACK every delivery as it comes, while the LOGIN that replays them is still being handled
       let acked = 0;
       await waitFor(
@@ -347,26 +343,17 @@ describe("per-connection limits", () => {
       const msgIds = conn.frames.filter((f) => f.code === Code.BIZ).map((f) => BigInt(f.body.msgId));
       expect(msgIds.length).toBe(kept);
       expect(msgIds).toEqual([...msgIds].sort((x, y) => (x < y ? -1 : 1)));
-      await everyAckCounted(conn, rows, login);
-    } finally {
-      await database.close();
-    }
+    });
   }, 60_000);
 
   test("a client that reads a long replay at once and ACKs it in one write (1,200 ACKs read at once) has every ACK counted; the connection stays", async () => {
     const kept = 1200;
-    const { database, rows, allKept, login } = await keptBacklog(kept);
-    try {
-      await waitFor(allKept, 10_000, `all ${kept} pushes kept`);
-      const conn = await login();
+    await keptReplayAcked(kept, async (conn) => {
       await waitFor(() => conn.frames.filter((f) => f.code === Code.BIZ).length >= kept || conn.closed, 30_000, `${kept} kept messages`);
       // what a loaded server reads at once from a client that ACKs each delivery as it reads it
       const acks = conn.frames.filter((f) => f.code === Code.BIZ).flatMap((f) => [...frame(Code.ACK, { msgId: f.body.msgId })]);
       conn.write(new Uint8Array(acks));
-      await everyAckCounted(conn, rows, login);
-    } finally {
-      await database.close();
-    }
+    });
   }, 60_000);
 
   test("frames over the rate limit are refused in their turn: the LOGIN answer first, then every answer in order", async () => {
