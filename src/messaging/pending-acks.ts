@@ -248,8 +248,8 @@ export class PendingAcks {
 
   /**
    * The recipient ACKed: forget the record. Resolves to what it was (null: none, e.g. a repeat).
-   * A kept message's ACK is noted until forgetAcked(), in the same step: from then on ackedKept()
-   * names it, even if its row is never deleted.
+   * A kept message's ACK is noted until forgetAcked(), in the same step: from then on a login's
+   * replay (recordUnlessAcked) skips it, even if its row is never deleted.
    */
   async settle(appId: number, userId: number, msgId: string): Promise<PendingState | null> {
     const [state] = await this.settling.add([{ appId, userId, msgId }]);
