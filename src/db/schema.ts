@@ -3,9 +3,11 @@ import { bigint, datetime, index, int, mediumtext, mysqlTable, primaryKey, tinyi
 import { sql } from "drizzle-orm";
 
 /**
- * Kept reliable messages (5556 and pushes): one row per (recipient, message) from the moment the
- * message is processed until the recipient ACKs it. Rows are deleted on ACK, so whatever is here
- * is exactly what a user's next session must receive, in msg_id order.
+ * Kept reliable messages (5556 and pushes): one row per (recipient, message) whose recipient was
+ * offline, or did not ACK its deliveries (messaging/reliable-delivery.ts). A user's next login
+ * replays its rows in msg_id order; the recipient's ACK deletes a row (one whose delete MySQL
+ * refused is skipped by the replay: its ACK is noted in Redis), and so does the optional retention
+ * (KEPT_RETENTION_DAYS).
  */
 export const imMessage = mysqlTable(
   "im_message",
