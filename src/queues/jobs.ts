@@ -23,7 +23,7 @@ export interface BizMessage {
   senderAvatar?: string;
 }
 
-/** im-biz: the messages one node accepted in one tick, in msgId order. */
+/** im-biz: one intake batch of one node (the messages it accepted within INTAKE_LINGER_MS), in msgId order. */
 export interface BizBatchJob {
   messages: BizMessage[];
 }
@@ -38,7 +38,7 @@ export interface PresenceEvent {
   time: number;
 }
 
-/** im-online / im-offline: the logins (or logouts and disconnects) of one node in one tick. */
+/** im-online / im-offline: the logins (or logouts and disconnects) of one node within 10 ms (gateway.ts, PRESENCE_LINGER_MS). */
 export interface PresenceEventsJob {
   events: PresenceEvent[];
 }
