@@ -3,8 +3,8 @@
 // which ACKs each delivery. Senders and recipients are on different nodes, half TCP and half
 // WebSocket. Each offered rate runs for `duration` seconds; latency is from the timestamp the
 // sender put in the content to the first arrival at the recipient.
-// The default 500 pairs offer 10,000 msg/s at 20 msg/s per sender: many users each sending a little,
-// as in a real chat.
+// With the default 500 pairs, 10,000 msg/s offered is 20 msg/s per sender: many users each sending
+// a little, as in a real chat.
 import { Code } from "../src/protocol/codes";
 import { encodeFrame } from "../src/protocol/frame";
 import { parseArgs } from "./lib/args";
