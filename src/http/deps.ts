@@ -1,3 +1,5 @@
+// What the HTTP routes of http/app.ts need from the node (node.ts builds it); the routes node.ts
+// mounts itself (rooms, ops, Bull Board, the page) take their own dependencies.
 import type { Config } from "../config";
 import type { Logger } from "../log";
 import type { BizIntake } from "../messaging/intake";
@@ -15,7 +17,7 @@ export interface HttpDeps {
   registry: NodeRegistry;
   intake: BizIntake;
   pushOnce: PushOnce;
-  /** Whether a live room is live (cached; rejects when Redis, or MySQL on a miss, fails). */
+  /** Whether a room is live (cached; rejects when Redis, or MySQL on a miss, fails). */
   isRoomLive(roomId: number): Promise<boolean>;
   /** This node's own registry entry (im/config prefers it while it accepts clients). */
   self(): Omit<NodeInfo, "updatedAt">;

@@ -1,3 +1,4 @@
+// The shape every frame handler of handlers/ has; registry.ts maps frame codes to them.
 import type { z } from "zod";
 import type { Gateway } from "../gateway";
 import type { Session } from "../session";
