@@ -63,7 +63,7 @@ const Env = z.object({
   DRAIN_MS: int(0).default(0),
   /**
    * Over how long a draining node then tells its clients to go, evenly: their reconnects to the
-   * other nodes come spread out instead of all within the SDK's first backoff (a quarter second).
+   * other nodes come spread out instead of all within the SDK's first backoff (0.25 to 0.5 s).
    */
   DRAIN_SPREAD_MS: int(0).default(0),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
