@@ -9,7 +9,7 @@ import { WsTransport, type WsData } from "./gateway/ws";
 import { createApp } from "./http/app";
 import { withAbsoluteUrl } from "./http/request-url";
 import { createLogger, type Logger } from "./log";
-import { bizJobCompleted, bizProcessor } from "./messaging/biz/registry";
+import { bizJobCompleted, bizProcessor } from "./messaging/biz/processor";
 import { QueueName } from "./queues/names";
 import { BizIntake } from "./messaging/intake";
 import { PushOnce } from "./messaging/push-once";

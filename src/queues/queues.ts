@@ -25,7 +25,7 @@ export const FAILED_JOB_AGE_S = 7 * 24 * 3600;
  * to half of each wait (jitter): 4 to 8.5 minutes in all. One that still fails is kept by age only:
  * a count bound would drop the oldest of them once a longer outage failed more. Completed jobs are
  * trimmed to the last 1,000. A message no handler can route is dropped alone
- * (messaging/biz/registry.ts), not failing its job.
+ * (messaging/biz/processor.ts), not failing its job.
  */
 const defaultJobOptions = {
   removeOnComplete: { count: 1000 },

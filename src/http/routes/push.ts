@@ -95,7 +95,7 @@ export function pushRoutes(deps: HttpDeps) {
       return once(c, body.appId, { roomId, ...body }, async () => {
         // the room is live now; one that closes before the push takes its seq refuses it at intake
         // (409 too), one that closes after still gets it, before its closing notice
-        // (messaging/sequencer.ts, messaging/biz/registry.ts)
+        // (messaging/sequencer.ts, messaging/biz/processor.ts)
         if (!(await deps.isRoomLive(roomId))) throw new ImError("room_not_live", `room ${roomId} is not live`);
         const { msgId, seq } = await deps.intake.submit({ appId: body.appId, senderId: 0, bizCode: body.bizCode, data: body.data, toRoom: roomId, roomId, ts: Date.now() });
         deps.log.debug({ msgId, seq, bizCode: body.bizCode, roomId }, "room push accepted");
