@@ -29,12 +29,9 @@ import { LivingRooms } from "./rooms/living-rooms";
 import { RoomMembership } from "./rooms/membership";
 import { RoomClosing } from "./rooms/room-closing";
 import { RoomList } from "./rooms/room-list";
-import { livingRoutes } from "./http/routes/living";
-import { opsRoutes } from "./http/routes/ops";
 import { Metrics } from "./metrics/metrics";
 import { sql } from "drizzle-orm";
-import { ADMIN_QUEUES_PATH, adminRoutes } from "./http/routes/admin";
-import { buildWebAssets, webRoutes } from "./http/routes/web";
+import { buildWebAssets } from "./http/routes/web";
 import { DEFAULT_APP_ID } from "./protocol/codes";
 import { ErrorReason, httpErrorBody } from "./protocol/errors";
 import { RedisBroker } from "./router/broker";
@@ -126,15 +123,15 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   registry.onNodeDead(async (deadNodeId) => roomNodes.forgetNode(deadNodeId, await membership.removeNode(deadNodeId)));
   registry.onRevived(() => gateway.reannounce());
   // the http role is the API, Bull Board and the page; the ops routes (checks, metrics) are on every node
-  const api = roles.has("http");
-  const web = api ? await buildWebAssets() : null;
-  const app = createApp({ settings: config.http, log, tokens, presence, registry, intake, pushOnce: new PushOnce(redis.command, keys, log), isRoomLive, self }, api, (app) => {
-    app.route("/", opsRoutes({ nodeId, metrics, ready }));
-    if (!web) return;
-    app.route("/api/living", livingRoutes({ jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing }));
-    app.route(ADMIN_QUEUES_PATH, adminRoutes(config.http.apiKey, queues.all()));
-    app.route("/", webRoutes(web));
-  });
+  const im = { settings: config.http, log, tokens, presence, registry, intake, pushOnce: new PushOnce(redis.command, keys, log), isRoomLive, self };
+  const app = createApp(im, { nodeId, metrics, ready }, roles.has("http")
+    ? {
+        im,
+        living: { jwtSecret: config.http.jwtSecret, rooms, list: roomList, membership, closing },
+        queues: queues.all(),
+        web: await buildWebAssets(),
+      }
+    : null);
 
   server = Bun.serve<WsData>({
     hostname: config.http.host,
@@ -192,7 +189,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     );
   }
   await registry.start();
-  if (api) roomList.start();
+  if (roles.has("http")) roomList.start();
   if (roles.has("workers")) keptRetention.start();
   gateway.startIdleSweep();
   metrics.startLagProbe();

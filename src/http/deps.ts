@@ -1,5 +1,5 @@
-// What the HTTP routes of http/app.ts need from the node (node.ts builds it); the routes node.ts
-// mounts itself (rooms, ops, Bull Board, the page) take their own dependencies.
+// What the IM routes (routes/dev.ts, im.ts, push.ts) need from the node (node.ts builds it); the
+// other groups of routes declare their own (app.ts mounts them all).
 import type { Config } from "../config";
 import type { Logger } from "../log";
 import type { BizIntake } from "../messaging/intake";
@@ -8,7 +8,7 @@ import type { NodeRegistry, NodeInfo } from "../presence/node-registry";
 import type { Presence } from "../presence/presence";
 import type { ImTokens } from "../presence/tokens";
 
-/** What the HTTP routes need from the node. */
+/** What the IM routes need from the node. */
 export interface HttpDeps {
   settings: Config["http"];
   log: Logger;
