@@ -5,7 +5,6 @@ import type { Logger } from "../log";
 import { Code } from "../protocol/codes";
 import type { BizIntake } from "../messaging/intake";
 import type { KeptStore } from "../messaging/kept-store";
-import type { MarkState } from "../messaging/kept-marks";
 import type { ReliableDelivery } from "../messaging/reliable-delivery";
 import { TickBatcher } from "../batching/tick-batcher";
 import type { PresenceEvent } from "../queues/jobs";
@@ -43,13 +42,6 @@ export interface GatewayDeps {
 const ROOM_GAP_WAIT_MS = 1000;
 /** Presence events of this many ms share one job: a job's fixed cost is most of an event's (intake.ts). */
 const PRESENCE_LINGER_MS = 10;
-/**
- * A login's replay of kept messages writes its next page only once the client has less than this
- * unread; well under the transports' bounds (TCP 8 MiB, WebSocket 4 MiB), above one page of small
- * messages. Polled: the wait is rare (a large backlog to a slow reader) and short.
- */
-const REPLAY_UNSENT_MAX_BYTES = 1024 * 1024;
-const REPLAY_POLL_MS = 10;
 
 export class Gateway {
   readonly sessions: LocalSessions;
@@ -175,55 +167,6 @@ export class Gateway {
   }
 
   /**
-   * Deliver a user's kept messages, in msgId order, each ACK-tracked again. A page is written only
-   * once the client has read most of the one before: a backlog written at once could pass the
-   * transport's bound for a slow reader, and the cut connection would replay it all again at every
-   * login, never getting through. `mark`: the user's kept mark, read once the binding was made (a
-   * login's bind reads it: KeptStore.markKeys); read here if not given.
-   */
-  async replayKept(session: Session, mark?: MarkState): Promise<void> {
-    const { appId, userId } = session.user!;
-    const checks: Array<Promise<void>> = [];
-    for await (const page of this.deps.kept.replay(appId, userId, mark)) {
-      if (!(await this.clientReading(session))) break;
-      const { checked } = await this.deps.reliable.replay(page, (replayed) => {
-        for (const d of replayed) session.write(deliveryFrame(d));
-        this.deps.metrics.deliveries.labels("reliable").inc(replayed.length);
-        if (this.log.isLevelEnabled("debug")) this.log.debug({ userId, msgIds: replayed.map((d) => d.msgId) }, "replayed at login");
-      });
-      checks.push(checked);
-    }
-    await Promise.all(checks);
-  }
-
-  /**
-   * Write a room's missed messages (a login's roomSeq recovery) past the hold, a frame only once
-   * the client has read most of what was written before it (as replayKept does): a long replay
-   * written at once could pass the transport's bound for its buffer, and the cut client would get
-   * it all again at its next login.
-   */
-  async replayRoom(session: Session, frames: OutFrame[]): Promise<void> {
-    for (const frame of frames) {
-      if (!(await this.clientReading(session))) return;
-      session.write(frame);
-    }
-  }
-
-  /**
-   * Resolves once the session's client has less than REPLAY_UNSENT_MAX_BYTES left to read; false if
-   * the session closed meanwhile, or was taken over. A replay holds up the frames that came after
-   * its LOGIN, HEARTBEATs too, so meanwhile the user's binding is kept alive here as they would
-   * (at most once a quarter interval): a slow reader's long replay must not let it lapse.
-   */
-  private async clientReading(session: Session): Promise<boolean> {
-    for (;;) {
-      if (session.closed || !(await this.keepBound(session))) return false;
-      if (session.conn.unsentBytes() <= REPLAY_UNSENT_MAX_BYTES) return true;
-      await Bun.sleep(REPLAY_POLL_MS);
-    }
-  }
-
-  /**
    * True (and noted) when the session's binding was refreshed a quarter interval ago or longer: it
    * lives 2 intervals, so refreshing it more often (a heartbeat flood, a replay's every page) costs
    * Redis for nothing.
@@ -233,21 +176,6 @@ export class Gateway {
     if (now - session.bindingRefreshedAt < this.settings.heartbeatMs / 4) return false;
     session.bindingRefreshedAt = now;
     return true;
-  }
-
-  /**
-   * Refresh the session's binding if due; false when a newer login holds it (the session is kicked).
-   * A binding the login made less than a quarter interval ago is fresh (it has its whole TTL): a
-   * login's replay does not refresh it before its first page or room message, a round trip to Redis
-   * for nothing. (A HEARTBEAT still refreshes at once: bindingRefreshDue alone decides for it.)
-   */
-  private async keepBound(session: Session): Promise<boolean> {
-    if (Date.now() - session.boundAt < this.settings.heartbeatMs / 4) return true;
-    if (!this.bindingRefreshDue(session)) return true;
-    const { appId, userId } = session.user!;
-    if ((await this.deps.presence.refresh(appId, userId, session.id)) !== "taken") return true;
-    kick(session);
-    return false;
   }
 
   /**
@@ -366,6 +294,6 @@ export class Gateway {
   }
 }
 
-function deliveryFrame(d: Delivery): OutFrame {
+export function deliveryFrame(d: Delivery): OutFrame {
   return new OutFrame(Code.BIZ, deliveryBodyJson(d));
 }

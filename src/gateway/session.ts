@@ -64,7 +64,7 @@ export class Session {
   lastInboundAt = Date.now();
   /** When the presence binding was last refreshed (Gateway.bindingRefreshDue). */
   bindingRefreshedAt = 0;
-  /** When the login's bind was sent (Gateway.keepBound). */
+  /** When the login's bind was sent (gateway/replay.ts, keepBound). */
   boundAt = 0;
   /** Set once logged in. */
   user: Sender | null = null;

@@ -14,7 +14,7 @@ import { splitByWeight, TickBatcher } from "../batching/tick-batcher";
 const REPLAY_PAGE = 200;
 /**
  * ...and handed out in pages of about this much data (one message at least): a login writes a page
- * at once, and waits for the client to read before the next (Gateway.replayKept).
+ * at once, and waits for the client to read before the next (gateway/replay.ts).
  */
 const REPLAY_PAGE_BYTES = 256 * 1024;
 

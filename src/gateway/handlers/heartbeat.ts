@@ -2,6 +2,7 @@
 import { Code } from "../../protocol/codes";
 import { EmptyBody } from "../../protocol/bodies";
 import { kick } from "../local-sessions";
+import { replayKept } from "../replay";
 import type { FrameHandler } from "./types";
 
 export const heartbeat: FrameHandler<typeof EmptyBody> = {
@@ -24,7 +25,7 @@ export const heartbeat: FrameHandler<typeof EmptyBody> = {
         // the binding had expired (this node or Redis stalled): messages sent meanwhile were kept
         // for the next login, so replay them now, before new ones, as a login does; room
         // membership may be gone too, so join again
-        await gateway.replayKept(session);
+        await replayKept(gateway, session);
         await gateway.presenceEvent("online", session);
       }
       // a newer login took the binding and its kick did not reach us (e.g. we were briefly unsubscribed)

@@ -4,6 +4,7 @@ import { Code } from "../../protocol/codes";
 import { LoginBody } from "../../protocol/bodies";
 import { findImError, ImError } from "../../protocol/errors";
 import type { Gateway } from "../gateway";
+import { replayKept, replayRoom } from "../replay";
 import type { Session } from "../session";
 import type { RoomLogEntry } from "../../router/broker";
 import { sentBy } from "../../router/node-message";
@@ -84,8 +85,8 @@ async function takeOver(session: Session, req: LoginRequest, roomId: number | un
   deps.metrics.logins.inc();
   gateway.log.debug({ userId: req.userId, connId: session.id, roomId }, "logged in");
 
-  await gateway.replayRoom(session, (joined?.missed ?? []).map((entry) => gateway.roomFrame(entry.seq, entry.msg)));
-  await gateway.replayKept(session, keptMark);
+  await replayRoom(gateway, session, (joined?.missed ?? []).map((entry) => gateway.roomFrame(entry.seq, entry.msg)));
+  await replayKept(gateway, session, keptMark);
   // a room that closed meanwhile took the session out: everything held goes, its close notice too
   const stillInRoom = joined !== null && session.user!.roomId === roomId;
   session.release(stillInRoom ? joined.covered : () => false);
