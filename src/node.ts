@@ -121,7 +121,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   });
   const registry = new NodeRegistry(redis.command, keys, log, Math.min(3000, config.gateway.heartbeatMs), self);
   registry.onNodeDead(async (deadNodeId) => roomNodes.forgetNode(deadNodeId, await membership.removeNode(deadNodeId)));
-  registry.onRevived(() => gateway.reannounce());
+  registry.onRevived((cause) => gateway.reannounce(cause));
   // the http role is the API, Bull Board and the page; the ops routes (checks, metrics) are on every node
   const im = { settings: config.http, log, tokens, presence, registry, intake, pushOnce: new PushOnce(redis.command, keys, log), isRoomLive, self };
   const app = createApp(im, { nodeId, metrics, ready }, roles.has("http")

@@ -156,12 +156,17 @@ export class Gateway {
   }
 
   /**
-   * Another node took this one for dead (it stalled) and removed its room members and its place in
-   * its rooms' node sets: hold the rooms again and queue an online event for every logged-in
-   * session, which puts the members back.
+   * This node's room members and its place in its rooms' node sets are gone: another node took it
+   * for dead (it stalled) and removed them ("reaped"), or Redis lost its data ("lost"). Hold the
+   * rooms again, pass on the room messages published while it did not (from the rooms' histories),
+   * and queue an online event for every logged-in session, which puts the members back (once its
+   * binding is there again: a heartbeat that finds it gone makes it again). After a loss the rooms'
+   * seqs started over: their order is followed afresh, from the new histories' start.
    */
-  async reannounce(): Promise<void> {
+  async reannounce(cause: "reaped" | "lost"): Promise<void> {
+    if (cause === "lost") this.roomOrder.restart();
     await Promise.all(this.sessions.roomIds().map((roomId) => this.deps.roomNodes.hold(roomId)));
+    await this.roomOrder.catchUp();
     const live = [...this.sessions.all].filter((s) => s.user !== null && !s.closed);
     await Promise.all(live.map((s) => this.presenceEvent("online", s)));
   }

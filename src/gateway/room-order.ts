@@ -106,6 +106,19 @@ export class RoomOrder<M> {
     );
   }
 
+  /**
+   * The rooms' seqs started over (Redis lost its data, the seq counters and histories with it):
+   * pass on what still waits behind a gap (late beats lost), then expect each room's new first seq,
+   * 1, so that catchUp() reads its new history from the start.
+   */
+  restart(): void {
+    for (const [roomId, old] of this.rooms) {
+      if (old.timer) clearTimeout(old.timer);
+      for (const seq of [...old.waiting.keys()].sort((a, b) => a - b)) this.emit(roomId, seq, old.waiting.get(seq)!);
+      this.rooms.set(roomId, newRoom<M>(1));
+    }
+  }
+
   /** Stop following the rooms `stillHeld` says no: a later join starts them afresh. */
   forgetRooms(stillHeld: (roomId: number) => boolean): void {
     for (const [roomId, room] of this.rooms) {

@@ -3,7 +3,9 @@
 // that only it would have cleaned up (room members, …): whichever live node first finds a dead
 // entry runs the cleanups registered with onNodeDead, then drops the entry. A node that was only
 // stalled (a long GC pause, a frozen VM, Redis out of reach) learns at its next refresh that it was
-// cleaned up after, and puts its state back (onRevived). Entries are timed by Redis's clock, never a
+// cleaned up after, and puts its state back (onRevived). So does a node whose entry is simply gone:
+// Redis lost its data (a restart of a Redis that keeps nothing on disk), and with it everything the
+// node had put there. Entries are timed by Redis's clock, never a
 // node's: nodes in several regions do not share one, and one running ahead would take all the
 // others for dead.
 import type Redis from "ioredis";
@@ -23,6 +25,12 @@ export interface NodeInfo {
 }
 
 /**
+ * Puts back what this node keeps in Redis: "reaped" when another node took it for dead and cleaned
+ * up after it, "lost" when Redis lost its data (room seqs and histories started over too).
+ */
+export type Revival = (cause: "reaped" | "lost") => Promise<void>;
+
+/**
  * Cleans up after a dead node. Must be idempotent: it runs again, on some node, if a run fails or
  * its node dies midway.
  */
@@ -38,15 +46,18 @@ const REAPED_MARK_MS = 24 * 3600 * 1000;
 /** An entry not refreshed for this many periods is dead (its info expires then too). */
 const DEAD_AFTER_PERIODS = 3;
 
-// This node's entry, timed now, and its info; then whether it was cleaned up after (the marks go).
-// KEYS: nodes zset, info, reaped mark, reap lock. ARGV: nodeId, info JSON, info TTL ms.
+// This node's entry, timed now, and its info; then whether it was cleaned up after (the marks go):
+// 1, or whether its entry was missing though it had registered before (Redis lost its data): 2.
+// KEYS: nodes zset, info, reaped mark, reap lock. ARGV: nodeId, info JSON, info TTL ms, 1 if this
+// node registered before (else 0).
 const REGISTER = `
 ${LUA_REDIS_NOW_MS}
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 local reaped = redis.call('GETDEL', KEYS[3])
 local locked = redis.call('GETDEL', KEYS[4])
 if reaped or locked then return 1 end
+if added == 1 and ARGV[4] == '1' then return 2 end
 return 0
 `;
 
@@ -66,7 +77,7 @@ return 0
 `;
 
 interface RegistryScripts {
-  imRegisterNode(nodes: string, info: string, reaped: string, reapLock: string, nodeId: string, infoJson: string, ttlMs: number): Promise<number>;
+  imRegisterNode(nodes: string, info: string, reaped: string, reapLock: string, nodeId: string, infoJson: string, ttlMs: number, registeredBefore: 0 | 1): Promise<number>;
   imNodesByAge(nodes: string, ageMs: number, which: "live" | "dead"): Promise<string[]>;
   imForgetNode(nodes: string, nodeId: string, deadAgeMs: number): Promise<number>;
 }
@@ -74,7 +85,9 @@ interface RegistryScripts {
 export class NodeRegistry {
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly cleanups: DeadNodeCleanup[] = [];
-  private readonly revivals: Array<() => Promise<void>> = [];
+  private readonly revivals: Revival[] = [];
+  /** This node's entry was written once: a later refresh that finds it missing finds Redis emptied. */
+  private registered = false;
   private readonly scripts: RegistryScripts;
 
   constructor(
@@ -97,9 +110,10 @@ export class NodeRegistry {
 
   /**
    * Run `restore` when this node finds, at a refresh, that another node took it for dead and ran
-   * the onNodeDead cleanups for it: it must put back what they removed.
+   * the onNodeDead cleanups for it, or that its entry is gone (Redis lost its data): it must put
+   * back what they removed.
    */
-  onRevived(restore: () => Promise<void>): void {
+  onRevived(restore: Revival): void {
     this.revivals.push(restore);
   }
 
@@ -114,15 +128,15 @@ export class NodeRegistry {
 
   /**
    * Write this node's entry now, as `describe` says it is (a draining node: not accepting), and
-   * restore its state (onRevived) if it was taken for dead meanwhile. Rejects if either fails; a
-   * failed restore is tried again at the next refresh.
+   * restore its state (onRevived) if it was taken for dead meanwhile, or Redis lost it. Rejects if
+   * either fails; a failed restore is tried again at the next refresh (as after a cleanup).
    */
   async refresh(): Promise<void> {
     const info: NodeInfo = { ...this.describe(), updatedAt: Date.now() };
     // the reap lock goes too: alive, room membership takes this node's members again (membership.ts,
     // JOIN), and a cleanup of it that another node runs now, or that failed midway, may have
     // removed some: put back too
-    const cleanedUp = await this.scripts.imRegisterNode(
+    const found = await this.scripts.imRegisterNode(
       this.keys.nodes(),
       this.keys.nodeInfo(info.nodeId),
       this.keys.nodeReaped(info.nodeId),
@@ -130,11 +144,15 @@ export class NodeRegistry {
       info.nodeId,
       JSON.stringify(info),
       DEAD_AFTER_PERIODS * this.periodMs,
+      this.registered ? 1 : 0,
     );
-    if (cleanedUp === 0) return;
-    this.log.warn("this node was taken for dead and cleaned up after; restoring its state");
+    this.registered = true;
+    if (found === 0) return;
+    const cause = found === 1 ? "reaped" : "lost";
+    if (cause === "reaped") this.log.warn("this node was taken for dead and cleaned up after; restoring its state");
+    else this.log.warn("this node's registry entry was gone (Redis lost its data); restoring its state");
     try {
-      for (const restore of this.revivals) await restore();
+      for (const restore of this.revivals) await restore(cause);
     } catch (err) {
       // the mark goes back, so the next refresh tries again
       await this.redis.set(this.keys.nodeReaped(info.nodeId), "1", "PX", REAPED_MARK_MS);
