@@ -27,11 +27,12 @@ afterAll(async () => {
 });
 
 /** A client that stays on `node` (a reconnect comes back to it), with what it was delivered. */
-async function onNode(node: TestNode, transport: "tcp" | "ws", roomId?: number) {
-  const userId = newUserId();
+async function onNode(node: TestNode, transport: "tcp" | "ws", roomId?: number, earlier: { userId?: number; roomSeq?: number } = {}) {
+  const userId = earlier.userId ?? newUserId();
   const client = new ImClient({
     userId,
     roomId,
+    roomSeq: earlier.roomSeq,
     transport,
     connectors: nativeConnectors,
     heartbeatMs: 400,
@@ -44,8 +45,13 @@ async function onNode(node: TestNode, transport: "tcp" | "ws", roomId?: number) 
   const logins: boolean[] = [];
   client.on("room", (d) => room.push(d));
   client.on("login", (info) => logins.push(info.reconnected));
-  await client.connect();
-  return { userId, client, room, logins };
+  const login = await client.connect();
+  return { userId, client, room, logins, login };
+}
+
+async function restartRedisEmpty(): Promise<void> {
+  await redis.kill();
+  await redis.up();
 }
 
 test("after Redis restarts empty, connected room members on both nodes get the room's messages again, and private messages reach them", async () => {
@@ -56,8 +62,7 @@ test("after Redis restarts empty, connected room members on both nodes get the r
   await sender.client.sendRoom("before");
   for (const v of viewers) await waitFor(() => v.room.some((d) => d.data.content === "before"), 5000, `the room message before the restart on user ${v.userId}`);
 
-  await redis.kill();
-  await redis.up();
+  await restartRedisEmpty();
   // said before the nodes notice (at their next registry refresh): no node holds the room then,
   // so this one is only in the room's new history
   const said = ["at once"];
@@ -85,4 +90,26 @@ test("after Redis restarts empty, connected room members on both nodes get the r
   await waitFor(() => privates.includes("private after"), 10_000, "the private message after the restart");
   // none of it needed a reconnect
   for (const c of [sender, ...viewers]) expect(c.logins).toEqual([false]);
+});
+
+test("a client back after the restart with the roomSeq it had gets the room's new history (its seq started over), told recovered: false, and goes on from the new seq", async () => {
+  const [A, B] = cluster.nodes;
+  const roomId = await openRoom(A);
+  const sender = await onNode(A, "ws", roomId);
+  const viewer = await onNode(B, "tcp", roomId);
+  for (let i = 0; i < 8; i++) await sender.client.sendRoom(`old-${i}`);
+  await waitFor(() => viewer.room.length === 8, 5000, "the 8 room messages before the restart");
+  const { userId, roomSeq } = { userId: viewer.userId, roomSeq: viewer.client.roomSeq };
+  viewer.client.close();
+
+  await restartRedisEmpty();
+  await waitFor(async () => (await onlineStatus(cluster, A, sender.userId).catch(() => ({ online: false }))).online, 10_000, "the sender bound again");
+  const said = ["new-0", "new-1", "new-2"];
+  for (const content of said) await sender.client.sendRoom(content);
+
+  const back = await onNode(B, "ws", roomId, { userId, roomSeq });
+  expect(back.login.recovered).toBe(false);
+  await waitFor(() => back.room.length >= said.length, 5000, "the room's new history replayed").catch(() => {});
+  expect(back.room.map((d) => d.data.content)).toEqual(said);
+  expect(back.client.roomSeq).toBe(3);
 });

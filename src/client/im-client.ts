@@ -157,8 +157,11 @@ export class ImClient extends Emitter<ImClientEvents> {
   }
 
   private onLogin(info: LoginInfo, asked: LoginRequest): LoginInfo {
-    // without recovery the client is live from the room's latest seq; with it, the replay advances it
-    if (asked.roomSeq === undefined && info.roomSeq !== undefined) this.lastRoomSeq = info.roomSeq;
+    // without recovery the client is live from the room's latest seq; with it, the replay advances
+    // it. An answer behind the seq asked for is the server's to trust: the room's seq started over
+    // (Redis lost its data) and the replay starts at its new beginning. (A node behind a gap may
+    // answer so too: the next recovery then repeats a few messages, dropped by msgId.)
+    if (info.roomSeq !== undefined && (asked.roomSeq === undefined || info.roomSeq < asked.roomSeq)) this.lastRoomSeq = info.roomSeq;
     this.state = "online";
     this.retry.reset();
     this.emit("login", info);

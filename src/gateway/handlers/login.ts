@@ -130,7 +130,7 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
     roomSeq === undefined
       ? deps.roomLog.latestSeq(roomId).then((latestSeq) => ({ latestSeq, entries: [] as RoomLogEntry[], recovered: undefined }))
       : deps.roomLog.since(roomId, roomSeq);
-  const [first, live, history] = await Promise.all([joining, looking, reading]);
+  const [first, live, read] = await Promise.all([joining, looking, reading]);
   if (!live) {
     gateway.sessions.leaveRoom(session);
     session.user!.roomId = undefined;
@@ -138,12 +138,19 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
   }
   // the room closed while its history was read: its notice took the session out of it
   if (session.user!.roomId !== roomId) return null;
+  // A roomSeq past the history's latest seq (every seq a client was sent is in the history) is from
+  // before the room's seq started over: Redis lost its data (or the history of a room silent for a
+  // week expired). The whole new history is missed, and what came before it may be lost.
+  const restarted = roomSeq !== undefined && roomSeq > read.latestSeq;
+  const history = restarted ? { ...(await deps.roomLog.since(roomId, 0)), recovered: false } : read;
+  if (session.user!.roomId !== roomId) return null;
+  const after = restarted ? 0 : roomSeq;
   // this node passes the room's messages on from `next` (in seq order, holding any that came after
   // a gap): the history before it is replayed, the rest comes live, so nothing comes twice or out
   // of order
   const next = gateway.roomJoined(roomId, history.latestSeq, first);
   const liveAfter = Math.min(history.latestSeq, next - 1);
-  if (roomSeq === undefined) {
+  if (after === undefined) {
     // live from here: what came before is not for this client
     return { answer: { roomSeq: liveAfter }, missed: [], covered: (seq) => seq <= liveAfter };
   }
@@ -157,6 +164,6 @@ async function joinRoom(session: Session, roomId: number, roomSeq: number | unde
   return {
     answer: { roomSeq: liveAfter, recovered: history.recovered },
     missed,
-    covered: (seq) => seq <= roomSeq || replayedSeqs.has(seq),
+    covered: (seq) => seq <= after || replayedSeqs.has(seq),
   };
 }
