@@ -59,8 +59,9 @@ test("after Redis restarts empty, connected room members on both nodes get the r
   const roomId = await openRoom(A);
   const sender = await onNode(A, "ws", roomId);
   const viewers = [await onNode(A, "tcp", roomId), await onNode(B, "ws", roomId), await onNode(B, "tcp", roomId)];
-  await sender.client.sendRoom("before");
-  for (const v of viewers) await waitFor(() => v.room.some((d) => d.data.content === "before"), 5000, `the room message before the restart on user ${v.userId}`);
+  // more before the restart than after it: a client's roomSeq must follow the new, lower seqs
+  for (let i = 0; i < 10; i++) await sender.client.sendRoom("before");
+  for (const v of viewers) await waitFor(() => v.room.filter((d) => d.data.content === "before").length === 10, 5000, `the 10 room messages before the restart on user ${v.userId}`);
 
   await restartRedisEmpty();
   // said before the nodes notice (at their next registry refresh): no node holds the room then,
@@ -82,6 +83,8 @@ test("after Redis restarts empty, connected room members on both nodes get the r
     // on a timeout the comparison below shows what did come
     await waitFor(() => got().length >= said.length, 10_000, `the room messages since the restart on user ${v.userId}`).catch(() => {});
     expect(got()).toEqual(said);
+    // the room's seq started over: a reconnect recovers from the new seq, not the old 10
+    expect(v.client.roomSeq).toBe(said.length);
   }
   const privateTo = viewers[2];
   const privates: string[] = [];

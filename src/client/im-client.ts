@@ -28,6 +28,8 @@ export class ImClient extends Emitter<ImClientEvents> {
   private link: Link | null = null;
   private connecting: Promise<LoginInfo> | null = null;
   private lastRoomSeq: number | undefined;
+  /** The msgId of the room message lastRoomSeq was taken from (0: none yet). */
+  private lastRoomMsgId = 0;
   /** Ends the endpoint wait of a connect in progress (close() while it waits). */
   private abortEndpointWait: ((reason: string) => void) | null = null;
 
@@ -54,7 +56,7 @@ export class ImClient extends Emitter<ImClientEvents> {
     return this.state;
   }
 
-  /** The highest room seq seen (or the room's seq at login): a reconnect recovers what came after it. */
+  /** The seq of the newest room message seen (or the room's seq at login): a reconnect recovers what came after it. */
   get roomSeq(): number | undefined {
     return this.lastRoomSeq;
   }
@@ -156,6 +158,19 @@ export class ImClient extends Emitter<ImClientEvents> {
     }
   }
 
+  /**
+   * The newest room message, by msgId, sets the seq a reconnect recovers from. msgIds and a room's
+   * seqs are handed out together, so within one Redis this is the highest seq (a gap's late message
+   * does not step it back); when Redis lost its data the seqs start over but msgIds go on rising,
+   * so a connected client follows the new seqs instead of keeping the old, higher one, which would
+   * skip the new messages up to it at the next recovery.
+   */
+  private noteRoomSeq(seq: number, msgId: number): void {
+    if (msgId <= this.lastRoomMsgId) return;
+    this.lastRoomMsgId = msgId;
+    this.lastRoomSeq = seq;
+  }
+
   private onLogin(info: LoginInfo, asked: LoginRequest): LoginInfo {
     // without recovery the client is live from the room's latest seq; with it, the replay advances
     // it. An answer behind the seq asked for is the server's to trust: the room's seq started over
@@ -172,7 +187,7 @@ export class ImClient extends Emitter<ImClientEvents> {
     if (!d.ok) return this.emit("error", new ImClientError("bad_server_frame", d.reason));
     if (!this.seen.add(d.msgId)) return;
     if (d.kind === "room") {
-      if (d.event.data.roomId === this.s.roomId) this.lastRoomSeq = Math.max(this.lastRoomSeq ?? 0, d.event.data.seq);
+      if (d.event.data.roomId === this.s.roomId) this.noteRoomSeq(d.event.data.seq, Number(d.msgId));
       this.emit("room", d.event);
     } else if (d.kind === "private") this.emit("private", d.event);
     else this.emit("push", d.event);
