@@ -5,9 +5,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { ImClient, nativeConnectors } from "../src/client";
 import type { Delivered, RoomData } from "../src/client/events";
-import { imToken, newUserId, onlineStatus, openRoom } from "./support/http-api";
+import { Code } from "../src/protocol/codes";
+import { api, APP_ID, imToken, newUserId, onlineStatus, openRoom } from "./support/http-api";
 import { startInProcessNodes, type InProcessCluster } from "./support/in-process-nodes";
 import { PrivateRedis } from "./support/private-redis";
+import { RawTcp } from "./support/raw-tcp";
 import type { TestNode } from "./support/test-cluster";
 import { waitFor } from "./support/wait";
 
@@ -17,7 +19,9 @@ const clients: ImClient[] = [];
 
 beforeAll(async () => {
   redis = await PrivateRedis.start();
-  cluster = await startInProcessNodes(2, {}, { REDIS_URL: redis.url });
+  // Redis goes away on purpose here, and each of a node's connections logs every failed reconnect
+  // at error level: hundreds of expected lines that would bury the rest of the suite's output
+  cluster = await startInProcessNodes(2, {}, { REDIS_URL: redis.url, LOG_LEVEL: "fatal" });
 });
 
 afterAll(async () => {
@@ -115,4 +119,44 @@ test("a client back after the restart with the roomSeq it had gets the room's ne
   await waitFor(() => back.room.length >= said.length, 5000, "the room's new history replayed").catch(() => {});
   expect(back.room.map((d) => d.data.content)).toEqual(said);
   expect(back.client.roomSeq).toBe(3);
+});
+
+test("while Redis is down, a frame or an HTTP request that needs it is refused as unavailable (503), not internal; once it is back, both work", async () => {
+  const [A] = cluster.nodes;
+  const userId = newUserId();
+  const conn = await RawTcp.loggedIn(A.tcp, userId, await imToken(A, userId));
+  const online = () => api(A.http, "GET", `/api/im/online?userId=${userId}&appId=${APP_ID}`, { bearer: cluster.apiKey });
+  try {
+    await redis.kill();
+    conn.send(Code.BIZ, { bizCode: 5556, clientMsgId: "while-down", data: { objectId: newUserId(), content: "hello" } });
+    const refused = await conn.next((f) => f.code === Code.ERROR || f.code === Code.BIZ, 10_000, "an answer to the BIZ sent while Redis is down");
+    expect(refused.body).toMatchObject({ error: "unavailable", clientMsgId: "while-down" });
+    const r = await online();
+    expect({ status: r.status, json: r.json }).toMatchObject({ status: 503, json: { error: { code: "unavailable" } } });
+  } finally {
+    if (!redis.running) await redis.up();
+    conn.close();
+  }
+  await waitFor(async () => (await online()).status === 200, 10_000, "/api/im/online answering once Redis is back");
+});
+
+test("a node asked to stop as Redis comes back stops (BullMQ may never close a worker that is reconnecting, taskforcesh/bullmq#4656)", async () => {
+  const own = await PrivateRedis.start();
+  const pair = await startInProcessNodes(2, {}, { REDIS_URL: own.url, LOG_LEVEL: "fatal" });
+  try {
+    const [A] = pair.nodes;
+    const userId = newUserId();
+    const conn = await RawTcp.loggedIn(A.tcp, userId, await imToken(A, userId));
+    await own.kill();
+    // refused once the command connection gave up reconnecting: every connection is reconnecting now
+    conn.send(Code.BIZ, { bizCode: 5556, clientMsgId: "while-down", data: { objectId: newUserId(), content: "hello" } });
+    await conn.next((f) => f.code === Code.ERROR, 10_000, "the BIZ refused while Redis is down");
+    await own.up();
+    conn.close();
+    // without the bound of Workers.close, this stop hangs
+    const stopped = pair.stop().then(() => "stopped");
+    expect(await Promise.race([stopped, Bun.sleep(15_000).then(() => "still stopping after 15 s")])).toBe("stopped");
+  } finally {
+    await own.kill();
+  }
 });

@@ -10,6 +10,7 @@ import type { Gateway } from "./gateway";
 import { handlerFor } from "./handlers/registry";
 import { TokenBucket } from "./limits";
 import { ReplayHold } from "./replay-hold";
+import { redisUnavailable } from "../redis/outage";
 
 type Inbound =
   /** `limited`: over the rate limit when it arrived, so refused in its turn. */
@@ -398,9 +399,9 @@ export class Session {
   }
 
   private refuse(err: unknown, clientMsgId: string | undefined): void {
-    const refusal = findImError(err);
+    const refusal = findImError(err) ?? redisUnavailable(err);
     if (refusal) {
-      // one that stands for a failure (MySQL unavailable) is worth a line: the client sees only its reason
+      // one that stands for a failure (MySQL or Redis unavailable) is worth a line: the client sees only its reason
       if (refusal.cause !== undefined) this.gateway.log.warn({ err, connId: this.id, userId: this.user?.userId }, "frame refused: a backing service failed");
       if (this.user) this.sendError(refusal.reason, refusal.message, clientMsgId);
       else this.refuseAndClose(refusal.reason, refusal.message);

@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ErrorReason, findImError, httpErrorBody } from "../protocol/errors";
 import type { Logger } from "../log";
+import { redisUnavailable } from "../redis/outage";
 
 /** A refusal as an HTTP response; `status` differs from the vocabulary's only for a framework's own (HTTPException). */
 export function errorResponse(c: Context, reason: ErrorReason, message: string, status: number = ErrorReason[reason]): Response {
@@ -12,9 +13,9 @@ export function errorResponse(c: Context, reason: ErrorReason, message: string, 
 
 export function onHttpError(log: Logger) {
   return (err: Error, c: Context): Response => {
-    const refusal = findImError(err);
+    const refusal = findImError(err) ?? redisUnavailable(err);
     if (refusal) {
-      // one that stands for a failure (MySQL unavailable) is worth a line: the client sees only its reason
+      // one that stands for a failure (MySQL or Redis unavailable) is worth a line: the client sees only its reason
       if (refusal.cause !== undefined) log.warn({ err, path: c.req.path }, "http request refused: a backing service failed");
       return errorResponse(c, refusal.reason, refusal.message);
     }

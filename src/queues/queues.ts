@@ -67,6 +67,8 @@ export function createQueues(connection: Redis, prefix: string, log: Logger): Qu
 const JOB_LOCK_MS = 10_000;
 const STALLED_CHECK_MS = 5_000;
 const MAX_STALLS = defaultJobOptions.attempts;
+/** How long a node's stop waits for its workers to close (see Workers.close): well within main.ts's 10 s. */
+const WORKERS_CLOSE_MAX_MS = 5_000;
 
 export interface Processors {
   biz: Processor<BizBatchJob>;
@@ -76,7 +78,12 @@ export interface Processors {
 }
 
 export interface Workers {
-  /** Finish the jobs in hand, take no new ones. */
+  /**
+   * Finish the jobs in hand, take no new ones. Resolves within WORKERS_CLOSE_MAX_MS: a BullMQ
+   * worker whose connection is reconnecting (Redis just went or came back) may never close
+   * (taskforcesh/bullmq#4656); its jobs in hand are then left to their lock, which lapses, and
+   * another node's worker takes them over.
+   */
   close(): Promise<void>;
   /** True while every queue's worker runs (/readyz). */
   running(): boolean;
@@ -120,7 +127,13 @@ export function startWorkers(
   });
   return {
     async close() {
-      await Promise.allSettled(workers.map((w) => w.close()));
+      const open = new Set(workers.map((w) => w.name));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, WORKERS_CLOSE_MAX_MS)));
+      const closing = workers.map((w) => w.close().finally(() => open.delete(w.name)));
+      await Promise.race([Promise.allSettled(closing), late]);
+      clearTimeout(timer);
+      if (open.size > 0) log.warn({ waitedMs: WORKERS_CLOSE_MAX_MS, queues: [...open] }, "workers did not close in time; their jobs in hand go to other nodes once their locks lapse");
     },
     running: () => workers.every((w) => w.isRunning()),
   };

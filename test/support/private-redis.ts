@@ -35,6 +35,11 @@ export class PrivateRedis {
     await proc.exited;
   }
 
+  /** Whether it runs (up() was the last call, not kill()). */
+  get running(): boolean {
+    return this.proc !== null;
+  }
+
   /** Start it again on the same port, empty; resolves once it answers PING. */
   async up(): Promise<void> {
     if (this.proc) throw new Error("redis-server is running already");
