@@ -164,7 +164,7 @@ describe("live rooms", () => {
     try {
       const anchor = newUserId();
       const anchorJwt = await devJwt(A, anchor);
-      const starting = new LivingRooms(database.db, held.client, createKeys(cluster.prefix)).start(anchor, { type: 1, roomName: "closed while starting" });
+      const starting = new LivingRooms(database.db, held.client, createKeys(cluster.prefix)).start(APP_ID, anchor, { type: 1, roomName: "closed while starting" });
       await held.reached;
       const roomId = await startRoom(A, anchorJwt, "the same start again");
       expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
@@ -250,6 +250,23 @@ describe("live rooms", () => {
     expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(200);
     expect((await api(B.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId } })).status).toBe(404);
     expect((await api(A.http, "POST", "/api/living/close", { bearer: anchorJwt, body: { roomId: 2_000_000_000 } })).status).toBe(404);
+  });
+
+  test("an anchor is a user of one app: the same userId in another app opens its own room, is not this one's anchor and may not close it (403)", async () => {
+    const userId = newUserId();
+    const ours = await devJwt(A, userId);
+    const otherApp = await devJwt(A, userId, { appId: APP_ID + 1 });
+    const roomId = await startRoom(A, ours);
+    const theirs = await startRoom(B, otherApp);
+    expect(theirs).not.toBe(roomId);
+    const seen = await api(B.http, "GET", `/api/living/${roomId}`, { bearer: otherApp });
+    expect([seen.json.roomId, seen.json.isAnchor]).toEqual([roomId, false]);
+    expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: ours })).json.isAnchor).toBe(true);
+    const denied = await api(B.http, "POST", "/api/living/close", { bearer: otherApp, body: { roomId } });
+    expect([denied.status, denied.json.error?.code]).toEqual([403, "forbidden"]);
+    expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: ours })).json.roomId).toBe(roomId);
+    expect((await api(A.http, "POST", "/api/living/close", { bearer: ours, body: { roomId } })).status).toBe(200);
+    expect((await api(A.http, "POST", "/api/living/close", { bearer: otherApp, body: { roomId: theirs } })).status).toBe(200);
   });
 
   test("the list holds only rooms of the asked type; a full page before the last says hasNext", async () => {
@@ -591,7 +608,7 @@ describe("room recovery (LOGIN roomSeq)", () => {
     });
     const closing = new RoomClosing(new LivingRooms(database.db, redis.command, keys), new RoomMembership(redis.command, keys), lateAfterNotice, sequencer, APP_ID, log);
     try {
-      await closing.close(anchorId, roomId);
+      await closing.close(APP_ID, anchorId, roomId);
       const ttl = await redis.command.ttl(keys.roomLog(roomId));
       expect(ttl > 0 && ttl <= 3600).toBe(true);
     } finally {
@@ -653,7 +670,7 @@ describe("room recovery (LOGIN roomSeq)", () => {
         step === "caching the room as closed" ? Object.assign(Object.create(rooms) as LivingRooms, { cacheClosed: (id: number) => failOnce(() => rooms.cacheClosed(id)) }) : rooms;
       const closing = new RoomClosing(flakyRooms, new RoomMembership(redis.command, keys), flakyBroker, new Sequencer(redis.command, keys), 10001, log, [50]);
       try {
-        await closing.close(anchorId, roomId);
+        await closing.close(APP_ID, anchorId, roomId);
         await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 notice, on the retry");
         expect(failures).toBe(-1);
         expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: await devJwt(A, anchorId) })).json.roomId).toBe(-1);

@@ -1,6 +1,7 @@
 // Drizzle schema (MySQL). Migrations are generated from it into drizzle/ with `bun run db:generate`.
 import { bigint, datetime, index, int, mediumtext, mysqlTable, primaryKey, tinyint, uniqueIndex, varchar } from "drizzle-orm/mysql-core";
 import { sql } from "drizzle-orm";
+import { DEFAULT_APP_ID } from "../protocol/codes";
 
 /**
  * Kept reliable messages (5556 and pushes): one row per (recipient, message) whose recipient was
@@ -28,6 +29,8 @@ export const imMessage = mysqlTable(
 
 const roomColumns = {
   id: int("id", { unsigned: true }).autoincrement().primaryKey(),
+  /** The anchor's app: the same userId in another app is another person (a user JWT's appId claim). */
+  appId: int("app_id").notNull().default(DEFAULT_APP_ID),
   anchorId: bigint("anchor_id", { mode: "number", unsigned: true }).notNull(),
   /** 1 normal, 2 pk. */
   type: tinyint("type").notNull().default(1),
@@ -42,12 +45,12 @@ const roomColumns = {
 };
 
 /**
- * Rooms that are live now (seed: t_living_room). At most one per anchor: the unique index is what
- * keeps concurrent starts by one anchor from opening several rooms (LivingRooms.start).
+ * Rooms that are live now (seed: t_living_room). At most one per anchor (app and user): the unique
+ * index is what keeps concurrent starts by one anchor from opening several rooms (LivingRooms.start).
  */
 export const livingRoom = mysqlTable("living_room", roomColumns, (t) => [
   index("living_room_type_id").on(t.type, t.id),
-  uniqueIndex("living_room_anchor_unique").on(t.anchorId),
+  uniqueIndex("living_room_app_anchor_unique").on(t.appId, t.anchorId),
 ]);
 
 /** Rooms that were live (seed: t_living_room_record); a closed room moves here. */

@@ -1,15 +1,18 @@
 // Live rooms (seed sections 4.1–4.3): MySQL is the truth, Redis caches each room object (with null
 // caching, so a flood of lookups for a closed or unknown room does not reach MySQL).
-import { desc, eq } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import type Redis from "ioredis";
 import type { Db } from "../db/client";
 import { ER_DUP_ENTRY, isMysqlError } from "../db/errors";
 import { livingRoom, livingRoomRecord } from "../db/schema";
+import { DEFAULT_APP_ID } from "../protocol/codes";
 import { ImError } from "../protocol/errors";
 import { LIVING_ROOM_NOT_LIVE, type Keys } from "../redis/keys";
 
 export interface Room {
   id: number;
+  /** The anchor's app. */
+  appId: number;
   anchorId: number;
   type: number;
   roomName: string;
@@ -40,16 +43,22 @@ export class LivingRooms {
   ) {}
 
   /**
-   * Open a live room for the anchor; an anchor already live gets its current room back. One live
-   * room per anchor is the unique index on living_room.anchor_id: of concurrent starts by one anchor,
-   * one insert wins and the others, refused as a duplicate, return the winner's room.
+   * Open a live room for the anchor (a user of app `appId`); an anchor already live gets its current
+   * room back. One live room per anchor is the unique index on living_room (app_id, anchor_id): of
+   * concurrent starts by one anchor, one insert wins and the others, refused as a duplicate, return
+   * the winner's room.
    */
-  async start(anchorId: number, req: StartRoom): Promise<number> {
+  async start(appId: number, anchorId: number, req: StartRoom): Promise<number> {
     for (let attempt = 1; ; attempt++) {
-      const [existing] = await this.db.select({ id: livingRoom.id }).from(livingRoom).where(eq(livingRoom.anchorId, anchorId)).limit(1);
+      const [existing] = await this.db
+        .select({ id: livingRoom.id })
+        .from(livingRoom)
+        .where(and(eq(livingRoom.appId, appId), eq(livingRoom.anchorId, anchorId)))
+        .limit(1);
       if (existing) return existing.id;
       try {
         const [res] = await this.db.insert(livingRoom).values({
+          appId,
           anchorId,
           type: req.type,
           status: 1,
@@ -69,23 +78,24 @@ export class LivingRooms {
 
   /**
    * Close a live room: the row moves to living_room_record with its end_time in one transaction.
-   * 404 when it is not live, 403 when the user is not its anchor. Returns the closed room. The
-   * caller then calls cacheClosed (and retries it should Redis fail): a lookup racing the close may
-   * have cached the room as live again.
+   * 404 when it is not live, 403 when the user (of app `appId`) is not its anchor: the same userId
+   * in another app is someone else. Returns the closed room. The caller then calls cacheClosed (and
+   * retries it should Redis fail): a lookup racing the close may have cached the room as live again.
    */
-  async close(userId: number, roomId: number): Promise<Room> {
+  async close(appId: number, userId: number, roomId: number): Promise<Room> {
+    const isAnchor = (row: { appId: number; anchorId: number }) => row.appId === appId && row.anchorId === userId;
     // who may close it is checked before anything changes: a refused close must not evict the
     // room's cache entry (any user could keep a busy room's lookups going to MySQL)
-    const [seen] = await this.db.select({ anchorId: livingRoom.anchorId }).from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
+    const [seen] = await this.db.select({ appId: livingRoom.appId, anchorId: livingRoom.anchorId }).from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
     if (!seen) throw new ImError("not_found", `room ${roomId} is not live`);
-    if (seen.anchorId !== userId) throw new ImError("forbidden", "only the anchor can close the room");
+    if (!isAnchor(seen)) throw new ImError("forbidden", "only the anchor can close the room");
     // the cache goes first: with Redis out of reach the close fails before anything changed, instead
     // of after the commit, with the room still cached as live
     await this.redis.del(this.keys.livingRoom(roomId));
     const closed = await this.db.transaction(async (tx) => {
       const [row] = await tx.select().from(livingRoom).where(eq(livingRoom.id, roomId)).for("update");
       if (!row) throw new ImError("not_found", `room ${roomId} is not live`);
-      if (row.anchorId !== userId) throw new ImError("forbidden", "only the anchor can close the room");
+      if (!isAnchor(row)) throw new ImError("forbidden", "only the anchor can close the room");
       const now = new Date();
       await tx.insert(livingRoomRecord).values({ ...row, status: 0, endTime: now, updateTime: now });
       await tx.delete(livingRoom).where(eq(livingRoom.id, roomId));
@@ -117,7 +127,8 @@ export class LivingRooms {
   async get(roomId: number): Promise<Room | null> {
     const key = this.keys.livingRoom(roomId);
     const cached = await this.redis.get(key);
-    if (cached !== null) return cached === MISS ? null : (JSON.parse(cached) as Room);
+    // a room cached by a node from before rooms had an app is of the default app, as its row is
+    if (cached !== null) return cached === MISS ? null : { appId: DEFAULT_APP_ID, ...(JSON.parse(cached) as Omit<Room, "appId">) };
     const [row] = await this.db.select().from(livingRoom).where(eq(livingRoom.id, roomId)).limit(1);
     const room = row ? toRoom(row) : null;
     // NX: a close (or start) that changed the cache since our read wins over what we read
@@ -140,6 +151,7 @@ export class LivingRooms {
 function toRoom(row: typeof livingRoom.$inferSelect): Room {
   return {
     id: row.id,
+    appId: row.appId,
     anchorId: row.anchorId,
     type: row.type,
     roomName: row.roomName,

@@ -25,13 +25,13 @@ export class RoomClosing {
   ) {}
 
   /**
-   * Close the anchor's room (404 not live, 403 not the anchor) and tell everyone in it. Resolves once
-   * the room is closed in MySQL and, normally, announced; should the announcement (Redis) fail, the
-   * room is still closed (a repeated close would get 404), so the announcement is retried in the
-   * background.
+   * Close the anchor's room (404 not live, 403 not the anchor, a user of app `appId`) and tell
+   * everyone in it. Resolves once the room is closed in MySQL and, normally, announced; should the
+   * announcement (Redis) fail, the room is still closed (a repeated close would get 404), so the
+   * announcement is retried in the background.
    */
-  async close(userId: number, roomId: number): Promise<void> {
-    const announcement = new Announcement(await this.rooms.close(userId, roomId));
+  async close(appId: number, userId: number, roomId: number): Promise<void> {
+    const announcement = new Announcement(await this.rooms.close(appId, userId, roomId));
     try {
       await this.announce(announcement);
     } catch (err) {

@@ -2,8 +2,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { id } from "../../protocol/bodies";
-import { ROOM_TYPES } from "../../protocol/codes";
-import { requireUser, type AuthEnv } from "../auth";
+import { DEFAULT_APP_ID, ROOM_TYPES } from "../../protocol/codes";
+import { requireUser, type AuthEnv, type UserClaims } from "../auth";
 import type { LivingRooms } from "../../rooms/living-rooms";
 import type { RoomList } from "../../rooms/room-list";
 import type { RoomMembership } from "../../rooms/membership";
@@ -37,11 +37,11 @@ export function livingRoutes(deps: LivingDeps) {
   return new Hono<AuthEnv>()
     .post("/start", user, async (c) => {
       const body = await jsonBody(c, StartBody);
-      return c.json({ roomId: await deps.rooms.start(c.get("user").userId, body) });
+      return c.json({ roomId: await deps.rooms.start(appOf(c.get("user")), c.get("user").userId, body) });
     })
     .post("/close", user, async (c) => {
       const { roomId } = await jsonBody(c, CloseBody);
-      await deps.closing.close(c.get("user").userId, roomId);
+      await deps.closing.close(appOf(c.get("user")), c.get("user").userId, roomId);
       return c.json({ ok: true });
     })
     .get("/list", async (c) => {
@@ -63,6 +63,12 @@ export function livingRoutes(deps: LivingDeps) {
       if (!room) return c.json({ roomId: -1, isAnchor: false });
       const { id: roomId, ...rest } = room;
       const watchNum = await counting;
-      return c.json({ roomId, ...rest, watchNum, isAnchor: room.anchorId === c.get("user").userId });
+      const u = c.get("user");
+      return c.json({ roomId, ...rest, watchNum, isAnchor: room.appId === appOf(u) && room.anchorId === u.userId });
     });
+}
+
+/** The app of a user JWT's user: the same userId in another app is someone else, an anchor too. */
+function appOf(user: UserClaims): number {
+  return user.appId ?? DEFAULT_APP_ID;
 }
