@@ -56,3 +56,14 @@ test("a query parameter holding a NUL is refused as bad input (400), not a 500 o
   }
   expect((await fetch(`${board}/api/queues?activeQueue=im-biz&status=latest`, { headers })).status).toBe(200);
 });
+
+test("a page past what Redis can count (page × jobsPerPage over 2^63, or written 1e30) is refused as bad input (400), not a 500 of the board's", async () => {
+  const headers = { authorization: `Bearer ${cluster.apiKey}` };
+  const list = `${board}/api/queues?activeQueue=im-biz&status=completed`;
+  for (const query of ["&page=100000000000&jobsPerPage=100000000", "&page=1&jobsPerPage=99999999999999999999999", "&page=1e30&jobsPerPage=10"]) {
+    const res = await fetch(list + query, { headers });
+    expect([query, res.status]).toEqual([query, 400]);
+    expect((await res.json()).error.code).toBe("bad_request");
+  }
+  expect((await fetch(`${list}&page=2&jobsPerPage=50`, { headers })).status).toBe(200);
+});

@@ -63,14 +63,27 @@ function withoutGoogleFonts() {
 }
 
 /**
- * Bull Board answers 500 to a NUL in a query parameter (`?status=%00`): its validation joins a
- * message and its options with NUL and splits them apart again, and the value's NUL breaks that
- * split. No board parameter holds a NUL, so such a request is refused here as the bad input it is.
+ * The board's paging parameters as it can serve them: decimal, at most 9 digits. It takes any
+ * integer (`1e30` too) and asks Redis for the jobs from (page - 1) × jobsPerPage, which past 2^63
+ * (or written in exponent form by JavaScript) Redis refuses: the board answered 500.
  */
-function refuseNulInQuery() {
+const PAGING_PARAMS = ["page", "jobsPerPage"];
+const PAGING_VALUE = /^\d{1,9}$/;
+
+/**
+ * Query parameters the board would answer with a 500, refused here as the bad input they are: a NUL
+ * (`?status=%00`: its validation joins a message and its options with NUL and splits them apart
+ * again, and the value's NUL breaks that split; no board parameter holds one), and paging beyond
+ * PAGING_VALUE.
+ */
+function refuseBadQuery() {
   return createMiddleware(async (c, next) => {
-    if (!new URL(c.req.url).search.toLowerCase().includes("%00")) return next();
-    return errorResponse(c, "bad_request", "a query parameter holds a NUL character");
+    const url = new URL(c.req.url);
+    if (url.search.toLowerCase().includes("%00")) return errorResponse(c, "bad_request", "a query parameter holds a NUL character");
+    for (const name of PAGING_PARAMS) {
+      if (url.searchParams.getAll(name).some((v) => !PAGING_VALUE.test(v))) return errorResponse(c, "bad_request", `${name}: decimal digits, at most 9`);
+    }
+    return next();
   });
 }
 
@@ -83,7 +96,7 @@ export function adminRoutes(apiKey: string, queues: Queue[]): Hono {
   // the board's entry is /admin/queues: a typed /admin/queues/ is redirected there, not a 404
   app.use("*", trimTrailingSlash());
   app.use("*", withoutGoogleFonts());
-  app.use("*", refuseNulInQuery());
+  app.use("*", refuseBadQuery());
   app.route("/", board.registerPlugin());
   return app;
 }
