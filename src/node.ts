@@ -32,7 +32,6 @@ import { RoomList } from "./rooms/room-list";
 import { Metrics } from "./metrics/metrics";
 import { sql } from "drizzle-orm";
 import { buildWebAssets } from "./http/routes/web";
-import { DEFAULT_APP_ID } from "./protocol/codes";
 import { ErrorReason, httpErrorBody } from "./protocol/errors";
 import { RedisBroker } from "./router/broker";
 import { RoomLog } from "./router/room-log";
@@ -89,7 +88,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   await roomNodes.forgetNode(nodeId, await membership.removeNode(nodeId));
   const rooms = new LivingRooms(database.db, redis.command, keys);
   const roomList = new RoomList(redis.command, keys, rooms, membership, nodeId, log);
-  const closing = new RoomClosing(rooms, membership, broker, sequencer, DEFAULT_APP_ID, log);
+  const closing = new RoomClosing(rooms, membership, broker, sequencer, log);
   const isRoomLive = (roomId: number) => rooms.isLive(roomId);
 
   const gateway = new Gateway(nodeId, config.gateway, { tokens, presence, broker, roomNodes, roomLog, queues, intake, reliable, kept, metrics, isRoomLive }, log);

@@ -266,7 +266,16 @@ describe("live rooms", () => {
     expect([denied.status, denied.json.error?.code]).toEqual([403, "forbidden"]);
     expect((await api(A.http, "GET", `/api/living/${roomId}`, { bearer: ours })).json.roomId).toBe(roomId);
     expect((await api(A.http, "POST", "/api/living/close", { bearer: ours, body: { roomId } })).status).toBe(200);
-    expect((await api(A.http, "POST", "/api/living/close", { bearer: otherApp, body: { roomId: theirs } })).status).toBe(200);
+    // the other app's room closes with a notice of its app
+    const viewerId = newUserId();
+    const viewer = await RawTcp.loggedIn(B.tcp, viewerId, await imToken(B, viewerId), theirs);
+    try {
+      expect((await api(A.http, "POST", "/api/living/close", { bearer: otherApp, body: { roomId: theirs } })).status).toBe(200);
+      const notice = await viewer.next((f) => f.code === Code.BIZ && f.body.bizCode === 5557, 5000, "the 5557 notice");
+      expect([notice.body.appId, JSON.parse(notice.body.data).anchorId]).toEqual([APP_ID + 1, userId]);
+    } finally {
+      viewer.close();
+    }
   });
 
   test("the list holds only rooms of the asked type; a full page before the last says hasNext", async () => {
@@ -606,7 +615,7 @@ describe("room recovery (LOGIN roomSeq)", () => {
         if (entries.some((e) => e.msg.closesRoom)) await broker.publishToRoom(id, [late]);
       },
     });
-    const closing = new RoomClosing(new LivingRooms(database.db, redis.command, keys), new RoomMembership(redis.command, keys), lateAfterNotice, sequencer, APP_ID, log);
+    const closing = new RoomClosing(new LivingRooms(database.db, redis.command, keys), new RoomMembership(redis.command, keys), lateAfterNotice, sequencer, log);
     try {
       await closing.close(APP_ID, anchorId, roomId);
       const ttl = await redis.command.ttl(keys.roomLog(roomId));
@@ -668,7 +677,7 @@ describe("room recovery (LOGIN roomSeq)", () => {
           : broker;
       const flakyRooms: LivingRooms =
         step === "caching the room as closed" ? Object.assign(Object.create(rooms) as LivingRooms, { cacheClosed: (id: number) => failOnce(() => rooms.cacheClosed(id)) }) : rooms;
-      const closing = new RoomClosing(flakyRooms, new RoomMembership(redis.command, keys), flakyBroker, new Sequencer(redis.command, keys), 10001, log, [50]);
+      const closing = new RoomClosing(flakyRooms, new RoomMembership(redis.command, keys), flakyBroker, new Sequencer(redis.command, keys), log, [50]);
       try {
         await closing.close(APP_ID, anchorId, roomId);
         await waitFor(() => v.seen.some((d) => d.bizCode === 5557) || pushes.includes(5557), 5000, "the 5557 notice, on the retry");

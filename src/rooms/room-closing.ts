@@ -19,7 +19,6 @@ export class RoomClosing {
     private readonly membership: RoomMembership,
     private readonly broker: Broker,
     private readonly sequencer: Sequencer,
-    private readonly appId: number,
     private readonly log: Logger,
     private readonly retryDelaysMs: readonly number[] = ANNOUNCE_RETRY_DELAYS_MS,
   ) {}
@@ -81,7 +80,8 @@ export class RoomClosing {
     const [{ msgId, seq }] = await this.sequencer.reserve([room.id], { evenIfClosed: true });
     const msg = {
       msgId,
-      appId: this.appId,
+      // the room's app: the anchor's
+      appId: room.appId,
       bizCode: BizCode.ROOM_CLOSED,
       ts: now,
       // userId 0: a notice from the system, so no connection is left out (not even the anchor's)
