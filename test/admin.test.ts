@@ -47,9 +47,9 @@ test("a change asked for by another site's form is refused (CSRF: the browser se
   expect((await fetch(`${board}/api/queues`, { headers: { authorization: basic, "sec-fetch-site": "cross-site" } })).status).toBe(200);
 });
 
-test("a query parameter holding a NUL is refused as bad input (400), not a 500 of the board's", async () => {
+test("a query parameter holding a NUL, or a %-escape that is no UTF-8, is refused as bad input (400), not a 500 of the board's", async () => {
   const headers = { authorization: `Bearer ${cluster.apiKey}` };
-  for (const query of ["?status=%00", "?activeQueue=im-biz&status=latest%00"]) {
+  for (const query of ["?status=%00", "?activeQueue=im-biz&status=latest%00", "?activeQueue=%ZZ", "?activeQueue=%E0%A4%A&status=latest"]) {
     const res = await fetch(`${board}/api/queues${query}`, { headers });
     expect(res.status).toBe(400);
     expect((await res.json()).error.code).toBe("bad_request");

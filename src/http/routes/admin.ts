@@ -73,18 +73,29 @@ const PAGING_VALUE = /^\d{1,9}$/;
 /**
  * Query parameters the board would answer with a 500, refused here as the bad input they are: a NUL
  * (`?status=%00`: its validation joins a message and its options with NUL and splits them apart
- * again, and the value's NUL breaks that split; no board parameter holds one), and paging beyond
- * PAGING_VALUE.
+ * again, and the value's NUL breaks that split; no board parameter holds one), a %-escape that is no
+ * UTF-8 (`?activeQueue=%ZZ`: its decodeURIComponent throws), and paging beyond PAGING_VALUE.
  */
 function refuseBadQuery() {
   return createMiddleware(async (c, next) => {
     const url = new URL(c.req.url);
     if (url.search.toLowerCase().includes("%00")) return errorResponse(c, "bad_request", "a query parameter holds a NUL character");
+    if (!decodes(url.search)) return errorResponse(c, "bad_request", "a query parameter holds a %-escape that is no UTF-8");
     for (const name of PAGING_PARAMS) {
       if (url.searchParams.getAll(name).some((v) => !PAGING_VALUE.test(v))) return errorResponse(c, "bad_request", `${name}: decimal digits, at most 9`);
     }
     return next();
   });
+}
+
+/** Whether every name and value of a query string (`?a=b&c`) decodes as decodeURIComponent reads it. */
+function decodes(search: string): boolean {
+  try {
+    for (const part of search.slice(1).split(/[&=]/)) decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Mount the result at ADMIN_QUEUES_PATH: the board builds its links from that base path. */
