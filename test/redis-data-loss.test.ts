@@ -121,36 +121,41 @@ test("a client back after the restart with the roomSeq it had gets the room's ne
   expect(back.client.roomSeq).toBe(3);
 });
 
+/**
+ * Stop `down` with a user of `node` logged in over TCP, who then sends a BIZ: its answer comes once
+ * the node's command connection gave up reconnecting (every connection is reconnecting by then).
+ */
+async function bizAnsweredWhileDown(node: TestNode, down: PrivateRedis) {
+  const userId = newUserId();
+  const conn = await RawTcp.loggedIn(node.tcp, userId, await imToken(node, userId));
+  await down.kill();
+  conn.send(Code.BIZ, { bizCode: 5556, clientMsgId: "while-down", data: { objectId: newUserId(), content: "hello" } });
+  const answer = await conn.next((f) => f.code === Code.ERROR || f.code === Code.BIZ, 10_000, "an answer to the BIZ sent while Redis is down");
+  return { userId, conn, answer };
+}
+
 test("while Redis is down, a frame or an HTTP request that needs it is refused as unavailable (503), not internal; once it is back, both work", async () => {
   const [A] = cluster.nodes;
-  const userId = newUserId();
-  const conn = await RawTcp.loggedIn(A.tcp, userId, await imToken(A, userId));
-  const online = () => api(A.http, "GET", `/api/im/online?userId=${userId}&appId=${APP_ID}`, { bearer: cluster.apiKey });
+  const online = (userId: number) => api(A.http, "GET", `/api/im/online?userId=${userId}&appId=${APP_ID}`, { bearer: cluster.apiKey });
+  let userId = 0;
   try {
-    await redis.kill();
-    conn.send(Code.BIZ, { bizCode: 5556, clientMsgId: "while-down", data: { objectId: newUserId(), content: "hello" } });
-    const refused = await conn.next((f) => f.code === Code.ERROR || f.code === Code.BIZ, 10_000, "an answer to the BIZ sent while Redis is down");
-    expect(refused.body).toMatchObject({ error: "unavailable", clientMsgId: "while-down" });
-    const r = await online();
+    const down = await bizAnsweredWhileDown(A, redis);
+    userId = down.userId;
+    down.conn.close();
+    expect(down.answer.body).toMatchObject({ error: "unavailable", clientMsgId: "while-down" });
+    const r = await online(userId);
     expect({ status: r.status, json: r.json }).toMatchObject({ status: 503, json: { error: { code: "unavailable" } } });
   } finally {
     if (!redis.running) await redis.up();
-    conn.close();
   }
-  await waitFor(async () => (await online()).status === 200, 10_000, "/api/im/online answering once Redis is back");
+  await waitFor(async () => (await online(userId)).status === 200, 10_000, "/api/im/online answering once Redis is back");
 });
 
 test("a node asked to stop as Redis comes back stops (BullMQ may never close a worker that is reconnecting, taskforcesh/bullmq#4656)", async () => {
   const own = await PrivateRedis.start();
   const pair = await startInProcessNodes(2, {}, { REDIS_URL: own.url, LOG_LEVEL: "fatal" });
   try {
-    const [A] = pair.nodes;
-    const userId = newUserId();
-    const conn = await RawTcp.loggedIn(A.tcp, userId, await imToken(A, userId));
-    await own.kill();
-    // refused once the command connection gave up reconnecting: every connection is reconnecting now
-    conn.send(Code.BIZ, { bizCode: 5556, clientMsgId: "while-down", data: { objectId: newUserId(), content: "hello" } });
-    await conn.next((f) => f.code === Code.ERROR, 10_000, "the BIZ refused while Redis is down");
+    const { conn } = await bizAnsweredWhileDown(pair.nodes[0], own);
     await own.up();
     conn.close();
     // without the bound of Workers.close, this stop hangs

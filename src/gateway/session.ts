@@ -1,7 +1,7 @@
 // One client connection above its transport: login state, the in-order handling of its frames,
 // and what it is sent. A handler never knows whether the client came over TCP or WebSocket.
 import { Code } from "../protocol/codes";
-import { errorBody, findImError, type ErrorReason } from "../protocol/errors";
+import { errorBody, type ErrorReason } from "../protocol/errors";
 import type { ParsedBody } from "../protocol/frame";
 import type { Sender } from "../messaging/biz/types";
 import type { Connection, OutFrame, WireForm } from "./connection";
@@ -10,7 +10,7 @@ import type { Gateway } from "./gateway";
 import { handlerFor } from "./handlers/registry";
 import { TokenBucket } from "./limits";
 import { ReplayHold } from "./replay-hold";
-import { redisUnavailable } from "../redis/outage";
+import { refusalOf } from "../redis/outage";
 
 type Inbound =
   /** `limited`: over the rate limit when it arrived, so refused in its turn. */
@@ -399,7 +399,7 @@ export class Session {
   }
 
   private refuse(err: unknown, clientMsgId: string | undefined): void {
-    const refusal = findImError(err) ?? redisUnavailable(err);
+    const refusal = refusalOf(err);
     if (refusal) {
       // one that stands for a failure (MySQL or Redis unavailable) is worth a line: the client sees only its reason
       if (refusal.cause !== undefined) this.gateway.log.warn({ err, connId: this.id, userId: this.user?.userId }, "frame refused: a backing service failed");

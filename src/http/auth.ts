@@ -2,6 +2,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { createMiddleware } from "hono/factory";
 import { sign, verify } from "hono/jwt";
+import { DEFAULT_APP_ID } from "../protocol/codes";
 import { ImError } from "../protocol/errors";
 
 export interface UserClaims {
@@ -13,6 +14,11 @@ export interface UserClaims {
 }
 
 export type AuthEnv = { Variables: { user: UserClaims } };
+
+/** The app a user JWT's user is of: the same userId in another app is someone else. */
+export function userApp(user: UserClaims): number {
+  return user.appId ?? DEFAULT_APP_ID;
+}
 
 const DEV_JWT_TTL_S = 24 * 3600;
 

@@ -2,9 +2,9 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ErrorReason, findImError, httpErrorBody } from "../protocol/errors";
+import { ErrorReason, httpErrorBody } from "../protocol/errors";
 import type { Logger } from "../log";
-import { redisUnavailable } from "../redis/outage";
+import { refusalOf } from "../redis/outage";
 
 /** A refusal as an HTTP response; `status` differs from the vocabulary's only for a framework's own (HTTPException). */
 export function errorResponse(c: Context, reason: ErrorReason, message: string, status: number = ErrorReason[reason]): Response {
@@ -13,7 +13,7 @@ export function errorResponse(c: Context, reason: ErrorReason, message: string, 
 
 export function onHttpError(log: Logger) {
   return (err: Error, c: Context): Response => {
-    const refusal = findImError(err) ?? redisUnavailable(err);
+    const refusal = refusalOf(err);
     if (refusal) {
       // one that stands for a failure (MySQL or Redis unavailable) is worth a line: the client sees only its reason
       if (refusal.cause !== undefined) log.warn({ err, path: c.req.path }, "http request refused: a backing service failed");

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { appId, id } from "../../protocol/bodies";
 import { DEFAULT_APP_ID } from "../../protocol/codes";
 import { ImError } from "../../protocol/errors";
-import { requireServer, requireUser, type AuthEnv } from "../auth";
+import { requireServer, requireUser, userApp, type AuthEnv } from "../auth";
 import type { HttpDeps } from "../deps";
 import { decimal, jsonBody, query } from "../validate";
 
@@ -20,7 +20,7 @@ export function imRoutes(deps: HttpDeps) {
       const u = c.get("user");
       // the JWT says which app its user is of: a token for another app would be another session
       // of the same person (one more viewer, one more rate limit) or someone else of that app
-      if (appId !== (u.appId ?? DEFAULT_APP_ID)) throw new ImError("forbidden", `this user JWT is not for app ${appId}`);
+      if (appId !== userApp(u)) throw new ImError("forbidden", `this user JWT is not for app ${appId}`);
       const token = await deps.tokens.create({ userId: u.userId, appId, nickName: u.nickName, avatar: u.avatar });
       // this node while it accepts clients, else the least loaded live node
       let node = deps.self();

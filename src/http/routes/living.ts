@@ -2,8 +2,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { id } from "../../protocol/bodies";
-import { DEFAULT_APP_ID, ROOM_TYPES } from "../../protocol/codes";
-import { requireUser, type AuthEnv, type UserClaims } from "../auth";
+import { ROOM_TYPES } from "../../protocol/codes";
+import { requireUser, userApp, type AuthEnv } from "../auth";
 import type { LivingRooms } from "../../rooms/living-rooms";
 import type { RoomList } from "../../rooms/room-list";
 import type { RoomMembership } from "../../rooms/membership";
@@ -37,11 +37,11 @@ export function livingRoutes(deps: LivingDeps) {
   return new Hono<AuthEnv>()
     .post("/start", user, async (c) => {
       const body = await jsonBody(c, StartBody);
-      return c.json({ roomId: await deps.rooms.start(appOf(c.get("user")), c.get("user").userId, body) });
+      return c.json({ roomId: await deps.rooms.start(userApp(c.get("user")), c.get("user").userId, body) });
     })
     .post("/close", user, async (c) => {
       const { roomId } = await jsonBody(c, CloseBody);
-      await deps.closing.close(appOf(c.get("user")), c.get("user").userId, roomId);
+      await deps.closing.close(userApp(c.get("user")), c.get("user").userId, roomId);
       return c.json({ ok: true });
     })
     .get("/list", async (c) => {
@@ -64,11 +64,6 @@ export function livingRoutes(deps: LivingDeps) {
       const { id: roomId, ...rest } = room;
       const watchNum = await counting;
       const u = c.get("user");
-      return c.json({ roomId, ...rest, watchNum, isAnchor: room.appId === appOf(u) && room.anchorId === u.userId });
+      return c.json({ roomId, ...rest, watchNum, isAnchor: room.appId === userApp(u) && room.anchorId === u.userId });
     });
-}
-
-/** The app of a user JWT's user: the same userId in another app is someone else, an anchor too. */
-function appOf(user: UserClaims): number {
-  return user.appId ?? DEFAULT_APP_ID;
 }
